@@ -1,0 +1,76 @@
+"""Who sees what, in one place.
+
+A user has roles and one organisation. A task is visible to users whose role is the
+task's candidate group and whose organisation is the case's organisation's ancestor at
+the group's level (caseworkers and level-1 approvers: the grassroots union itself;
+level 2: its district federation; level 3 and finance: the city federation). Cases,
+files and payments are visible within the user's own organisation subtree.
+"""
+
+from sqlalchemy import ColumnElement, and_, false, select
+from sqlalchemy.orm import Session
+
+from workflows.errors import Forbidden, NotFound
+from workflows.models import Case, HumanTask, Organisation, User
+
+# The organisation level (1 city, 2 district, 3 grassroots) that acts for each group.
+GROUP_LEVEL = {
+    "caseworker": 3,
+    "approver_l1": 3,
+    "approver_l2": 2,
+    "approver_l3": 1,
+    "finance": 1,
+    "manager": 1,
+}
+
+
+def org_at_level(org: Organisation, level: int) -> int:
+    """The id of `org`'s ancestor (or itself) at `level`; the nearest one above if the
+    tree is shallower there."""
+    ids = org.ancestor_ids()
+    return ids[min(level, len(ids)) - 1]
+
+
+def task_org_id(case_org: Organisation, group: str) -> int:
+    return org_at_level(case_org, GROUP_LEVEL.get(group, 3))
+
+
+def visible_tasks(user: User) -> ColumnElement[bool]:
+    roles = [r for r in user.role_set if r in GROUP_LEVEL]
+    if not roles or not user.is_active:
+        return false()
+    return and_(HumanTask.candidate_group.in_(roles), HumanTask.org_id == user.org_id)
+
+
+def can_act_on_task(user: User, task: HumanTask) -> bool:
+    return user.is_active and task.candidate_group in user.role_set and task.org_id == user.org_id
+
+
+def in_subtree(user: User, org: Organisation) -> bool:
+    return user.is_active and org.path.startswith(user.org.path)
+
+
+def visible_cases(user: User) -> ColumnElement[bool]:
+    if not user.is_active:
+        return false()
+    subtree = select(Organisation.id).where(Organisation.path.startswith(user.org.path))
+    return Case.org_id.in_(subtree)
+
+
+def get_visible_case(session: Session, user: User, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound("案件不存在")
+    if not in_subtree(user, case.org):
+        # Same answer as "not found" would leak existence; the API maps this to 403.
+        raise Forbidden("无权查看该案件")
+    return case
+
+
+def get_actionable_task(session: Session, user: User, task_id: int) -> HumanTask:
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound("任务不存在")
+    if not can_act_on_task(user, task):
+        raise Forbidden("无权办理该任务")
+    return task

@@ -1,0 +1,345 @@
+"""The engine adapter: load an instance, run one SpiffWorkflow step, save it. Small on purpose.
+
+Every action follows the same path (DESIGN.md "A user action, end to end"): load the
+instance row with its lock version → restore the workflow onto the cached spec → run the
+step and the engine steps after it → apply the effects the diagram's functions asked for
+(post a notice, request a payment, ...) → write state, open human tasks and audit → the
+caller commits once. If the version moved underneath, the flush fails and the caller
+answers "someone else completed this task".
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.defaults import EndEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from workflows import access, scripting, serialization, workdays
+from workflows.audit import record
+from workflows.clock import now
+from workflows.errors import Conflict, ValidationFailed, WarmflowError
+from workflows.models import Case, HumanTask, ProcessInstance
+from workflows.processes import LoadedVersion, loaded_version
+
+log = logging.getLogger(__name__)
+
+
+class ProcessError(WarmflowError):
+    """The diagram could not run a step (a bad expression, a missing variable)."""
+
+    code = "process_error"
+
+
+# --- the run context: what diagram functions may see and ask for ----------------------
+
+
+@dataclass
+class RunContext:
+    case: Case
+    calendar: workdays.WorkCalendar
+    effects: list[tuple[str, dict]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+_run: ContextVar[RunContext | None] = ContextVar("warmflow_run", default=None)
+_data: ContextVar[dict | None] = ContextVar("warmflow_task_data", default=None)
+
+
+def current_run() -> RunContext:
+    ctx = _run.get()
+    if ctx is None:
+        raise ProcessError("该函数只能在流程运行时调用")
+    return ctx
+
+
+def current_data() -> dict:
+    return _data.get() or {}
+
+
+def calendar() -> workdays.WorkCalendar:
+    ctx = _run.get()
+    return ctx.calendar if ctx else workdays.current()
+
+
+def ask(effect: str, **payload: Any) -> None:
+    """Queue an effect; its handler runs after the engine steps, in the same transaction."""
+    current_run().effects.append((effect, payload))
+
+
+CloseHook = Callable[[Session, "Loaded"], None]
+CLOSE_HOOKS: list[CloseHook] = []
+
+EffectHandler = Callable[[Session, "Loaded", dict], None]
+EFFECTS: dict[str, EffectHandler] = {}
+
+
+def effect_handler(name: str) -> Callable[[EffectHandler], EffectHandler]:
+    def decorator(func: EffectHandler) -> EffectHandler:
+        EFFECTS[name] = func
+        return func
+
+    return decorator
+
+
+class _DataAwareEnvironment(scripting.RestrictedEnvironment):
+    """Lets registered functions read the task data of the expression being run."""
+
+    def evaluate(self, expression, context, external_context=None):
+        token = _data.set(context)
+        try:
+            return super().evaluate(expression, context, external_context)
+        finally:
+            _data.reset(token)
+
+    def execute(self, script, context, external_context=None):
+        token = _data.set(context)
+        try:
+            return super().execute(script, context, external_context)
+        finally:
+            _data.reset(token)
+
+
+scripting.script_engine.environment = _DataAwareEnvironment()
+
+
+@scripting.register("working_days_after", "n 个工作日后（当日 24 时，北京时间）的时刻")
+def working_days_after(days: int) -> str:
+    start = now()
+    end = calendar().period_end(start, int(days))
+    warning = calendar().warning(start.date(), end.date())
+    ctx = _run.get()
+    if warning and ctx is not None:
+        ctx.warnings.append(warning)
+    return end.isoformat()
+
+
+# --- loading and saving -----------------------------------------------------------------
+
+
+@dataclass
+class Loaded:
+    instance: ProcessInstance
+    case: Case
+    version: LoadedVersion
+    called: dict[str, LoadedVersion]
+    workflow: BpmnWorkflow
+
+    def meta_for(self, task) -> dict:
+        pid = task.workflow.spec.name
+        version = self.version if pid == self.version.process_id else self.called.get(pid)
+        return version.meta if version else {}
+
+
+def _called_versions(session: Session, instance: ProcessInstance) -> dict[str, LoadedVersion]:
+    import json
+
+    pins = json.loads(instance.subprocess_versions or "{}")
+    return {pid: loaded_version(session, vid) for pid, vid in pins.items()}
+
+
+def new_workflow(version: LoadedVersion, called: dict[str, LoadedVersion]) -> BpmnWorkflow:
+    return BpmnWorkflow(
+        version.spec, {pid: v.spec for pid, v in called.items()},
+        script_engine=scripting.script_engine,
+    )
+
+
+def load(session: Session, instance: ProcessInstance) -> Loaded:
+    if instance.status != "running":
+        raise Conflict("该案件已结束，不能再办理")
+    version = loaded_version(session, instance.version_id)
+    called = _called_versions(session, instance)
+    workflow = serialization.state_from_bytes(
+        instance.state, version.spec, {pid: v.spec for pid, v in called.items()})
+    return Loaded(instance, instance.case, version, called, workflow)
+
+
+def load_case(session: Session, case_id: int) -> Loaded:
+    instance = session.scalars(
+        select(ProcessInstance).where(ProcessInstance.case_id == case_id)).one()
+    return load(session, instance)
+
+
+def advance(session: Session, loaded: Loaded, actor_id: int | None,
+            step: Callable[[BpmnWorkflow], None] | None = None,
+            completed_task_uuid: str | None = None) -> None:
+    """Run `step`, then engine steps until the workflow waits; save everything (no commit)."""
+    ctx = RunContext(loaded.case, workdays.current(session))
+    token = _run.set(ctx)
+    try:
+        if step is not None:
+            step(loaded.workflow)
+        loaded.workflow.do_engine_steps()
+    except (SpiffWorkflowException, scripting.ScriptRefused) as err:
+        raise ProcessError(_describe(err)) from None
+    finally:
+        _run.reset(token)
+    for name, payload in ctx.effects:
+        EFFECTS[name](session, loaded, payload)
+    save(session, loaded, actor_id, ctx, completed_task_uuid)
+
+
+def _describe(err: Exception) -> str:
+    task = getattr(err, "task", None)
+    where = ""
+    if task is not None:
+        where = f"（环节：{task.task_spec.bpmn_name or task.task_spec.name}）"
+    inner = getattr(err, "exception", None) or err
+    message = str(inner.args[0]) if getattr(inner, "args", None) else str(inner)
+    return f"流程无法继续{where}：{message}"
+
+
+def _task_due(loaded: Loaded, task, expression: str) -> datetime | None:
+    if not expression:
+        return None
+    try:
+        value = loaded.workflow.script_engine.evaluate(task, expression)
+        return datetime.fromisoformat(str(value))
+    except Exception as err:  # noqa: BLE001 - a bad due date must not stop the case
+        log.warning("case %s: due date of %s not computed: %s",
+                    loaded.case.case_no, task.task_spec.name, err)
+        return None
+
+
+def save(session: Session, loaded: Loaded, actor_id: int | None, ctx: RunContext,
+         completed_task_uuid: str | None = None) -> None:
+    workflow, instance, case = loaded.workflow, loaded.instance, loaded.case
+    ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    open_rows = session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                HumanTask.status == "open")).all()
+    known = set()
+    for row in open_rows:
+        known.add(row.task_uuid)
+        if row.task_uuid == completed_task_uuid:
+            continue
+        if row.task_uuid not in ready:
+            row.status = "cancelled"
+            row.completed_at = now()
+    token = _run.set(ctx)
+    try:
+        for uuid, task in ready.items():
+            if uuid in known:
+                continue
+            meta = loaded.meta_for(task).get("user_tasks", {}).get(task.task_spec.name, {})
+            group = meta.get("group") or "caseworker"
+            session.add(HumanTask(
+                instance_id=instance.id, case_id=case.id, task_uuid=uuid,
+                process_id=task.workflow.spec.name, element_id=task.task_spec.name,
+                name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
+                candidate_group=group, org_id=access.task_org_id(case.org, group),
+                due_at=_task_due(loaded, task, meta.get("due", "")),
+            ))
+    finally:
+        _run.reset(token)
+
+    instance.next_timer_at = next_timer(workflow)
+    if ctx.warnings:
+        instance.calendar_warning = ctx.warnings[-1][:300]
+    elif instance.next_timer_at is None and not ready:
+        instance.calendar_warning = ""
+
+    if workflow.is_completed():
+        end = _end_event(workflow)
+        if end is None:  # cancelled: no end event was reached
+            instance.status = case.status = "cancelled"
+            case.outcome, case.outcome_label = "cancelled", "已撤销"
+        else:
+            instance.status = case.status = "completed"
+            case.outcome = end.task_spec.bpmn_id or end.task_spec.name
+            case.outcome_label = end.task_spec.bpmn_name or case.outcome
+        case.closed_at = now()
+        instance.state = compact_closed_state(workflow)
+        instance.next_timer_at = None
+        record(session, actor_id, case.id, "case.closed", f"结案：{case.outcome_label}",
+               outcome=case.outcome)
+        for hook in CLOSE_HOOKS:
+            hook(session, loaded)
+    else:
+        instance.state = serialization.state_to_bytes(workflow)
+    instance.updated_at = now()
+
+
+def next_timer(workflow: BpmnWorkflow) -> datetime | None:
+    """When the earliest waiting timer falls due. Plain timer events and event-based
+    gateways (a MultipleEventDefinition in SpiffWorkflow) keep it as `event_value`."""
+    due = []
+    for task in workflow.event_manager.tasks.values():
+        value = task.internal_data.get("event_value")
+        if isinstance(value, dict):
+            value = value.get("next")
+        if isinstance(value, str):
+            try:
+                due.append(datetime.fromisoformat(value))
+            except ValueError:
+                continue
+    return min(due, default=None)
+
+
+def _end_event(workflow: BpmnWorkflow):
+    ends = [t for t in workflow.tasks.values()
+            if isinstance(t.task_spec, EndEvent) and t.state == TaskState.COMPLETED]
+    return max(ends, key=lambda t: t.last_state_change) if ends else None
+
+
+def compact_closed_state(workflow: BpmnWorkflow) -> bytes:
+    """A closed case no longer runs: keep its final data and which elements it passed
+    through (for the diagram view); the full history is in audit_event and human_task."""
+    passed: dict[str, list[str]] = {}
+    for task in workflow.get_tasks(state=TaskState.COMPLETED):
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if bpmn_id:
+            names = passed.setdefault(task.workflow.spec.name, [])
+            if bpmn_id not in names:
+                names.append(bpmn_id)
+    end = _end_event(workflow)
+    data = end.data if end is not None else workflow.data
+    return serialization.pack({"format": serialization.STATE_FORMAT, "closed": True,
+                               "data": data, "passed": passed})
+
+
+def case_data(session: Session, case: Case) -> dict:
+    """The case's current data: the newest task data of a running case, or its final data."""
+    instance = session.scalars(
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
+    state = serialization.unpack(instance.state)
+    if state.get("closed"):
+        return state["data"]
+    loaded = load(session, instance)
+    tasks = loaded.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING)
+    source = tasks[-1] if tasks else loaded.workflow.last_task
+    return dict(source.data) if source is not None else {}
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[None]:
+    """One user action, one transaction: commit at the end, roll back on any error, and
+    turn a moved version column into a clear conflict."""
+    try:
+        yield
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise Conflict("其他人已办理了此任务，请刷新后重试") from None
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def require_ready(loaded: Loaded, task_uuid: str):
+    from uuid import UUID
+
+    task = loaded.workflow.get_task_from_id(UUID(task_uuid))
+    if task is None or task.state != TaskState.READY:
+        raise ValidationFailed("该环节当前不可办理")
+    return task

@@ -1,0 +1,327 @@
+"""The tables. Specs live in `process_version`, running state in `process_instance`
+(as SpiffWorkflow keeps specs apart from tasks); task lists read `human_task`.
+Money is integer fen everywhere.
+"""
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from workflows.clock import now
+from workflows.db import Base, UTCDateTime
+
+
+class Organisation(Base):
+    """市总工会 (level 1) → 县(区)总工会 (2) → 基层工会/帮扶站 (3)."""
+
+    __tablename__ = "organisation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    # Materialised path "/1/4/9/": subtree checks are one prefix comparison.
+    path: Mapped[str] = mapped_column(String(200), index=True, default="")
+
+    parent: Mapped["Organisation | None"] = relationship(remote_side=[id])
+
+    def ancestor_ids(self) -> list[int]:
+        return [int(p) for p in self.path.strip("/").split("/") if p]
+
+
+class User(Base):
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(60))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    # Space-separated role names, e.g. "caseworker approver_l1".
+    roles: Mapped[str] = mapped_column(String(200), default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    org: Mapped[Organisation] = relationship(lazy="joined")
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(self.roles.split())
+
+    def has_role(self, role: str) -> bool:
+        return role in self.role_set
+
+
+class ProcessVersion(Base):
+    __tablename__ = "process_version"
+    __table_args__ = (UniqueConstraint("process_id", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    # SpiffWorkflow's serialized spec (parsed once, at deploy) and warmflow's own
+    # reading of the Camunda extensions: candidate groups, due dates, form fields.
+    spec_json: Mapped[str] = mapped_column(Text)
+    meta_json: Mapped[str] = mapped_column(Text)
+    called_processes: Mapped[str] = mapped_column(String(500), default="")
+    deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    comment: Mapped[str] = mapped_column(String(500), default="")
+
+
+class Campaign(Base):
+    """A 金秋助学 or 四季送 campaign: year, standard amounts, budgets, notice period."""
+
+    __tablename__ = "campaign"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    programme: Mapped[str] = mapped_column(String(40))  # process id it starts
+    season: Mapped[str] = mapped_column(String(20), default="")  # spring/summer/autumn/winter
+    year: Mapped[int] = mapped_column(Integer)
+    aid_kind: Mapped[str] = mapped_column(String(10), default="cash")  # cash | goods
+    # JSON {category or education level: fen}
+    standards_json: Mapped[str] = mapped_column(Text, default="{}")
+    city_approval_threshold_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    notice_days: Mapped[int] = mapped_column(Integer, default=5)
+    opens_on: Mapped[date | None] = mapped_column(Date)
+    closes_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    owner_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+
+
+class CampaignBudget(Base):
+    __tablename__ = "campaign_budget"
+    __table_args__ = (UniqueConstraint("campaign_id", "org_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    budget_fen: Mapped[int] = mapped_column(BigInteger)
+    reserved_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class Case(Base):
+    """The business side of one application; its workflow is `process_instance`."""
+
+    __tablename__ = "case"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_no: Mapped[str | None] = mapped_column(String(30), unique=True)
+    programme: Mapped[str] = mapped_column(String(40), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    applicant_name: Mapped[str] = mapped_column(String(60))
+    # Keyed hash of the subject's ID number: exact-match search without the number.
+    subject_key: Mapped[str] = mapped_column(String(64), index=True)
+    subject_id_masked: Mapped[str] = mapped_column(String(30))
+    amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    outcome: Mapped[str] = mapped_column(String(60), default="")
+    outcome_label: Mapped[str] = mapped_column(String(100), default="")
+    cancel_reason: Mapped[str] = mapped_column(String(500), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    org: Mapped[Organisation] = relationship(lazy="joined")
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), unique=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
+    # {"approval_by_level": version id, ...}: called processes pinned at start.
+    subprocess_versions: Mapped[str] = mapped_column(String(500), default="{}")
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    error: Mapped[str] = mapped_column(Text, default="")
+    next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    calendar_warning: Mapped[str] = mapped_column(String(300), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": lock_version}
+
+    case: Mapped[Case] = relationship()
+
+
+class HumanTask(Base):
+    """One row per ready user task: task lists are index-backed queries on this table."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        Index("ix_human_task_queue", "status", "candidate_group", "org_id"),
+        Index("ix_human_task_assignee", "assignee_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    task_uuid: Mapped[str] = mapped_column(String(36))
+    process_id: Mapped[str] = mapped_column(String(100))
+    element_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    candidate_group: Mapped[str] = mapped_column(String(40))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": lock_version}
+
+    case: Mapped[Case] = relationship(lazy="joined")
+
+
+class AuditEvent(Base):
+    """Append-only: who did what, when, before → after."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class GrantClaim(Base):
+    """One grant per subject per programme and year (金秋助学: per student per year)."""
+
+    __tablename__ = "grant_claim"
+    __table_args__ = (UniqueConstraint("programme", "year", "subject_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    programme: Mapped[str] = mapped_column(String(40))
+    year: Mapped[int] = mapped_column(Integer)
+    subject_key: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+
+
+class HardshipRecord(Base):
+    """困难职工档案: created when an archive case is approved, re-checked yearly (回头看)."""
+
+    __tablename__ = "hardship_record"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), unique=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    subject_key: Mapped[str] = mapped_column(String(64), index=True)
+    worker_name: Mapped[str] = mapped_column(String(60))
+    category: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="archived")  # archived | left
+    archived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PublicNotice(Base):
+    """公示: shown to the public (masked) while the case waits out the notice period."""
+
+    __tablename__ = "public_notice"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), unique=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    programme: Mapped[str] = mapped_column(String(40))
+    masked_name: Mapped[str] = mapped_column(String(60))
+    masked_id: Mapped[str] = mapped_column(String(30))
+    amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # open | objection (under investigation) | passed | upheld | withdrawn
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    calendar_warning: Mapped[str] = mapped_column(String(300), default="")
+
+
+class Objection(Base):
+    __tablename__ = "objection"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("public_notice.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    contact: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class PaymentBatch(Base):
+    __tablename__ = "payment_batch"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft|sent|reconciled
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class Payment(Base):
+    """Exactly one per (case, purpose); a failed one is corrected and paid again."""
+
+    __tablename__ = "payment"
+    __table_args__ = (UniqueConstraint("case_id", "purpose"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"))
+    purpose: Mapped[str] = mapped_column(String(40))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    account_name: Mapped[str] = mapped_column(String(60))
+    bank_card: Mapped[str] = mapped_column(String(30))
+    # payable → in_batch → paid | failed → (card corrected) payable → ...
+    status: Mapped[str] = mapped_column(String(20), default="payable", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_reason: Mapped[str] = mapped_column(String(200), default="")
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("payment_batch.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class StoredFile(Base):
+    """An upload (admission letter, housing photos); bytes on disk, named by their hash."""
+
+    __tablename__ = "stored_file"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class CalendarDay(Base):
+    """A manager's entry for one day: a holiday on a weekday or a 调休 working weekend."""
+
+    __tablename__ = "calendar_day"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(100), default="")
+
+
+class CalendarYear(Base):
+    """A year whose official holiday arrangement a manager has entered completely."""
+
+    __tablename__ = "calendar_year"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

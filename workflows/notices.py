@@ -1,0 +1,152 @@
+"""公示: the public notice of a case, and objections (异议) raised against it.
+
+The diagram posts the notice (`post_notice(days)` in a script task) and closes it
+(`close_notice(result)`); while it waits on the objection message, anyone may object
+without logging in. An objection interrupts the notice and opens an investigation.
+"""
+
+from datetime import date, datetime, timedelta
+
+from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflows import engine, privacy, scripting
+from workflows.audit import record
+from workflows.clock import CST, now
+from workflows.errors import NotFound, ValidationFailed
+from workflows.models import Case, Objection, Organisation, PublicNotice
+
+OBJECTION_MESSAGE = "objection"
+NOTICE_RESULTS = ("passed", "upheld")
+
+
+@scripting.register("post_notice", "发布公示，返回 n 个工作日后公示期满的时刻")
+def post_notice(days: int) -> str:
+    days = int(days)
+    if not 1 <= days <= 30:
+        raise scripting.ScriptRefused("公示期应为 1 至 30 个工作日")
+    calendar = engine.calendar()
+    start = now()
+    ends = calendar.period_end(start, days)
+    warning = calendar.warning(start.date(), ends.date())
+    ctx = engine.current_run()
+    if warning:
+        ctx.warnings.append(warning)
+    engine.ask("post_notice", ends_at=ends.isoformat(), warning=warning)
+    return ends.isoformat()
+
+
+@scripting.register("close_notice", "结束公示（passed 公示通过 / upheld 异议成立）")
+def close_notice(result: str) -> str:
+    if result not in NOTICE_RESULTS:
+        raise scripting.ScriptRefused(f"公示结果应为 {' 或 '.join(NOTICE_RESULTS)}")
+    engine.ask("close_notice", result=result)
+    return result
+
+
+@engine.effect_handler("post_notice")
+def _post(session: Session, loaded: engine.Loaded, payload: dict) -> None:
+    case = loaded.case
+    notice = session.scalars(select(PublicNotice).where(PublicNotice.case_id == case.id)).first()
+    ends_at = datetime.fromisoformat(payload["ends_at"])
+    if notice is None:
+        notice = PublicNotice(case_id=case.id, org_id=case.org_id, programme=case.programme,
+                              masked_name=privacy.mask_name(case.applicant_name),
+                              masked_id=case.subject_id_masked, amount_fen=case.amount_fen,
+                              ends_at=ends_at, round=1)
+        session.add(notice)
+    else:
+        notice.round += 1
+    notice.posted_at = now()
+    notice.ends_at = ends_at
+    notice.status = "open"
+    notice.calendar_warning = payload.get("warning", "")
+    record(session, None, case.id, "notice.post",
+           f"发布公示（第 {notice.round} 轮），公示期至 {last_day(ends_at).isoformat()}",
+           ends_at=payload["ends_at"])
+
+
+@engine.effect_handler("close_notice")
+def _close(session: Session, loaded: engine.Loaded, payload: dict) -> None:
+    notice = session.scalars(
+        select(PublicNotice).where(PublicNotice.case_id == loaded.case.id)).first()
+    if notice is not None:
+        notice.status = payload["result"]
+        label = "公示期满无异议" if payload["result"] == "passed" else "异议成立，公示终止"
+        record(session, None, loaded.case.id, "notice.close", label)
+
+
+def last_day(ends_at: datetime) -> date:
+    """The last day of a period that ends at 24:00 China time."""
+    return (ends_at - timedelta(seconds=1)).astimezone(CST).date()
+
+
+def _withdraw(session: Session, loaded: engine.Loaded) -> None:
+    notice = session.scalars(
+        select(PublicNotice).where(PublicNotice.case_id == loaded.case.id)).first()
+    if notice is not None and notice.status in ("open", "objection"):
+        notice.status = "withdrawn"
+
+
+engine.CLOSE_HOOKS.append(_withdraw)
+
+
+def current_notices(session: Session, org_code: str | None = None) -> list[PublicNotice]:
+    query = select(PublicNotice).where(PublicNotice.status == "open")
+    if org_code:
+        org = session.scalars(select(Organisation).where(Organisation.code == org_code)).first()
+        if org is None:
+            return []
+        subtree = select(Organisation.id).where(Organisation.path.startswith(org.path))
+        query = query.where(PublicNotice.org_id.in_(subtree))
+    return list(session.scalars(query.order_by(PublicNotice.ends_at, PublicNotice.id)))
+
+
+def raise_objection(session: Session, notice_id: int, contact: str, reason: str) -> Objection:
+    """Anyone may object to an open notice; it interrupts the notice for investigation."""
+    contact, reason = (contact or "").strip(), (reason or "").strip()
+    errors = {}
+    if not contact or len(contact) > 100:
+        errors["contact"] = "请填写联系方式（100 字以内）"
+    if len(reason) < 5 or len(reason) > 2000:
+        errors["reason"] = "请填写异议理由（5 至 2000 字）"
+    if errors:
+        raise ValidationFailed("异议信息不完整", errors=errors)
+    with engine.unit_of_work(session):
+        notice = session.get(PublicNotice, notice_id)
+        if notice is None:
+            raise NotFound("公示不存在")
+        if notice.status == "objection":
+            # Already under investigation: the new objection joins it.
+            objection = Objection(notice_id=notice.id, case_id=notice.case_id, contact=contact,
+                                  reason=reason, round=notice.round)
+            session.add(objection)
+            record(session, None, notice.case_id, "notice.objection",
+                   "收到异议（并入正在进行的调查）")
+            return objection
+        if notice.status != "open":
+            raise ValidationFailed("该公示已结束，不再受理异议")
+        loaded = engine.load_case(session, notice.case_id)
+        objection = Objection(notice_id=notice.id, case_id=notice.case_id, contact=contact,
+                              reason=reason, round=notice.round)
+        session.add(objection)
+        notice.status = "objection"
+        # The investigation form shows it read-only as `objection_summary`.
+        event = BpmnEvent(MessageEventDefinition(OBJECTION_MESSAGE), {
+            "payload": f"{reason}（异议人联系方式：{contact}）",
+            "result_var": "objection_summary",
+        })
+
+        def deliver(wf):
+            wf.send_event(event)
+
+        record(session, None, notice.case_id, "notice.objection", "收到异议，公示暂停，转入调查",
+               round=notice.round)
+        engine.advance(session, loaded, None, deliver)
+    return objection
+
+
+def case_of(session: Session, notice: PublicNotice) -> Case:
+    return session.get(Case, notice.case_id)

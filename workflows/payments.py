@@ -1,0 +1,117 @@
+"""Payments to the worker's bank card: exactly one per (case, purpose), paid never twice.
+
+The diagram asks for a payment (`request_payment()`); finance sends it in a batch and
+records the bank's answer. A failure opens "更正银行卡" for the caseworker, whose fix
+makes the same payment payable again for a later batch.
+"""
+
+from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflows import access, engine, scripting
+from workflows.audit import record
+from workflows.clock import now
+from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from workflows.forms import normalise_bank_card
+from workflows.models import Case, Payment, User
+from workflows.privacy import mask_card
+
+RESULT_MESSAGE = "payment_result"
+RESULTS = ("paid", "failed")
+
+
+@scripting.register("request_payment", "按案件金额和银行卡生成（或在更正后重新生成）付款指令")
+def request_payment() -> None:
+    data = engine.current_data()
+    engine.ask("request_payment", amount_fen=int(data.get("amount_fen") or 0),
+               bank_card=str(data.get("bank_card") or ""),
+               account_name=str(data.get("account_name") or ""))
+
+
+@engine.effect_handler("request_payment")
+def _request(session: Session, loaded: engine.Loaded, payload: dict) -> None:
+    case = loaded.case
+    if payload["amount_fen"] <= 0:
+        raise engine.ProcessError("付款金额必须大于零")
+    try:
+        card = normalise_bank_card(payload["bank_card"])
+    except ValueError as err:
+        raise engine.ProcessError(f"银行卡号无效：{err}") from None
+    if not payload["account_name"]:
+        raise engine.ProcessError("缺少开户名，无法生成付款")
+    payment = session.scalars(select(Payment).where(
+        Payment.case_id == case.id, Payment.purpose == case.programme)).first()
+    if payment is None:
+        payment = Payment(case_id=case.id, purpose=case.programme, org_id=case.org_id,
+                          campaign_id=case.campaign_id, amount_fen=payload["amount_fen"],
+                          account_name=payload["account_name"], bank_card=card)
+        session.add(payment)
+        record(session, None, case.id, "payment.request",
+               f"生成付款指令：{payload['amount_fen'] / 100:.2f} 元，卡号 {mask_card(card)}")
+        return
+    if payment.status == "paid":
+        raise engine.ProcessError("该案件已发放成功，不能重复付款")
+    payment.bank_card = card
+    payment.account_name = payload["account_name"]
+    payment.status = "payable"
+    payment.batch_id = None
+    record(session, None, case.id, "payment.request",
+           f"银行卡已更正（{mask_card(card)}），付款重新进入待发放")
+
+
+def before_cancel(session: Session, case: Case) -> None:
+    """A case whose payment is with the bank (or paid) cannot simply be cancelled."""
+    payment = session.scalars(select(Payment).where(Payment.case_id == case.id)).first()
+    if payment is None:
+        return
+    if payment.status in ("in_batch", "paid"):
+        raise Conflict("该案件的付款已提交银行或已发放，不能撤销")
+    payment.status = "cancelled"
+
+
+def payments_for_case(session: Session, case_id: int) -> list[Payment]:
+    return list(session.scalars(select(Payment).where(Payment.case_id == case_id)))
+
+
+def record_result(session: Session, user: User | None, payment_id: int, result: str,
+                  reason: str = "") -> Payment:
+    """Apply the bank's answer for one payment. Repeating the same answer changes nothing."""
+    if result not in RESULTS:
+        raise ValidationFailed("付款结果应为 paid（成功）或 failed（失败）")
+    if result == "failed" and not (reason or "").strip():
+        raise ValidationFailed("请填写失败原因", errors={"reason": "请填写失败原因"})
+    with engine.unit_of_work(session):
+        payment = session.get(Payment, payment_id)
+        if payment is None:
+            raise NotFound("付款记录不存在")
+        case = session.get(Case, payment.case_id)
+        if user is not None:
+            if not user.has_role("finance"):
+                raise Forbidden("只有财务人员可以登记银行结果")
+            if not access.in_subtree(user, case.org):
+                raise Forbidden("无权处理该付款")
+        if payment.status == result or (payment.status == "paid"):
+            if payment.status != result:
+                raise Conflict("该笔付款已发放成功，不能改为失败")
+            return payment  # the same answer again: nothing to do
+        if payment.status not in ("payable", "in_batch"):
+            raise Conflict("该笔付款当前不在待发放状态")
+        loaded = engine.load_case(session, case.id)
+        payment.status = result
+        payment.attempts += 1
+        if result == "paid":
+            payment.paid_at = now()
+        else:
+            payment.last_failure_reason = reason.strip()[:200]
+        event = BpmnEvent(MessageEventDefinition(RESULT_MESSAGE), {
+            "payload": {"status": result, "reason": reason.strip(), "payment_id": payment.id},
+            "result_var": "payment_result",
+        })
+        record(session, user.id if user else None, case.id, "payment.result",
+               "银行发放成功" if result == "paid" else f"银行发放失败：{reason.strip()}",
+               payment_id=payment.id)
+        engine.advance(session, loaded, user.id if user else None,
+                       lambda wf: wf.send_event(event))
+    return payment

@@ -1,0 +1,426 @@
+"""Process diagrams: read safely, validate, deploy as versions, and serve parsed specs.
+
+A deploy parses the BPMN once, stores the serialized SpiffWorkflow spec and warmflow's
+reading of the Camunda extensions (candidate groups, due dates, form fields) in a new
+`process_version`. An unchanged file is not a new version. Running cases keep the
+version they started on; specs are cached per version id in memory.
+"""
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from workflows import scripting, serialization
+from workflows.audit import record
+from workflows.errors import NotFound, ValidationFailed
+from workflows.models import ProcessVersion
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+NS = {"bpmn": BPMN_NS, "bpmndi": BPMNDI_NS, "camunda": CAMUNDA_NS}
+MAX_BPMN_BYTES = 2 * 1024 * 1024
+
+ROLES = {
+    "caseworker": "经办人",
+    "approver_l1": "基层工会审批人",
+    "approver_l2": "县（区）总工会审批人",
+    "approver_l3": "市总工会审批人",
+    "finance": "财务",
+    "manager": "管理员",
+}
+FIELD_TYPES = {
+    "string", "long", "boolean", "date", "enum",
+    # warmflow's own types (Camunda allows custom type names)
+    "money", "textarea", "file", "id_number", "bank_card",
+}
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+FLOW_NODES = (
+    "startEvent", "endEvent", "userTask", "scriptTask", "serviceTask", "task", "manualTask",
+    "callActivity", "subProcess", "exclusiveGateway", "parallelGateway", "inclusiveGateway",
+    "eventBasedGateway", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "businessRuleTask", "sendTask", "receiveTask",
+)
+
+
+@dataclass
+class Finding:
+    element: str
+    message: str
+
+
+@dataclass
+class ParsedDiagram:
+    process_id: str
+    name: str
+    tree: Any
+    meta: dict
+    called: list[str]
+    findings: list[Finding] = field(default_factory=list)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def parse_xml(data: bytes | str) -> Any:
+    """Parse uploaded XML with entities, DTDs and the network off, and a size limit."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if len(data) > MAX_BPMN_BYTES:
+        raise ValidationFailed(f"文件过大（超过 {MAX_BPMN_BYTES // 1024 // 1024} MB）")
+    head = data[:4096].lower()
+    if b"<!doctype" in head or b"<!entity" in data.lower():
+        raise ValidationFailed("文件包含 DOCTYPE 或实体声明，出于安全原因不予接受")
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        remove_comments=False,
+    )
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as err:
+        raise ValidationFailed(f"XML 格式错误：{err}") from None
+    if root.tag != f"{{{BPMN_NS}}}definitions":
+        raise ValidationFailed("不是 BPMN 2.0 文件（根元素应为 bpmn:definitions）")
+    return etree.ElementTree(root)
+
+
+def _local(tag: str) -> str:
+    return tag.split("}", 1)[1] if "}" in tag else tag
+
+
+def _read_fields(node) -> list[dict]:
+    fields = []
+    for xml_field in node.findall(".//camunda:formData/camunda:formField", NS):
+        spec: dict[str, Any] = {
+            "id": xml_field.get("id") or "",
+            "label": xml_field.get("label") or xml_field.get("id") or "",
+            "type": xml_field.get("type") or "string",
+            "default": xml_field.get("defaultValue"),
+            "required": False,
+            "readonly": False,
+            "options": [[v.get("id"), v.get("name") or v.get("id")]
+                        for v in xml_field.findall("camunda:value", NS)],
+        }
+        for constraint in xml_field.findall("camunda:validation/camunda:constraint", NS):
+            name, config = constraint.get("name"), constraint.get("config")
+            if name in ("required", "readonly"):
+                spec[name] = True
+            elif name in ("min", "max", "minlength", "maxlength"):
+                spec[name] = config
+        for prop in xml_field.findall("camunda:properties/camunda:property", NS):
+            if prop.get("id") == "required_when" and prop.get("value"):
+                target, _, values = prop.get("value").partition("=")
+                spec["required_when"] = {"field": target.strip(),
+                                         "values": [v.strip() for v in values.split(",")]}
+        fields.append(spec)
+    return fields
+
+
+def read_diagram(tree) -> ParsedDiagram:
+    root = tree.getroot()
+    processes = root.findall("bpmn:process", NS)
+    executable = [p for p in processes if p.get("isExecutable", "true") != "false"] or processes
+    if len(executable) != 1:
+        raise ValidationFailed("一个文件应当恰好包含一个可执行流程")
+    process = executable[0]
+    pid = process.get("id") or ""
+    meta: dict[str, Any] = {"process_id": pid, "name": process.get("name") or pid,
+                            "elements": {}, "user_tasks": {}, "start_form": []}
+    called = []
+    for node in process.iter():
+        if not isinstance(node.tag, str):
+            continue
+        kind = _local(node.tag)
+        if kind not in FLOW_NODES:
+            continue
+        eid = node.get("id")
+        meta["elements"][eid] = {"kind": kind, "name": node.get("name") or eid}
+        if kind == "userTask":
+            meta["user_tasks"][eid] = {
+                "name": node.get("name") or eid,
+                "group": (node.get(f"{{{CAMUNDA_NS}}}candidateGroups") or "").strip(),
+                "due": node.get(f"{{{CAMUNDA_NS}}}dueDate") or "",
+                "fields": _read_fields(node),
+            }
+        elif kind == "startEvent" and node.getparent() is process:
+            meta["start_form"] = _read_fields(node)
+        elif kind == "callActivity":
+            called.append(node.get("calledElement") or "")
+    return ParsedDiagram(pid, meta["name"], tree, meta, called)
+
+
+# --- validation ------------------------------------------------------------------------
+
+
+def _check_fields(eid: str, fields: list[dict], findings: list[Finding]) -> None:
+    seen = set()
+    for f in fields:
+        fid = f["id"]
+        if not IDENTIFIER.match(fid):
+            findings.append(Finding(eid, f"表单字段标识“{fid}”不合规（小写字母开头，仅含小写字母、数字、下划线）"))
+            continue
+        if fid in seen:
+            findings.append(Finding(eid, f"表单字段“{fid}”重复"))
+        seen.add(fid)
+        if f["type"] not in FIELD_TYPES:
+            findings.append(Finding(eid, f"表单字段“{f['label']}”的类型“{f['type']}”不受支持"))
+        if f["type"] == "enum" and not f["options"]:
+            findings.append(Finding(eid, f"下拉字段“{f['label']}”没有任何选项"))
+        for bound in ("min", "max", "minlength", "maxlength"):
+            if f.get(bound) is not None and not re.fullmatch(r"-?\d+", str(f[bound])):
+                findings.append(Finding(eid, f"表单字段“{f['label']}”的 {bound} 应为整数"))
+
+
+def _check_expression(eid: str, what: str, source: str | None, mode: str,
+                      findings: list[Finding]) -> None:
+    if source is None or not source.strip():
+        findings.append(Finding(eid, f"{what}为空"))
+        return
+    for problem in scripting.check(source, mode):
+        findings.append(Finding(eid, f"{what}不安全或无效：{problem}"))
+
+
+def validate(diagram: ParsedDiagram, available: set[str]) -> list[Finding]:
+    """Every rule a diagram must pass before it is deployed. Messages in Chinese."""
+    findings: list[Finding] = []
+    root = diagram.tree.getroot()
+    pid = diagram.process_id
+    if not IDENTIFIER.match(pid or ""):
+        findings.append(Finding(pid or "", "流程标识应为小写字母开头的英文标识"))
+    process = root.find("bpmn:process", NS)
+    if root.find("bpmndi:BPMNDiagram", NS) is None:
+        findings.append(Finding(pid, "缺少图形信息（BPMNDiagram），编辑器无法显示该流程"))
+
+    for eid, task in diagram.meta["user_tasks"].items():
+        groups = [g.strip() for g in task["group"].split(",") if g.strip()]
+        if len(groups) != 1 or groups[0] not in ROLES:
+            findings.append(Finding(eid, f"用户任务“{task['name']}”的候选组应为以下之一："
+                                         f"{'、'.join(ROLES)}"))
+        if task["due"]:
+            _check_expression(eid, "办理期限表达式", task["due"], "eval", findings)
+        _check_fields(eid, task["fields"], findings)
+    _check_fields(pid, diagram.meta["start_form"], findings)
+
+    for flow in process.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        cond = flow.find("bpmn:conditionExpression", NS)
+        if cond is not None:
+            _check_expression(flow.get("id"), "条件表达式", cond.text, "eval", findings)
+    for tag in ("timeDate", "timeDuration", "timeCycle"):
+        for node in process.iter(f"{{{BPMN_NS}}}{tag}"):
+            owner = node.getparent().getparent()
+            _check_expression(owner.get("id"), "定时器表达式", node.text, "eval", findings)
+    for node in process.iter(f"{{{BPMN_NS}}}scriptTask"):
+        script = node.find("bpmn:script", NS)
+        _check_expression(node.get("id"), "脚本", script.text if script is not None else None,
+                          "exec", findings)
+    for node in process.iter(f"{{{BPMN_NS}}}callActivity"):
+        target = node.get("calledElement") or ""
+        if target not in available and target != pid:
+            findings.append(Finding(node.get("id"), f"调用的流程“{target}”不存在，请先部署它"))
+
+    _check_graph(process, findings)
+    if not findings:
+        try:
+            parser = CamundaParser()
+            parser.add_bpmn_xml(diagram.tree, filename=f"{pid}.bpmn")
+            parser.get_spec(pid)
+        except ValidationException as err:
+            findings.append(Finding(getattr(err, "id", "") or pid, f"流程引擎无法解析：{err}"))
+        except Exception as err:  # noqa: BLE001 - any parser failure is a finding
+            findings.append(Finding(pid, f"流程引擎无法解析：{err}"))
+    return findings
+
+
+def _check_graph(process, findings: list[Finding]) -> None:
+    nodes = {}
+    for node in process:
+        if isinstance(node.tag, str) and _local(node.tag) in FLOW_NODES:
+            nodes[node.get("id")] = node
+    outgoing: dict[str, list[str]] = {nid: [] for nid in nodes}
+    incoming: dict[str, int] = dict.fromkeys(nodes, 0)
+    for flow in process.findall("bpmn:sequenceFlow", NS):
+        src, dst = flow.get("sourceRef"), flow.get("targetRef")
+        if src not in nodes or dst not in nodes:
+            findings.append(Finding(flow.get("id"), "连线的起点或终点不存在"))
+            continue
+        outgoing[src].append(dst)
+        incoming[dst] += 1
+    for nid, node in nodes.items():
+        kind = _local(node.tag)
+        if kind == "boundaryEvent":
+            attached = node.get("attachedToRef")
+            outgoing.setdefault(attached, []).append(nid)
+        if kind == "exclusiveGateway" and len(outgoing[nid]) > 1 and not node.get("default"):
+            findings.append(Finding(nid, f"排他网关“{node.get('name') or nid}”缺少默认路径"))
+        if kind != "endEvent" and not outgoing[nid]:
+            findings.append(Finding(nid, f"“{node.get('name') or nid}”没有出口连线，流程会停在这里"))
+    starts = [nid for nid, n in nodes.items() if _local(n.tag) == "startEvent"]
+    if not starts:
+        findings.append(Finding("", "流程缺少开始事件"))
+    seen, stack = set(), list(starts)
+    while stack:
+        nid = stack.pop()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        stack.extend(outgoing.get(nid, []))
+    for nid, node in nodes.items():
+        if nid not in seen:
+            findings.append(Finding(nid, f"“{node.get('name') or nid}”无法从开始事件到达"))
+
+
+# --- deploying -------------------------------------------------------------------------
+
+
+@dataclass
+class DeployResult:
+    version: ProcessVersion
+    created: bool
+
+
+def deployed_process_ids(session: Session) -> set[str]:
+    return set(session.scalars(select(ProcessVersion.process_id).distinct()))
+
+
+def latest_version(session: Session, process_id: str) -> ProcessVersion:
+    version = session.scalars(
+        select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+        .order_by(ProcessVersion.number.desc()).limit(1)
+    ).first()
+    if version is None:
+        raise NotFound(f"流程“{process_id}”尚未部署")
+    return version
+
+
+def _raise_findings(diagram_id: str, findings: list[Finding]) -> None:
+    lines = [f"{f.element or diagram_id}：{f.message}" for f in findings]
+    raise ValidationFailed(
+        f"流程“{diagram_id}”未通过校验，共 {len(findings)} 个问题：" + "；".join(lines),
+        errors={f.element or diagram_id: f.message for f in findings},
+        findings=[{"element": f.element, "message": f.message} for f in findings],
+    )
+
+
+def check_diagram(session: Session, xml: bytes | str, also_available: set[str] = frozenset()
+                  ) -> ParsedDiagram:
+    """Parse and validate without deploying; raises ValidationFailed with findings."""
+    diagram = read_diagram(parse_xml(xml))
+    diagram.findings = validate(diagram, deployed_process_ids(session) | set(also_available))
+    if diagram.findings:
+        _raise_findings(diagram.process_id, diagram.findings)
+    return diagram
+
+
+def deploy(session: Session, actor_id: int | None, xml: bytes | str, comment: str = "",
+           also_available: set[str] = frozenset(), commit: bool = True) -> DeployResult:
+    text = xml.decode("utf-8") if isinstance(xml, bytes) else xml
+    diagram = check_diagram(session, text, also_available)
+    checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    pid = diagram.process_id
+    newest = session.scalars(
+        select(ProcessVersion).where(ProcessVersion.process_id == pid)
+        .order_by(ProcessVersion.number.desc()).limit(1)).first()
+    if newest is not None and newest.checksum == checksum:
+        return DeployResult(newest, False)
+    parser = CamundaParser()
+    parser.add_bpmn_xml(diagram.tree, filename=f"{pid}.bpmn")
+    spec = parser.get_spec(pid)
+    number = (session.scalar(select(func.max(ProcessVersion.number))
+                             .where(ProcessVersion.process_id == pid)) or 0) + 1
+    version = ProcessVersion(
+        process_id=pid, number=number, name=diagram.name, bpmn_xml=text, checksum=checksum,
+        spec_json=serialization.spec_to_json(spec),
+        meta_json=json.dumps(diagram.meta, ensure_ascii=False),
+        called_processes=",".join(sorted(set(diagram.called))),
+        deployed_by_id=actor_id, comment=comment[:500],
+    )
+    session.add(version)
+    session.flush()
+    record(session, actor_id, None, "process.deploy",
+           f"部署流程“{diagram.name}”（{pid}）第 {number} 版", process_id=pid, number=number,
+           checksum=checksum)
+    if commit:
+        session.commit()
+    return DeployResult(version, True)
+
+
+def deploy_files(session: Session, actor_id: int | None, paths: list[Path]) -> list[DeployResult]:
+    """Deploy several files in one transaction, called processes before their callers."""
+    diagrams = {}
+    for path in paths:
+        data = Path(path).read_bytes()
+        diagram = read_diagram(parse_xml(data))
+        diagrams[diagram.process_id] = (diagram, data)
+    ordered: list[str] = []
+
+    def visit(pid: str, trail: tuple[str, ...] = ()) -> None:
+        if pid in ordered or pid not in diagrams:
+            return
+        if pid in trail:
+            raise ValidationFailed(f"流程之间存在循环调用：{' → '.join(trail + (pid,))}")
+        for called in diagrams[pid][0].called:
+            visit(called, trail + (pid,))
+        ordered.append(pid)
+
+    for pid in sorted(diagrams):
+        visit(pid)
+    results = [deploy(session, actor_id, diagrams[pid][1], also_available=set(diagrams),
+                      commit=False) for pid in ordered]
+    session.commit()
+    return results
+
+
+# --- specs for running -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    id: int
+    process_id: str
+    number: int
+    spec: Any
+    meta: dict
+    called: tuple[str, ...]
+
+
+_versions: dict[int, LoadedVersion] = {}
+_versions_lock = threading.Lock()
+
+
+def loaded_version(session: Session, version_id: int) -> LoadedVersion:
+    cached = _versions.get(version_id)
+    if cached is not None:
+        return cached
+    row = session.get(ProcessVersion, version_id)
+    if row is None:
+        raise NotFound(f"流程版本 {version_id} 不存在")
+    loaded = LoadedVersion(
+        row.id, row.process_id, row.number, serialization.spec_from_json(row.spec_json),
+        json.loads(row.meta_json), tuple(p for p in row.called_processes.split(",") if p))
+    with _versions_lock:
+        _versions[version_id] = loaded
+    return loaded
+
+
+def pin_called_versions(session: Session, version: LoadedVersion) -> dict[str, int]:
+    """The newest version of every process `version` calls, transitively."""
+    pinned: dict[str, int] = {}
+    pending = list(version.called)
+    while pending:
+        pid = pending.pop()
+        if pid in pinned or pid == version.process_id:
+            continue
+        called = loaded_version(session, latest_version(session, pid).id)
+        pinned[pid] = called.id
+        pending.extend(called.called)
+    return pinned

@@ -1,0 +1,79 @@
+"""SpiffWorkflow (de)serialization with the spec kept apart from the state.
+
+A version's spec is serialized once at deploy; an instance stores only its running
+state (zlib-compressed JSON). Restoring hands the cached spec objects to the workflow
+instead of re-reading them from every instance row.
+"""
+
+import json
+import zlib
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnWorkflowConverter,
+    WorkflowConverter,
+)
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+
+from workflows.scripting import script_engine
+
+STATE_FORMAT = 1
+
+
+class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
+    """Like SpiffWorkflow's converter, minus the specs (they live in process_version)."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict:
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict, spec=None, subprocess_specs=None) -> BpmnWorkflow:
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+REGISTRY = BpmnWorkflowSerializer.configure(CAMUNDA_CONFIG)
+_STATE = StateOnlyWorkflowConverter(BpmnWorkflow, REGISTRY)
+# The plain serializer (spec included) is what the raw benchmark uses.
+FULL_REGISTRY = BpmnWorkflowSerializer.configure(CAMUNDA_CONFIG)
+full_serializer = BpmnWorkflowSerializer(FULL_REGISTRY)
+
+
+def spec_to_json(spec) -> str:
+    return json.dumps(REGISTRY.convert(spec), ensure_ascii=False, separators=(",", ":"))
+
+
+def spec_from_json(text: str):
+    return REGISTRY.restore(json.loads(text))
+
+
+def state_to_bytes(workflow: BpmnWorkflow) -> bytes:
+    REGISTRY._encoder_mode = False
+    dct = _STATE.to_dict(workflow)
+    return pack({"format": STATE_FORMAT, "workflow": dct})
+
+
+def state_from_bytes(blob: bytes, spec, subprocess_specs: dict) -> BpmnWorkflow:
+    dct = unpack(blob)["workflow"]
+    workflow = _STATE.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+    workflow.script_engine = script_engine
+    return workflow
+
+
+def pack(obj: Any) -> bytes:
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+    return zlib.compress(text.encode("utf-8"), 6)
+
+
+def unpack(blob: bytes) -> dict:
+    return json.loads(zlib.decompress(blob).decode("utf-8"))
