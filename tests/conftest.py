@@ -1,0 +1,206 @@
+"""Shared fixtures: a database (SQLite by default, PostgreSQL with TEST_DATABASE_URL)
+migrated once per run, emptied before each test; the diagrams deployed; a small
+federation with one user per role; campaigns; and the clock under time-machine.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from stdnum import luhn
+from stdnum.cn import ric
+
+from workflows import db, migrate, processes, tasks, users, workdays
+from workflows.clock import CST
+from workflows.models import Campaign, CampaignBudget, Case, HumanTask, StoredFile, User
+
+ROOT = Path(__file__).resolve().parent.parent
+BPMN = ROOT / "bpmn"
+
+
+def _url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'warmflow-test.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory):
+    engine = db.make_engine(_url(tmp_path_factory))
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def factory(engine):
+    tables = [t.name for t in reversed(db.Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                              + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+    restart()
+    return db.make_session_factory(engine)
+
+
+def restart() -> None:
+    """Forget every in-process cache, as a restarted server would."""
+    processes._versions.clear()
+    workdays.invalidate()
+
+
+@pytest.fixture
+def session(factory):
+    with factory() as session:
+        yield session
+
+
+@pytest.fixture
+def clock(time_machine):
+    """Monday 2026-09-07, 10:00 China time; tests move it with clock.move_to(...)."""
+    time_machine.move_to(datetime(2026, 9, 7, 10, 0, tzinfo=CST), tick=False)
+    return time_machine
+
+
+def cst(*args) -> datetime:
+    return datetime(*args, tzinfo=CST)
+
+
+def valid_id(prefix17: str) -> str:
+    return prefix17 + ric.calc_check_digit(prefix17 + "0")
+
+
+def valid_card(prefix: str = "622202020011223344") -> str:
+    return prefix + luhn.calc_check_digit(prefix)
+
+
+@dataclass
+class World:
+    session: object
+    factory: object
+    orgs: dict = field(default_factory=dict)
+    users: dict = field(default_factory=dict)
+    campaigns: dict = field(default_factory=dict)
+    _serial: int = 0
+
+    def user(self, name: str) -> User:
+        return self.session.get(User, self.users[name].id)
+
+    def next_id(self, birth: str = "20070302") -> str:
+        self._serial += 1
+        return valid_id(f"511002{birth}{self._serial:03d}")
+
+    def upload(self, owner: str = "cw1") -> int:
+        user = self.users[owner]
+        stored = StoredFile(sha256="0" * 64, filename="录取通知书.pdf",
+                            content_type="application/pdf", size=1024, org_id=user.org_id,
+                            uploaded_by_id=user.id)
+        self.session.add(stored)
+        self.session.commit()
+        return stored.id
+
+    def tuition_application(self, **overrides) -> dict:
+        data = dict(
+            student_name="王小明", student_id_number=self.next_id(), parent_name="王大力",
+            parent_id_number=valid_id("51100219800101001"), university="四川大学",
+            major="计算机科学与技术", education_level="undergraduate",
+            admission_letter=self.upload(), tuition_fen=560000, bank_card=valid_card(),
+            account_name="王大力", phone="13800000000",
+        )
+        data.update(overrides)
+        return data
+
+    def open_task(self, case: Case, element_id: str | None = None) -> HumanTask:
+        self.session.expire_all()
+        rows = self.session.scalars(select(HumanTask).where(
+            HumanTask.case_id == case.id, HumanTask.status == "open")).all()
+        if element_id is not None:
+            rows = [r for r in rows if r.element_id == element_id]
+        assert len(rows) == 1, f"expected one open task {element_id}, found {rows}"
+        return rows[0]
+
+    def do(self, username: str, case: Case, element_id: str, data: dict | None = None):
+        task = self.open_task(case, element_id)
+        return tasks.complete(self.session, self.user(username), task.id, data or {})
+
+    def refresh(self, obj):
+        self.session.expire_all()
+        return self.session.get(type(obj), obj.id)
+
+
+def build_world(session, factory) -> World:
+    processes.deploy_files(session, None, sorted(BPMN.glob("*.bpmn")))
+    world = World(session, factory)
+    add = users.add_organisation
+    city = add(session, "nj", "内江市总工会")
+    d1 = add(session, "szq", "市中区总工会", city)
+    d2 = add(session, "dxq", "东兴区总工会", city)
+    g1 = add(session, "szq1", "城东街道帮扶站", d1)
+    g2 = add(session, "szq2", "内江钢铁厂工会", d1)
+    g3 = add(session, "dxq1", "西林街道帮扶站", d2)
+    world.orgs = dict(city=city, d1=d1, d2=d2, g1=g1, g2=g2, g3=g3)
+    people = [
+        ("cw1", "张经办", g1, ["caseworker"]),
+        ("cw1b", "刘经办", g1, ["caseworker"]),
+        ("cw2", "陈经办", g2, ["caseworker"]),
+        ("cw3", "周经办", g3, ["caseworker"]),
+        ("l1", "李主席", g1, ["approver_l1"]),
+        ("l1_g3", "吴主席", g3, ["approver_l1"]),
+        ("l2", "王区审批", d1, ["approver_l2"]),
+        ("l2_d2", "郑区审批", d2, ["approver_l2"]),
+        ("l3", "赵市审批", city, ["approver_l3"]),
+        ("fin", "钱财务", city, ["finance"]),
+        ("mgr", "孙管理", city, ["manager"]),
+    ]
+    for username, name, org, roles in people:
+        world.users[username] = users.add_user(session, username, "pw-" + username, name,
+                                               org, roles)
+    tuition = Campaign(
+        code="jq2026", name="2026年金秋助学", programme="tuition_grant", season="autumn",
+        year=2026, aid_kind="cash", owner_org_id=city.id,
+        standards_json=json.dumps({"college": 300000, "undergraduate": 500000,
+                                   "postgraduate": 800000}),
+        city_approval_threshold_fen=500000, notice_days=5)
+    winter = Campaign(
+        code="dsnw2026", name="2026年冬送温暖", programme="seasonal_aid", season="winter",
+        year=2026, aid_kind="cash", owner_org_id=city.id,
+        standards_json=json.dumps({"living": 100000, "medical": 300000, "schooling": 100000,
+                                   "disaster": 200000, "other": 50000}),
+        city_approval_threshold_fen=200000, notice_days=5)
+    summer = Campaign(
+        code="xsql2026", name="2026年夏送清凉", programme="seasonal_aid", season="summer",
+        year=2026, aid_kind="goods", owner_org_id=city.id,
+        standards_json=json.dumps({k: 0 for k in ("living", "medical", "schooling",
+                                                  "disaster", "other")}),
+        city_approval_threshold_fen=0, notice_days=5)
+    session.add_all([tuition, winter, summer])
+    session.flush()
+    for campaign in (tuition, winter):
+        for org in (d1, d2):
+            session.add(CampaignBudget(campaign_id=campaign.id, org_id=org.id,
+                                       budget_fen=100_000_000))
+    world.campaigns = dict(tuition=tuition, winter=winter, summer=summer)
+    session.commit()
+    return world
+
+
+@pytest.fixture
+def world(session, factory, clock) -> World:
+    return build_world(session, factory)
+
+
+@pytest.fixture(scope="session")
+def utc():
+    return timezone.utc
