@@ -6,13 +6,14 @@ federation with one user per role; campaigns; and the clock under time-machine.
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 from stdnum import luhn
 from stdnum.cn import ric
+from werkzeug.security import generate_password_hash
 
 from workflows import db, migrate, processes, tasks, users, workdays
 from workflows.clock import CST
@@ -50,7 +51,7 @@ def factory(engine):
                               + " RESTART IDENTITY CASCADE"))
         else:
             for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
+                conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 (our table names)
     restart()
     return db.make_session_factory(engine)
 
@@ -59,6 +60,13 @@ def restart() -> None:
     """Forget every in-process cache, as a restarted server would."""
     processes._versions.clear()
     workdays.invalidate()
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hash(monkeypatch):
+    """scrypt makes every user cost ~0.1 s; tests that log in still check real hashes."""
+    monkeypatch.setattr(users, "generate_password_hash",
+                        lambda password: generate_password_hash(password, "pbkdf2:sha256:1"))
 
 
 @pytest.fixture
@@ -135,6 +143,12 @@ class World:
         task = self.open_task(case, element_id)
         return tasks.complete(self.session, self.user(username), task.id, data or {})
 
+    def new_session(self):
+        """Drop this session and open another, as the next request would."""
+        self.session.close()
+        self.session = self.factory()
+        return self.session
+
     def refresh(self, obj):
         self.session.expire_all()
         return self.session.get(type(obj), obj.id)
@@ -197,10 +211,12 @@ def build_world(session, factory) -> World:
 
 
 @pytest.fixture
-def world(session, factory, clock) -> World:
-    return build_world(session, factory)
+def world(session, factory, clock):
+    world = build_world(session, factory)
+    yield world
+    world.session.close()  # a test may have swapped in a new session (restart)
 
 
 @pytest.fixture(scope="session")
 def utc():
-    return timezone.utc
+    return UTC

@@ -5,6 +5,9 @@ tests all drive it through the service modules named after the domain areas
 (`processes`, `cases`, `tasks`, `notices`, `payments`, `timers`, ...).
 """
 
+# The modules that register diagram functions (post_notice, request_payment, ...) and
+# their effects must be loaded before any diagram is validated or run.
+from workflows import archive, cases, notices, payments  # noqa: E402,F401
 from workflows.errors import (  # noqa: F401  (re-exported for callers)
     AlreadyDone,
     Conflict,
@@ -13,7 +16,3 @@ from workflows.errors import (  # noqa: F401  (re-exported for callers)
     ValidationFailed,
     WarmflowError,
 )
-
-# The modules that register diagram functions (post_notice, request_payment, ...) and
-# their effects must be loaded before any diagram is validated or run.
-from workflows import archive, cases, notices, payments  # noqa: E402,F401

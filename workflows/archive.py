@@ -65,6 +65,19 @@ def _leave(session: Session, loaded: engine.Loaded, payload: dict) -> None:
         record(session, None, loaded.case.id, "archive.leave", "解困脱困，退出档案")
 
 
+def _close_record(session: Session, loaded: engine.Loaded) -> None:
+    """A case cancelled while archived must not leave the worker archived without re-checks."""
+    row = session.scalars(
+        select(HardshipRecord).where(HardshipRecord.case_id == loaded.case.id)).first()
+    if row is not None and row.status == "archived":
+        row.status = "cancelled"
+        row.left_at = now()
+        record(session, None, loaded.case.id, "archive.cancel", "案件撤销，档案随之注销")
+
+
+engine.CLOSE_HOOKS.append(_close_record)
+
+
 def archived_workers(session: Session, org_ids: list[int] | None = None) -> list[HardshipRecord]:
     query = select(HardshipRecord).where(HardshipRecord.status == "archived")
     if org_ids is not None:

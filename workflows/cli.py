@@ -22,6 +22,8 @@ def _factory():
 def main() -> None:
     """warmflow: trade-union hardship assistance case work."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # SpiffWorkflow logs every task state change at INFO: far too much for a worker's log.
+    logging.getLogger("spiff").setLevel(logging.WARNING)
 
 
 @main.command("migrate")

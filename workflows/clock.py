@@ -4,7 +4,7 @@ SpiffWorkflow's timers read `datetime.now(timezone.utc)` themselves, so this rea
 same system clock; tests move both together with time-machine.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 # China Standard Time; a fixed offset (no DST) so no tz database is needed.
 CST = timezone(timedelta(hours=8), "CST")
@@ -12,7 +12,7 @@ CST = timezone(timedelta(hours=8), "CST")
 
 def now() -> datetime:
     """Aware UTC now."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def local_now() -> datetime:
@@ -24,5 +24,5 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -225,7 +225,7 @@ class HardshipRecord(Base):
     subject_key: Mapped[str] = mapped_column(String(64), index=True)
     worker_name: Mapped[str] = mapped_column(String(60))
     category: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20), default="archived")  # archived | left
+    status: Mapped[str] = mapped_column(String(20), default="archived")  # archived|left|cancelled
     archived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -115,7 +115,9 @@ def raise_objection(session: Session, notice_id: int, contact: str, reason: str)
     if errors:
         raise ValidationFailed("异议信息不完整", errors=errors)
     with engine.unit_of_work(session):
-        notice = session.get(PublicNotice, notice_id)
+        # Locked and read fresh: two objections at once, or a timer firing meanwhile.
+        notice = session.get(PublicNotice, notice_id, with_for_update=True,
+                             populate_existing=True)
         if notice is None:
             raise NotFound("公示不存在")
         if notice.status == "objection":

@@ -167,7 +167,8 @@ def _check_fields(eid: str, fields: list[dict], findings: list[Finding]) -> None
     for f in fields:
         fid = f["id"]
         if not IDENTIFIER.match(fid):
-            findings.append(Finding(eid, f"表单字段标识“{fid}”不合规（小写字母开头，仅含小写字母、数字、下划线）"))
+            findings.append(Finding(
+                eid, f"表单字段标识“{fid}”不合规（小写字母开头，仅含小写字母、数字、下划线）"))
             continue
         if fid in seen:
             findings.append(Finding(eid, f"表单字段“{fid}”重复"))
@@ -263,7 +264,8 @@ def _check_graph(process, findings: list[Finding]) -> None:
         if kind == "exclusiveGateway" and len(outgoing[nid]) > 1 and not node.get("default"):
             findings.append(Finding(nid, f"排他网关“{node.get('name') or nid}”缺少默认路径"))
         if kind != "endEvent" and not outgoing[nid]:
-            findings.append(Finding(nid, f"“{node.get('name') or nid}”没有出口连线，流程会停在这里"))
+            name = node.get("name") or nid
+            findings.append(Finding(nid, f"“{name}”没有出口连线，流程会停在这里"))
     starts = [nid for nid, n in nodes.items() if _local(n.tag) == "startEvent"]
     if not starts:
         findings.append(Finding("", "流程缺少开始事件"))

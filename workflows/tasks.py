@@ -145,7 +145,8 @@ def hand_over(session: Session, user: User, task_id: int, to_username: str) -> H
         if target is None:
             raise NotFound(f"用户“{to_username}”不存在")
         if not access.can_act_on_task(target, row):
-            raise ValidationFailed(f"{target.display_name}无权办理该任务，只能转交给同单位同岗位的同事")
+            raise ValidationFailed(
+                f"{target.display_name}无权办理该任务，只能转交给同单位同岗位的同事")
         row.assignee_id = target.id
         record(session, user.id, row.case_id, "task.hand_over",
                f"转交任务：{row.name} → {target.display_name}", task_id=row.id, to=target.id)

@@ -20,11 +20,13 @@ from workflows.models import ProcessInstance
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = timedelta(hours=1)
+NOTHING_FIRED_RETRY = timedelta(minutes=1)
 
 
 def _take_one(session: Session, at: datetime) -> ProcessInstance | None:
     query = (select(ProcessInstance)
-             .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at <= at)
+             # Strictly before now, the comparison SpiffWorkflow's timers make.
+             .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at < at)
              .order_by(ProcessInstance.next_timer_at).limit(1))
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -40,10 +42,15 @@ def fire_due_timers(factory: sessionmaker, limit: int | None = None) -> int:
             if instance is None:
                 return fired
             case_no = instance.case.case_no
+            due = instance.next_timer_at
             try:
                 with engine.unit_of_work(session):
                     loaded = engine.load(session, instance)
                     engine.advance(session, loaded, None, lambda wf: wf.refresh_timers())
+                    if instance.status == "running" and instance.next_timer_at == due:
+                        # Nothing fired (clocks disagree by a hair): look again shortly.
+                        instance.next_timer_at = now() + NOTHING_FIRED_RETRY
+                        continue
                     record(session, None, instance.case_id, "timer.fire", "定时器到期，流程继续")
                 fired += 1
             except WarmflowError as err:

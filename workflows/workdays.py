@@ -9,7 +9,8 @@ until they do, Monday–Friday count and the period carries a visible warning.
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 
 import chinese_calendar
 from sqlalchemy import select
