@@ -1,0 +1,50 @@
+"""The app factory: builds on any database URL, answers health, and never shows a trace."""
+
+import pytest
+
+from webapp import create_app
+from workflows.errors import Forbidden
+
+
+@pytest.fixture
+def app(engine, world):
+    app = create_app({"TESTING": True, "DATABASE_URL": engine.url.render_as_string(
+        hide_password=False)})
+
+    @app.get("/api/boom")
+    def boom():
+        raise RuntimeError("secret internals /etc/passwd")
+
+    @app.get("/api/forbidden")
+    def forbidden():
+        raise Forbidden("无权查看该案件")
+
+    return app
+
+
+def test_health_answers_ok_with_the_database(app):
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 200 and answer.get_json() == {"status": "ok",
+                                                               "database": "ok"}
+
+
+def test_start_page_is_chinese_and_lists_deployed_processes(app):
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert 'lang="zh-CN"' in page and "已部署的流程" in page
+    assert "金秋助学" in page and "tuition_grant" in page
+
+
+def test_unexpected_error_is_a_chinese_message_without_internals(app):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    answer = app.test_client().get("/api/boom")
+    assert answer.status_code == 500
+    body = answer.get_json()
+    assert body["code"] == "internal_error" and "系统出现错误" in body["message"]
+    assert "passwd" not in answer.get_data(as_text=True)
+
+
+def test_service_errors_map_to_status_codes_and_json(app):
+    answer = app.test_client().get("/api/forbidden")
+    assert answer.status_code == 403
+    assert answer.get_json() == {"code": "forbidden", "message": "无权查看该案件"}
+    assert app.test_client().get("/no-such-page").status_code == 404

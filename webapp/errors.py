@@ -1,0 +1,57 @@
+"""Every error reaches the user as a clear message in Chinese; never a stack trace.
+
+Pages get an HTML page, /api/ calls JSON {code, message}.
+"""
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from workflows.errors import (
+    AlreadyDone,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    WarmflowError,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS = {NotFound: 404, Forbidden: 403, AlreadyDone: 409, Conflict: 409, ValidationFailed: 422}
+HTTP_MESSAGES = {400: "请求格式不正确", 401: "请先登录", 403: "无权访问", 404: "页面不存在",
+                 405: "不支持该操作", 413: "上传内容过大", 429: "操作过于频繁，请稍后再试"}
+
+
+def _answer(status: int, code: str, message: str, errors: dict | None = None):
+    if request.path.startswith("/api/"):
+        body = {"code": code, "message": message}
+        if errors:
+            body["errors"] = errors
+        return jsonify(body), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(WarmflowError)
+    def warmflow_error(err: WarmflowError):
+        status = next((s for cls, s in STATUS.items() if isinstance(err, cls)), 400)
+        return _answer(status, err.code, err.message, getattr(err, "errors", None))
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        message = HTTP_MESSAGES.get(err.code or 500, "请求无法处理")
+        return _answer(err.code or 500, "http_error", message)
+
+    @app.errorhandler(OperationalError)
+    def database_down(err: OperationalError):
+        log.error("database unavailable: %s", err.__class__.__name__)
+        return _answer(503, "database_unavailable",
+                       "数据库暂时不可用，请稍后重试；您的操作未被保存。")
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception):
+        log.exception("unexpected error on %s", request.path)
+        return _answer(500, "internal_error", "系统出现错误，操作未完成，请稍后重试或联系管理员。")
