@@ -1,0 +1,17 @@
+"""The benchmark keeps working: a tiny run prints its JSON line with every figure."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_engine_benchmark_prints_all_figures_as_its_last_line():
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "engine.py"), "--cases", "2"],
+                         capture_output=True, text=True, timeout=300, check=True)
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    for key in ("ms_per_task", "raw_ms_per_task", "ratio", "state_bytes_per_case"):
+        assert figures[key] > 0
+    assert figures["ratio"] == round(figures["ms_per_task"] / figures["raw_ms_per_task"], 3)
