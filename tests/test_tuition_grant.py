@@ -7,7 +7,7 @@ import pytest
 from conftest import cst, restart, valid_card
 from sqlalchemy import func, select
 
-from workflows import cases, notices, payments, tasks, timers
+from workflows import cases, engine, notices, payments, tasks, timers
 from workflows.errors import ValidationFailed
 from workflows.models import (
     AuditEvent,
@@ -270,3 +270,16 @@ def test_another_district_sees_none_of_the_case_tasks(w):
     assert [t.element_id for t in tasks.list_tasks(w.session, w.user("l2"), "all")] == [
         "approve_l2"]
     assert w.session.scalar(select(func.count(HardshipRecord.id))) == 0
+
+
+def test_case_data_reads_the_running_state_and_the_final_state_of_a_closed_case(w):
+    case = start(w)
+    w.do("cw1", case, "home_visit_task", VISIT_OK)
+    running = engine.case_data(w.session, case)
+    assert running["student_name"] == "王小明" and running["visit_verdict"] == "confirmed"
+    assert running["amount_fen"] == 500000
+    pass_notice(w, case)
+    w.do("l1", case, "approve_l1", {"decision": "reject", "comment": "材料不实"})
+    closed = engine.case_data(w.session, w.refresh(case))
+    assert closed["decision"] == "reject" and closed["comment"] == "材料不实"
+    assert closed["approval_result"] == "rejected"

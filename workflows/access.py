@@ -62,7 +62,6 @@ def get_visible_case(session: Session, user: User, case_id: int) -> Case:
     if case is None:
         raise NotFound("案件不存在")
     if not in_subtree(user, case.org):
-        # Same answer as "not found" would leak existence; the API maps this to 403.
         raise Forbidden("无权查看该案件")
     return case
 

@@ -27,6 +27,7 @@ from workflows.models import (
     StoredFile,
     User,
 )
+from workflows.payments import before_cancel
 from workflows.processes import latest_version, loaded_version, pin_called_versions
 
 
@@ -217,8 +218,6 @@ def cancel_case(session: Session, user: User, case_id: int, reason: str) -> Case
     with engine.unit_of_work(session):
         case = access.get_visible_case(session, user, case_id)
         loaded = engine.load_case(session, case.id)
-        from workflows.payments import before_cancel  # payments imports cases' neighbours
-
         before_cancel(session, case)
         case.cancel_reason = reason[:500]
         engine.advance(session, loaded, user.id, lambda wf: wf.cancel())

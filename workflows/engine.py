@@ -8,6 +8,7 @@ caller commits once. If the version moved underneath, the flush fails and the ca
 answers "someone else completed this task".
 """
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -52,7 +54,6 @@ class RunContext:
 
 
 _run: ContextVar[RunContext | None] = ContextVar("warmflow_run", default=None)
-_data: ContextVar[dict | None] = ContextVar("warmflow_task_data", default=None)
 
 
 def current_run() -> RunContext:
@@ -62,8 +63,7 @@ def current_run() -> RunContext:
     return ctx
 
 
-def current_data() -> dict:
-    return _data.get() or {}
+current_data = scripting.current_data
 
 
 def calendar() -> workdays.WorkCalendar:
@@ -89,27 +89,6 @@ def effect_handler(name: str) -> Callable[[EffectHandler], EffectHandler]:
         return func
 
     return decorator
-
-
-class _DataAwareEnvironment(scripting.RestrictedEnvironment):
-    """Lets registered functions read the task data of the expression being run."""
-
-    def evaluate(self, expression, context, external_context=None):
-        token = _data.set(context)
-        try:
-            return super().evaluate(expression, context, external_context)
-        finally:
-            _data.reset(token)
-
-    def execute(self, script, context, external_context=None):
-        token = _data.set(context)
-        try:
-            return super().execute(script, context, external_context)
-        finally:
-            _data.reset(token)
-
-
-scripting.script_engine.environment = _DataAwareEnvironment()
 
 
 @scripting.register("working_days_after", "n 个工作日后（当日 24 时，北京时间）的时刻")
@@ -141,8 +120,6 @@ class Loaded:
 
 
 def _called_versions(session: Session, instance: ProcessInstance) -> dict[str, LoadedVersion]:
-    import json
-
     pins = json.loads(instance.subprocess_versions or "{}")
     return {pid: loaded_version(session, vid) for pid, vid in pins.items()}
 
@@ -337,8 +314,6 @@ def unit_of_work(session: Session) -> Iterator[None]:
 
 
 def require_ready(loaded: Loaded, task_uuid: str):
-    from uuid import UUID
-
     task = loaded.workflow.get_task_from_id(UUID(task_uuid))
     if task is None or task.state != TaskState.READY:
         raise ValidationFailed("该环节当前不可办理")

@@ -325,8 +325,11 @@ def check_diagram(session: Session, xml: bytes | str, also_available: set[str] =
 
 def deploy(session: Session, actor_id: int | None, xml: bytes | str, comment: str = "",
            also_available: set[str] = frozenset(), commit: bool = True) -> DeployResult:
-    text = xml.decode("utf-8") if isinstance(xml, bytes) else xml
-    diagram = check_diagram(session, text, also_available)
+    diagram = check_diagram(session, xml, also_available)
+    try:
+        text = xml.decode("utf-8") if isinstance(xml, bytes) else xml
+    except UnicodeDecodeError:
+        raise ValidationFailed("文件应以 UTF-8 编码保存") from None
     checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
     pid = diagram.process_id
     newest = session.scalars(

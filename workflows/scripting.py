@@ -13,6 +13,7 @@ step), so text refused at one is refused at the other.
 import ast
 import builtins
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -45,6 +46,14 @@ MAX_SOURCE = 5000
 # Functions warmflow offers to diagrams; filled by `register` in the owning modules.
 FUNCTIONS: dict[str, Callable[..., Any]] = {}
 FUNCTION_HELP: dict[str, str] = {}
+
+
+# The data of the task whose expression is running, for registered functions to read.
+_task_data: ContextVar[dict | None] = ContextVar("warmflow_task_data", default=None)
+
+
+def current_data() -> dict:
+    return _task_data.get() or {}
 
 
 class ScriptRefused(Exception):
@@ -168,13 +177,21 @@ def evaluate(source: str, context: dict) -> Any:
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def evaluate(self, expression, context, external_context=None):
         code = _checked_code(expression, "eval")
-        return eval(code, _globals(context, external_context))  # noqa: S307 (restricted bytecode)
+        token = _task_data.set(context)
+        try:
+            return eval(code, _globals(context, external_context))  # noqa: S307 (restricted)
+        finally:
+            _task_data.reset(token)
 
     def execute(self, script, context, external_context=None):
         code = _checked_code(script, "exec")
         scope = _globals(context, external_context)
         before = {k: id(v) for k, v in scope.items()}
-        exec(code, scope)  # noqa: S102 (restricted bytecode)
+        token = _task_data.set(context)
+        try:
+            exec(code, scope)  # noqa: S102 (restricted bytecode)
+        finally:
+            _task_data.reset(token)
         for key, value in scope.items():
             if key.startswith("_") or callable(value):
                 continue

@@ -58,7 +58,6 @@ def spec_from_json(text: str):
 
 
 def state_to_bytes(workflow: BpmnWorkflow) -> bytes:
-    REGISTRY._encoder_mode = False
     dct = _STATE.to_dict(workflow)
     return pack({"format": STATE_FORMAT, "workflow": dct})
 

@@ -1,6 +1,7 @@
 """Human tasks: lists scoped by role and organisation, claim / unclaim / hand over, and
 completion with the submitted data checked against the task's form."""
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from workflows.audit import record
 from workflows.cases import attach_files, check_files
 from workflows.clock import now
 from workflows.errors import AlreadyDone, Conflict, Forbidden, NotFound, ValidationFailed
-from workflows.models import Case, HumanTask, User
+from workflows.models import Case, HumanTask, ProcessInstance, User
 from workflows.processes import loaded_version
 
 SCOPES = ("mine", "group", "all")
@@ -82,19 +83,14 @@ def get_task(session: Session, user: User, task_id: int) -> TaskView:
         loaded = engine.load(session, _instance(session, row))
         task = engine.require_ready(loaded, row.task_uuid)
         values = {f["id"]: task.data.get(f["id"]) for f in fields if f["id"] in task.data}
-    overdue = bool(row.due_at and row.status == "open" and row.due_at < now())
-    return TaskView(row, row.case, fields, values, overdue)
+    return TaskView(row, row.case, fields, values, is_overdue(row))
 
 
-def _instance(session: Session, row: HumanTask):
-    from workflows.models import ProcessInstance
-
+def _instance(session: Session, row: HumanTask) -> ProcessInstance:
     return session.get(ProcessInstance, row.instance_id)
 
 
 def _version_id_for(session: Session, row: HumanTask) -> int:
-    import json
-
     instance = _instance(session, row)
     top = loaded_version(session, instance.version_id)
     if top.process_id == row.process_id:

@@ -16,6 +16,7 @@ import chinese_calendar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflows.audit import record
 from workflows.clock import CST, local_now
 from workflows.models import CalendarDay, CalendarYear
 
@@ -113,8 +114,6 @@ def enter_year(
     note: str = "",
 ) -> None:
     """Record a year's official arrangement: holiday dates and 调休 working days."""
-    from workflows.audit import record  # local: audit imports models only
-
     for day in holidays + workdays:
         if day.year != year:
             raise ValueError(f"{day.isoformat()} 不属于 {year} 年")
