@@ -283,3 +283,13 @@ def test_case_data_reads_the_running_state_and_the_final_state_of_a_closed_case(
     closed = engine.case_data(w.session, w.refresh(case))
     assert closed["decision"] == "reject" and closed["comment"] == "材料不实"
     assert closed["approval_result"] == "rejected"
+
+
+def test_level_two_form_does_not_show_level_one_decision_as_its_own(w):
+    case = start(w)
+    w.do("cw1", case, "home_visit_task", VISIT_OK)
+    pass_notice(w, case)
+    w.do("l1", case, "approve_l1", {"decision": "approve", "comment": "同意"})
+    view = tasks.get_task(w.session, w.user("l2"), w.open_task(case, "approve_l2").id)
+    assert [f["id"] for f in view.fields] == ["decision", "comment"]
+    assert view.values == {}

@@ -70,7 +70,10 @@ class TaskView:
     task: HumanTask
     case: Case
     fields: list[dict]
-    values: dict[str, Any]  # current data for the fields (readonly ones included)
+    # What the read-only fields show (退回原因, 失败原因, 异议内容). Editable fields start
+    # empty: approval levels share `decision`, and level 2 must not see level 1's answer
+    # pre-selected as its own.
+    values: dict[str, Any]
     overdue: bool
 
 
@@ -82,7 +85,8 @@ def get_task(session: Session, user: User, task_id: int) -> TaskView:
     if row.status == "open":
         loaded = engine.load(session, _instance(session, row))
         task = engine.require_ready(loaded, row.task_uuid)
-        values = {f["id"]: task.data.get(f["id"]) for f in fields if f["id"] in task.data}
+        values = {f["id"]: task.data.get(f["id"]) for f in fields
+                  if f.get("readonly") and f["id"] in task.data}
     return TaskView(row, row.case, fields, values, is_overdue(row))
 
 
