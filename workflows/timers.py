@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workflows import engine
 from workflows.audit import record
 from workflows.clock import now
-from workflows.errors import WarmflowError
+from workflows.errors import Conflict, WarmflowError
 from workflows.models import ProcessInstance
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ def fire_due_timers(factory: sessionmaker, limit: int | None = None) -> int:
                         continue
                     record(session, None, instance.case_id, "timer.fire", "定时器到期，流程继续")
                 fired += 1
+            except Conflict:
+                continue  # another worker fired it first (SQLite has no SKIP LOCKED)
             except WarmflowError as err:
                 log.error("case %s: timer could not fire: %s", case_no, err.message)
                 _park(factory, instance.id, err.message)
