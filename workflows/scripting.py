@@ -12,6 +12,7 @@ step), so text refused at one is refused at the other.
 
 import ast
 import builtins
+import operator
 from collections.abc import Callable
 from contextvars import ContextVar
 from functools import lru_cache
@@ -101,6 +102,10 @@ def check(source: str, mode: str = "eval") -> list[str]:
             problems.append("不允许定义函数或类")
         elif isinstance(node, ast.Global | ast.Nonlocal):
             problems.append("不允许使用 global/nonlocal")
+        elif isinstance(node, ast.BinOp | ast.AugAssign) and not isinstance(
+                node.op, _ARITHMETIC):
+            # ** can blow up (9**9**9); bit operations have no use in case data.
+            problems.append("不支持的运算（仅允许 + - * / // %）")
     if not problems:
         try:
             _compile(source, mode)
@@ -110,6 +115,7 @@ def check(source: str, mode: str = "eval") -> list[str]:
     return list(dict.fromkeys(problems))
 
 
+_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod)
 _FORBIDDEN_BUILTINS = frozenset(
     name for name in dir(builtins) if name not in ALLOWED_BUILTINS and not name[0].isupper()
 ) | {"exec", "eval", "open", "compile", "globals", "locals", "vars", "getattr", "setattr",
@@ -139,11 +145,27 @@ def _guarded_getattr(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default) if default is not None else getattr(obj, name)
 
 
+_INPLACE = {
+    "+=": operator.add, "-=": operator.sub, "*=": operator.mul,
+    "/=": operator.truediv, "//=": operator.floordiv, "%=": operator.mod,
+}
+
+
 def _inplacevar(op: str, x: Any, y: Any) -> Any:
-    ops = {"+=": lambda: x + y, "-=": lambda: x - y, "*=": lambda: x * y}
-    if op not in ops:
+    if op not in _INPLACE:  # check() refuses the others (**=, bit operations) at deploy
         raise ScriptRefused(f"不支持的运算 {op}")
-    return ops[op]()
+    return _INPLACE[op](x, y)
+
+
+def _storable(value: Any) -> bool:
+    """Task data is saved as JSON: only plain values may come out of a script."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_storable(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _storable(v) for k, v in value.items())
+    return False
 
 
 _GUARDS = {
@@ -196,6 +218,9 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             if key.startswith("_") or callable(value):
                 continue
             if key in context or before.get(key) != id(value):
+                if not _storable(value):
+                    raise ScriptRefused(
+                        f"脚本给 {key} 赋的值无法保存（只能是文字、数字、列表或字典）")
                 context[key] = value
         return True
 
