@@ -55,19 +55,30 @@ from workflows.models import Campaign, HumanTask, Payment, ProcessInstance, Stor
 STEPS_PER_CASE = 6
 START = datetime(2026, 9, 7, 10, 0, tzinfo=CST)
 LATER = START + timedelta(days=14)
-VISIT = dict(visit_date="2026-09-07", visitors="张经办、刘经办",
-             household_situation="家庭收入低", visit_verdict="confirmed")
+VISIT = dict(
+    visit_date="2026-09-07",
+    visitors="张经办、刘经办",
+    household_situation="家庭收入低",
+    visit_verdict="confirmed",
+)
 
 
 def application(serial: int, letter: int) -> dict:
     body = f"511002{2000 + serial // 1000 % 9:04d}0302{serial % 1000:03d}"
     card = f"62220202{serial:010d}"
     return dict(
-        student_name="王小明", student_id_number=body + ric.calc_check_digit(body + "0"),
-        parent_name="王大力", parent_id_number="511002199001010011", university="四川大学",
-        major="计算机", education_level="undergraduate", admission_letter=letter,
-        tuition_fen=560000, bank_card=card + luhn.calc_check_digit(card),
-        account_name="王大力")
+        student_name="王小明",
+        student_id_number=body + ric.calc_check_digit(body + "0"),
+        parent_name="王大力",
+        parent_id_number="511002199001010011",
+        university="四川大学",
+        major="计算机",
+        education_level="undergraduate",
+        admission_letter=letter,
+        tuition_fen=560000,
+        bank_card=card + luhn.calc_check_digit(card),
+        account_name="王大力",
+    )
 
 
 # --- raw SpiffWorkflow --------------------------------------------------------------------
@@ -85,11 +96,18 @@ def raw_engine() -> PythonScriptEngine:
     def later(_n=0):
         return (datetime.now(UTC) + timedelta(days=7)).isoformat()
 
-    return PythonScriptEngine(environment=TaskDataEnvironment({
-        "working_days_after": later, "post_notice": later, "close_notice": lambda r: r,
-        "request_payment": lambda: None, "archive_worker": lambda m: past,
-        "leave_archive": lambda: None,
-    }))
+    return PythonScriptEngine(
+        environment=TaskDataEnvironment(
+            {
+                "working_days_after": later,
+                "post_notice": later,
+                "close_notice": lambda r: r,
+                "request_payment": lambda: None,
+                "archive_worker": lambda m: past,
+                "leave_archive": lambda: None,
+            }
+        )
+    )
 
 
 def raw_case(spec, subs, engine, serializer, data: dict) -> list[float]:
@@ -134,9 +152,10 @@ def raw_case(spec, subs, engine, serializer, data: dict) -> list[float]:
         timed(fire)
         timed(complete({"decision": "approve"}))
         timed(complete({"decision": "approve"}))
-        event = BpmnEvent(MessageEventDefinition("payment_result"),
-                          {"payload": {"status": "paid", "reason": ""},
-                           "result_var": "payment_result"})
+        event = BpmnEvent(
+            MessageEventDefinition("payment_result"),
+            {"payload": {"status": "paid", "reason": ""}, "result_var": "payment_result"},
+        )
 
         def pay(workflow):
             workflow.send_event(event)
@@ -157,13 +176,22 @@ def setup_world(factory):
         district = users.add_organisation(session, "szq", "市中区总工会", city)
         union = users.add_organisation(session, "szq1", "城东街道帮扶站", district)
         people = {}
-        for name, org, role in (("cw", union, "caseworker"), ("l1", union, "approver_l1"),
-                                ("l2", district, "approver_l2"), ("fin", city, "finance")):
+        for name, org, role in (
+            ("cw", union, "caseworker"),
+            ("l1", union, "approver_l1"),
+            ("l2", district, "approver_l2"),
+            ("fin", city, "finance"),
+        ):
             people[name] = users.add_user(session, name, "bench-password", name, org, [role]).id
-        campaign = Campaign(code="jq2026", name="2026年金秋助学", programme="tuition_grant",
-                            year=2026, owner_org_id=city.id,
-                            standards_json=json.dumps({"undergraduate": 500000}),
-                            city_approval_threshold_fen=500000)
+        campaign = Campaign(
+            code="jq2026",
+            name="2026年金秋助学",
+            programme="tuition_grant",
+            year=2026,
+            owner_org_id=city.id,
+            standards_json=json.dumps({"undergraduate": 500000}),
+            city_approval_threshold_fen=500000,
+        )
         session.add(campaign)
         session.commit()
         return people, campaign.id
@@ -179,29 +207,47 @@ def warmflow_case(factory, people, campaign_id, serial: int) -> tuple[list[float
         step()
         durations.append(time.perf_counter() - began)
         if "case" in holder:  # outside the timing: how big the stored state is now
-            running_sizes.append(session.scalar(select(func.length(ProcessInstance.state))
-                                                .where(ProcessInstance.case_id
-                                                       == holder["case"].id)))
+            running_sizes.append(
+                session.scalar(
+                    select(func.length(ProcessInstance.state)).where(
+                        ProcessInstance.case_id == holder["case"].id
+                    )
+                )
+            )
 
     with factory() as session:
+
         def user(name):
             return session.get(User, people[name])
 
-        letter = StoredFile(sha256="0" * 64, filename="letter.pdf", content_type="application/pdf",
-                            size=1, org_id=user("cw").org_id, uploaded_by_id=people["cw"])
+        letter = StoredFile(
+            sha256="0" * 64,
+            filename="letter.pdf",
+            content_type="application/pdf",
+            size=1,
+            org_id=user("cw").org_id,
+            uploaded_by_id=people["cw"],
+        )
         session.add(letter)
         session.commit()
         data = application(serial, letter.id)
         holder = {}
 
         def task_id(element):
-            return session.scalars(select(HumanTask.id).where(
-                HumanTask.case_id == holder["case"].id, HumanTask.status == "open",
-                HumanTask.element_id == element)).one()
+            return session.scalars(
+                select(HumanTask.id).where(
+                    HumanTask.case_id == holder["case"].id,
+                    HumanTask.status == "open",
+                    HumanTask.element_id == element,
+                )
+            ).one()
 
         with time_machine.travel(START, tick=False) as traveller:
-            timed(lambda: holder.update(case=cases.start_case(
-                session, user("cw"), "tuition_grant", data, campaign_id)))
+            timed(
+                lambda: holder.update(
+                    case=cases.start_case(session, user("cw"), "tuition_grant", data, campaign_id)
+                )
+            )
             visit = task_id("home_visit_task")
             timed(lambda: tasks.complete(session, user("cw"), visit, VISIT))
             traveller.move_to(LATER)
@@ -210,11 +256,13 @@ def warmflow_case(factory, people, campaign_id, serial: int) -> tuple[list[float
             timed(lambda: tasks.complete(session, user("l1"), l1, {"decision": "approve"}))
             l2 = task_id("approve_l2")
             timed(lambda: tasks.complete(session, user("l2"), l2, {"decision": "approve"}))
-            payment = session.scalars(select(Payment.id).where(
-                Payment.case_id == holder["case"].id)).one()
+            payment = session.scalars(
+                select(Payment.id).where(Payment.case_id == holder["case"].id)
+            ).one()
             timed(lambda: payments.record_result(session, user("fin"), payment, "paid"))
-        instance = session.scalars(select(ProcessInstance).where(
-            ProcessInstance.case_id == holder["case"].id)).one()
+        instance = session.scalars(
+            select(ProcessInstance).where(ProcessInstance.case_id == holder["case"].id)
+        ).one()
         assert instance.status == "completed", "warmflow case did not finish"
         return durations, len(instance.state), max(running_sizes)
 
@@ -222,8 +270,9 @@ def warmflow_case(factory, people, campaign_id, serial: int) -> tuple[list[float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100)
-    parser.add_argument("--database-url", default=None,
-                        help="default: a fresh SQLite file in a temporary folder")
+    parser.add_argument(
+        "--database-url", default=None, help="default: a fresh SQLite file in a temporary folder"
+    )
     args = parser.parse_args()
     logging.getLogger("spiff").setLevel(logging.WARNING)
 
@@ -246,9 +295,17 @@ def main() -> None:
     warm_times, raw_times, serialize_times, sizes, running = [], [], [], [], []
     # Interleave the two so machine noise hits both alike; one warm-up case each.
     for serial in range(args.cases + 1):
-        raw_data = dict(application(serial, 1), programme="tuition_grant", amount_fen=500000,
-                        city_approval_threshold_fen=500000, notice_days=5, aid_kind="cash",
-                        campaign_id=1, campaign_year=2026, case_no=f"JQ2026{serial:06d}")
+        raw_data = dict(
+            application(serial, 1),
+            programme="tuition_grant",
+            amount_fen=500000,
+            city_approval_threshold_fen=500000,
+            notice_days=5,
+            aid_kind="cash",
+            campaign_id=1,
+            campaign_year=2026,
+            case_no=f"JQ2026{serial:06d}",
+        )
         raw, serialize_only = raw_case(spec, subs, raw_eng, serializer, raw_data)
         warm, size, running_size = warmflow_case(factory, people, campaign_id, serial)
         if serial == 0:
@@ -275,13 +332,19 @@ def main() -> None:
         "state_bytes_per_case": int(statistics.median(sizes)),
         "running_state_bytes_max": max(running),
     }
-    print(f"warmflow: {ms_per_task:.2f} ms per step (median case), raw SpiffWorkflow + JSON: "
-          f"{raw_ms_per_task:.2f} ms, ratio {result['ratio']:.2f}")
-    print(f"(raw step + serialize without restore: {serialize_ms:.2f} ms, ratio "
-          f"{result['ratio_vs_step_serialize']:.2f})")
-    print(f"stored state of a closed case: {result['state_bytes_per_case']} bytes; largest "
-          f"running state: {result['running_state_bytes_max']} bytes (spec stored once per "
-          f"version)")
+    print(
+        f"warmflow: {ms_per_task:.2f} ms per step (median case), raw SpiffWorkflow + JSON: "
+        f"{raw_ms_per_task:.2f} ms, ratio {result['ratio']:.2f}"
+    )
+    print(
+        f"(raw step + serialize without restore: {serialize_ms:.2f} ms, ratio "
+        f"{result['ratio_vs_step_serialize']:.2f})"
+    )
+    print(
+        f"stored state of a closed case: {result['state_bytes_per_case']} bytes; largest "
+        f"running state: {result['running_state_bytes_max']} bytes (spec stored once per "
+        f"version)"
+    )
     print(json.dumps(result))
 
 

@@ -47,8 +47,11 @@ def factory(engine):
     tables = [t.name for t in reversed(db.Base.metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                              + " RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                )
+            )
         else:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 (our table names)
@@ -65,8 +68,11 @@ def restart() -> None:
 @pytest.fixture(autouse=True)
 def _cheap_password_hash(monkeypatch):
     """scrypt makes every user cost ~0.1 s; tests that log in still check real hashes."""
-    monkeypatch.setattr(users, "generate_password_hash",
-                        lambda password: generate_password_hash(password, "pbkdf2:sha256:1"))
+    monkeypatch.setattr(
+        users,
+        "generate_password_hash",
+        lambda password: generate_password_hash(password, "pbkdf2:sha256:1"),
+    )
 
 
 @pytest.fixture
@@ -112,28 +118,41 @@ class World:
 
     def upload(self, owner: str = "cw1") -> int:
         user = self.users[owner]
-        stored = StoredFile(sha256="0" * 64, filename="录取通知书.pdf",
-                            content_type="application/pdf", size=1024, org_id=user.org_id,
-                            uploaded_by_id=user.id)
+        stored = StoredFile(
+            sha256="0" * 64,
+            filename="录取通知书.pdf",
+            content_type="application/pdf",
+            size=1024,
+            org_id=user.org_id,
+            uploaded_by_id=user.id,
+        )
         self.session.add(stored)
         self.session.commit()
         return stored.id
 
     def tuition_application(self, **overrides) -> dict:
         data = dict(
-            student_name="王小明", student_id_number=self.next_id(), parent_name="王大力",
-            parent_id_number=valid_id("51100219800101001"), university="四川大学",
-            major="计算机科学与技术", education_level="undergraduate",
-            admission_letter=self.upload(), tuition_fen=560000, bank_card=valid_card(),
-            account_name="王大力", phone="13800000000",
+            student_name="王小明",
+            student_id_number=self.next_id(),
+            parent_name="王大力",
+            parent_id_number=valid_id("51100219800101001"),
+            university="四川大学",
+            major="计算机科学与技术",
+            education_level="undergraduate",
+            admission_letter=self.upload(),
+            tuition_fen=560000,
+            bank_card=valid_card(),
+            account_name="王大力",
+            phone="13800000000",
         )
         data.update(overrides)
         return data
 
     def open_task(self, case: Case, element_id: str | None = None) -> HumanTask:
         self.session.expire_all()
-        rows = self.session.scalars(select(HumanTask).where(
-            HumanTask.case_id == case.id, HumanTask.status == "open")).all()
+        rows = self.session.scalars(
+            select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")
+        ).all()
         if element_id is not None:
             rows = [r for r in rows if r.element_id == element_id]
         assert len(rows) == 1, f"expected one open task {element_id}, found {rows}"
@@ -179,32 +198,64 @@ def build_world(session, factory) -> World:
         ("mgr", "孙管理", city, ["manager"]),
     ]
     for username, name, org, roles in people:
-        world.users[username] = users.add_user(session, username, "pw-" + username, name,
-                                               org, roles)
+        world.users[username] = users.add_user(
+            session, username, "pw-" + username, name, org, roles
+        )
     tuition = Campaign(
-        code="jq2026", name="2026年金秋助学", programme="tuition_grant", season="autumn",
-        year=2026, aid_kind="cash", owner_org_id=city.id,
-        standards_json=json.dumps({"college": 300000, "undergraduate": 500000,
-                                   "postgraduate": 800000}),
-        city_approval_threshold_fen=500000, notice_days=5)
+        code="jq2026",
+        name="2026年金秋助学",
+        programme="tuition_grant",
+        season="autumn",
+        year=2026,
+        aid_kind="cash",
+        owner_org_id=city.id,
+        standards_json=json.dumps(
+            {"college": 300000, "undergraduate": 500000, "postgraduate": 800000}
+        ),
+        city_approval_threshold_fen=500000,
+        notice_days=5,
+    )
     winter = Campaign(
-        code="dsnw2026", name="2026年冬送温暖", programme="seasonal_aid", season="winter",
-        year=2026, aid_kind="cash", owner_org_id=city.id,
-        standards_json=json.dumps({"living": 100000, "medical": 300000, "schooling": 100000,
-                                   "disaster": 200000, "other": 50000}),
-        city_approval_threshold_fen=200000, notice_days=5)
+        code="dsnw2026",
+        name="2026年冬送温暖",
+        programme="seasonal_aid",
+        season="winter",
+        year=2026,
+        aid_kind="cash",
+        owner_org_id=city.id,
+        standards_json=json.dumps(
+            {
+                "living": 100000,
+                "medical": 300000,
+                "schooling": 100000,
+                "disaster": 200000,
+                "other": 50000,
+            }
+        ),
+        city_approval_threshold_fen=200000,
+        notice_days=5,
+    )
     summer = Campaign(
-        code="xsql2026", name="2026年夏送清凉", programme="seasonal_aid", season="summer",
-        year=2026, aid_kind="goods", owner_org_id=city.id,
-        standards_json=json.dumps({k: 0 for k in ("living", "medical", "schooling",
-                                                  "disaster", "other")}),
-        city_approval_threshold_fen=0, notice_days=5)
+        code="xsql2026",
+        name="2026年夏送清凉",
+        programme="seasonal_aid",
+        season="summer",
+        year=2026,
+        aid_kind="goods",
+        owner_org_id=city.id,
+        standards_json=json.dumps(
+            {k: 0 for k in ("living", "medical", "schooling", "disaster", "other")}
+        ),
+        city_approval_threshold_fen=0,
+        notice_days=5,
+    )
     session.add_all([tuition, winter, summer])
     session.flush()
     for campaign in (tuition, winter):
         for org in (d1, d2):
-            session.add(CampaignBudget(campaign_id=campaign.id, org_id=org.id,
-                                       budget_fen=100_000_000))
+            session.add(
+                CampaignBudget(campaign_id=campaign.id, org_id=org.id, budget_fen=100_000_000)
+            )
     world.campaigns = dict(tuition=tuition, winter=winter, summer=summer)
     session.commit()
     return world

@@ -10,8 +10,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_engine_benchmark_prints_all_figures_as_its_last_line():
     command = [sys.executable, str(ROOT / "bench" / "engine.py"), "--cases", "2"]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300,  # noqa: S603
-                         check=True)
+    run = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     figures = json.loads(run.stdout.strip().splitlines()[-1])
     for key in ("ms_per_task", "raw_ms_per_task", "ratio", "state_bytes_per_case"):
         assert figures[key] > 0

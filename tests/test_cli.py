@@ -7,8 +7,7 @@ from workflows import cli, db
 from workflows.models import Case, ProcessVersion
 
 
-def test_init_db_with_demo_then_again_changes_nothing_and_worker_runs_once(tmp_path,
-                                                                           monkeypatch):
+def test_init_db_with_demo_then_again_changes_nothing_and_worker_runs_once(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
     monkeypatch.setenv("DATABASE_URL", url)
     runner = CliRunner()

@@ -8,13 +8,22 @@ from workflows import cases, engine, tasks
 from workflows.errors import Conflict
 from workflows.models import AuditEvent, HumanTask, ProcessInstance, PublicNotice, User
 
-VISIT = dict(visit_date="2026-09-07", visitors="张经办、刘经办",
-             household_situation="属实", visit_verdict="confirmed")
+VISIT = dict(
+    visit_date="2026-09-07",
+    visitors="张经办、刘经办",
+    household_situation="属实",
+    visit_verdict="confirmed",
+)
 
 
 def _start(world):
-    return cases.start_case(world.session, world.user("cw1"), "tuition_grant",
-                            world.tuition_application(), world.campaigns["tuition"].id)
+    return cases.start_case(
+        world.session,
+        world.user("cw1"),
+        "tuition_grant",
+        world.tuition_application(),
+        world.campaigns["tuition"].id,
+    )
 
 
 def test_second_session_completing_the_same_task_gets_a_conflict_and_changes_nothing(world):
@@ -37,7 +46,8 @@ def test_second_session_completing_the_same_task_gets_a_conflict_and_changes_not
     world.session.expire_all()
     assert world.session.scalar(select(func.count(AuditEvent.id))) == before_audit
     instance = world.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
     assert instance.lock_version == 3  # created (1), started (2), one completion (3)
     completed = world.session.get(HumanTask, task_id)
     assert completed.completed_by_id == world.users["cw1"].id
@@ -51,6 +61,7 @@ def test_stale_instance_write_is_refused_even_when_the_task_row_looks_open(world
     try:
         stale_loaded = engine.load_case(stale, case.id)
         world.do("cw1", case, "home_visit_task", VISIT)  # moves the version on
+
         def complete_again(wf):  # the same step, on the stale copy of the workflow
             task = wf.get_tasks(state=engine.TaskState.READY, manual=True)[0]
             task.data.update(VISIT)
@@ -62,8 +73,10 @@ def test_stale_instance_write_is_refused_even_when_the_task_row_looks_open(world
         stale.close()
     world.session.expire_all()
     instance = world.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
     assert instance.lock_version == 3
     notice = world.session.scalars(
-        select(PublicNotice).where(PublicNotice.case_id == case.id)).one()
+        select(PublicNotice).where(PublicNotice.case_id == case.id)
+    ).one()
     assert notice.status == "open"  # the home visit's outcome stands

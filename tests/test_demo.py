@@ -37,16 +37,22 @@ def seeded(session):
 
 
 def open_tasks(session, element_id: str, programme: str | None = None) -> list[HumanTask]:
-    query = select(HumanTask).join(Case, Case.id == HumanTask.case_id).where(
-        HumanTask.status == "open", HumanTask.element_id == element_id)
+    query = (
+        select(HumanTask)
+        .join(Case, Case.id == HumanTask.case_id)
+        .where(HumanTask.status == "open", HumanTask.element_id == element_id)
+    )
     if programme:
         query = query.where(Case.programme == programme)
     return list(session.scalars(query))
 
 
 def open_tasks_for(session, case: Case) -> list[HumanTask]:
-    return list(session.scalars(select(HumanTask).where(
-        HumanTask.case_id == case.id, HumanTask.status == "open")))
+    return list(
+        session.scalars(
+            select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")
+        )
+    )
 
 
 def count(session, model) -> int:
@@ -84,12 +90,19 @@ def check_federation_campaigns_and_budgets(session):
     tuition = session.scalars(select(Campaign).where(Campaign.code == "jq2026")).one()
     winter = session.scalars(select(Campaign).where(Campaign.code == "dsnw2026")).one()
     assert (tuition.programme, tuition.season, tuition.aid_kind) == (
-        "tuition_grant", "autumn", "cash")
+        "tuition_grant",
+        "autumn",
+        "cash",
+    )
     assert tuition.city_approval_threshold_fen == 500000
     assert (winter.programme, winter.season, winter.city_approval_threshold_fen) == (
-        "seasonal_aid", "winter", 200000)
-    budgets = {(b.campaign_id, b.org_id): b.budget_fen
-               for b in session.scalars(select(CampaignBudget))}
+        "seasonal_aid",
+        "winter",
+        200000,
+    )
+    budgets = {
+        (b.campaign_id, b.org_id): b.budget_fen for b in session.scalars(select(CampaignBudget))
+    }
     for district in ("szq", "dxq", "zzx"):
         org_id = users.get_org(session, district).id
         assert budgets[(tuition.id, org_id)] == 200_000_000
@@ -133,17 +146,26 @@ def check_tuition_stages(session):
     assert failed.status == "failed" and failed.last_failure_reason
 
     def closed(outcome: str) -> list[Case]:
-        return list(session.scalars(select(Case).where(
-            Case.programme == "tuition_grant", Case.status == "completed",
-            Case.outcome == outcome)))
+        return list(
+            session.scalars(
+                select(Case).where(
+                    Case.programme == "tuition_grant",
+                    Case.status == "completed",
+                    Case.outcome == outcome,
+                )
+            )
+        )
 
     assert closed("end_rejected")
     paid = closed("end_paid")
     assert paid
-    assert all(session.scalars(select(Payment).where(Payment.case_id == c.id)).one().status
-               == "paid" for c in paid)
-    payable = session.scalars(select(Payment).where(Payment.status == "payable",
-                                                    Payment.purpose == "tuition_grant")).all()
+    assert all(
+        session.scalars(select(Payment).where(Payment.case_id == c.id)).one().status == "paid"
+        for c in paid
+    )
+    payable = session.scalars(
+        select(Payment).where(Payment.status == "payable", Payment.purpose == "tuition_grant")
+    ).all()
     assert payable
     for payment in payable:  # approved, waiting for finance's next batch
         case = session.get(Case, payment.case_id)
@@ -164,35 +186,40 @@ def check_notices(session):
     for notice in current:
         assert notice.ends_at > now()
         assert notice.posted_at.astimezone(CST).date() >= two_working_days_ago
-        instance = session.scalars(select(ProcessInstance).where(
-            ProcessInstance.case_id == notice.case_id)).one()
+        instance = session.scalars(
+            select(ProcessInstance).where(ProcessInstance.case_id == notice.case_id)
+        ).one()
         assert instance.next_timer_at == notice.ends_at
 
     assert session.scalars(select(PublicNotice).where(PublicNotice.status == "objection")).all()
-    assert session.scalars(select(PublicNotice).where(PublicNotice.round == 2,
-                                                      PublicNotice.status == "passed")).all()
+    assert session.scalars(
+        select(PublicNotice).where(PublicNotice.round == 2, PublicNotice.status == "passed")
+    ).all()
 
 
 def check_winter_and_archive(session):
     assert open_tasks(session, "approve_l1", "seasonal_aid")
     assert open_tasks(session, "approve_l2", "seasonal_aid")
-    assert session.scalars(select(Case).where(
-        Case.programme == "seasonal_aid", Case.outcome == "end_paid")).all()
+    assert session.scalars(
+        select(Case).where(Case.programme == "seasonal_aid", Case.outcome == "end_paid")
+    ).all()
 
     assert open_tasks(session, "home_visit_task", "hardship_archive")
     record = session.scalars(select(HardshipRecord)).one()
     assert record.status == "archived"
     case = session.get(Case, record.case_id)
     assert case.status == "running"
-    instance = session.scalars(select(ProcessInstance).where(
-        ProcessInstance.case_id == case.id)).one()
+    instance = session.scalars(
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
     # Waiting for its yearly 回头看.
     assert instance.next_timer_at > now() + timedelta(days=300)
 
 
 def check_cases_spread_over_the_six_unions(session):
-    codes = set(session.scalars(select(Organisation.code).join(Case, Case.org_id
-                                                                == Organisation.id)))
+    codes = set(
+        session.scalars(select(Organisation.code).join(Case, Case.org_id == Organisation.id))
+    )
     assert codes == {"szq1", "szq2", "dxq1", "dxq2", "zzx1", "zzx2"}
 
 
@@ -204,8 +231,11 @@ def check_history_and_clock(session):
     assert timedelta(days=30) < real - first < timedelta(days=60)
     assert last < real
     # Every timer that was due has fired; nothing is stuck.
-    assert not session.scalars(select(ProcessInstance).where(
-        ProcessInstance.status == "running", ProcessInstance.next_timer_at <= real)).all()
+    assert not session.scalars(
+        select(ProcessInstance).where(
+            ProcessInstance.status == "running", ProcessInstance.next_timer_at <= real
+        )
+    ).all()
     assert not session.scalars(select(ProcessInstance).where(ProcessInstance.error != "")).all()
     fired = session.scalars(select(AuditEvent).where(AuditEvent.action == "timer.fire")).all()
     assert fired and all(e.at.astimezone(CST).hour == 0 for e in fired)

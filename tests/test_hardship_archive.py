@@ -24,13 +24,15 @@ from workflows.models import (
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
-
-
 def application(world, **overrides) -> dict:
     data = dict(
-        worker_name="赵铁柱", worker_id_number=world.next_id("19700308"),
-        employer="内江钢铁厂", phone="13700000000", hardship_category="medical",
-        household_size=4, household_income_fen=1800000,
+        worker_name="赵铁柱",
+        worker_id_number=world.next_id("19700308"),
+        employer="内江钢铁厂",
+        phone="13700000000",
+        hardship_category="medical",
+        household_size=4,
+        household_income_fen=1800000,
         hardship_description="本人患尿毒症，长期透析，家庭收入微薄",
     )
     data.update(overrides)
@@ -42,8 +44,12 @@ def start(world, data: dict) -> Case:
 
 
 def visit(verdict: str = "confirmed") -> dict:
-    return dict(visit_date="2026-09-07", visitors="张经办、刘经办",
-                household_situation="家中四口人，本人透析，配偶无业", visit_verdict=verdict)
+    return dict(
+        visit_date="2026-09-07",
+        visitors="张经办、刘经办",
+        household_situation="家中四口人，本人透析，配偶无业",
+        visit_verdict=verdict,
+    )
 
 
 def recheck(result: str, on: str) -> dict:
@@ -53,19 +59,22 @@ def recheck(result: str, on: str) -> dict:
 def notice_of(world, case: Case) -> PublicNotice | None:
     world.session.expire_all()
     return world.session.scalars(
-        select(PublicNotice).where(PublicNotice.case_id == case.id)).first()
+        select(PublicNotice).where(PublicNotice.case_id == case.id)
+    ).first()
 
 
 def record_of(world, case: Case) -> HardshipRecord | None:
     world.session.expire_all()
     return world.session.scalars(
-        select(HardshipRecord).where(HardshipRecord.case_id == case.id)).first()
+        select(HardshipRecord).where(HardshipRecord.case_id == case.id)
+    ).first()
 
 
 def instance_of(world, case: Case) -> ProcessInstance:
     world.session.expire_all()
     return world.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
 
 
 def open_elements(world, case: Case) -> set[str]:
@@ -221,8 +230,9 @@ def test_second_application_refused_while_first_runs_and_accepted_after_it_ends(
 
     world.do("cw1", first, "home_visit_task", visit("not_confirmed"))
     world.session.expire_all()
-    assert world.session.scalars(
-        select(GrantClaim).where(GrantClaim.case_id == first.id)).all() == []
+    assert (
+        world.session.scalars(select(GrantClaim).where(GrantClaim.case_id == first.id)).all() == []
+    )
 
     again = start(world, dict(data))
     assert again.id != first.id
@@ -259,7 +269,8 @@ def test_reject_without_comment_is_refused_on_comment(world, clock):
     task = world.open_task(case, "approve_l1")
     lock_before = instance_of(world, case).lock_version
     audit_before = world.session.scalar(
-        select(func.count(AuditEvent.id)).where(AuditEvent.case_id == case.id))
+        select(func.count(AuditEvent.id)).where(AuditEvent.case_id == case.id)
+    )
 
     with pytest.raises(ValidationFailed) as refused:
         world.do("l1", case, "approve_l1", {"decision": "reject"})
@@ -270,8 +281,10 @@ def test_reject_without_comment_is_refused_on_comment(world, clock):
     world.session.expire_all()
     assert world.session.get(HumanTask, task.id).status == "open"
     assert instance_of(world, case).lock_version == lock_before
-    assert world.session.scalar(
-        select(func.count(AuditEvent.id)).where(AuditEvent.case_id == case.id)) == audit_before
+    assert (
+        world.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.case_id == case.id))
+        == audit_before
+    )
     assert world.refresh(case).status == "running"
 
 
@@ -298,8 +311,14 @@ def test_timer_due_exactly_now_is_either_fired_or_left_alone(world, clock):
 
     status = notice_of(world, case).status
     assert (fired, status) in {(0, "open"), (1, "passed")}
-    assert world.session.scalar(select(func.count(AuditEvent.id)).where(
-        AuditEvent.case_id == case.id, AuditEvent.action == "timer.fire")) == fired
+    assert (
+        world.session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.case_id == case.id, AuditEvent.action == "timer.fire"
+            )
+        )
+        == fired
+    )
 
 
 def test_cancelling_an_archived_case_does_not_leave_an_orphan_archived_record(world, clock):

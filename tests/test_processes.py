@@ -17,8 +17,12 @@ from workflows.models import Payment, ProcessInstance, ProcessVersion, PublicNot
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 NS = processes.NS
-VISIT_OK = dict(visit_date="2026-09-07", visitors="张经办、刘经办",
-                household_situation="父亲下岗，母亲患病，家庭收入低", visit_verdict="confirmed")
+VISIT_OK = dict(
+    visit_date="2026-09-07",
+    visitors="张经办、刘经办",
+    household_situation="父亲下岗，母亲患病，家庭收入低",
+    visit_verdict="confirmed",
+)
 APPROVE = {"decision": "approve"}
 PWNED = Path("/tmp/warmflow-pwned")  # noqa: S108 (the file an escape would create)
 
@@ -54,7 +58,8 @@ def add_to_process(root, xml: str) -> None:
     process = root.find("bpmn:process", NS)
     wrapper = etree.fromstring(
         f'<w xmlns:bpmn="{processes.BPMN_NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-'
-        f'instance">{xml}</w>')
+        f'instance">{xml}</w>'
+    )
     for child in list(wrapper):
         process.append(child)
 
@@ -85,8 +90,9 @@ def test_deploying_an_unchanged_file_again_creates_no_new_version(world):
 
 
 def test_deploying_a_changed_file_creates_the_next_version(world):
-    changed = edited("home_visit", 'name="入户核查" camunda:formKey',
-                     'name="入户走访" camunda:formKey')
+    changed = edited(
+        "home_visit", 'name="入户核查" camunda:formKey', 'name="入户走访" camunda:formKey'
+    )
     result = processes.deploy(world.session, None, changed, comment="改任务名称")
     assert result.created is True
     assert result.version.number == 2
@@ -97,9 +103,11 @@ def test_deploying_a_changed_file_creates_the_next_version(world):
 
 
 def _new_approval_by_level() -> str:
-    budget = ('<camunda:formField id="budget_code" label="预算科目" type="string">'
-              '<camunda:validation><camunda:constraint name="required" /></camunda:validation>'
-              '</camunda:formField>')
+    budget = (
+        '<camunda:formField id="budget_code" label="预算科目" type="string">'
+        '<camunda:validation><camunda:constraint name="required" /></camunda:validation>'
+        "</camunda:formField>"
+    )
     text = edited("approval_by_level", 'name="基层工会审批"', 'name="基层工会初审"')
     # approve_l1 is the first task with a form: its formData comes first in the file.
     assert text.index("<camunda:formData>") < text.index('id="approve_l2"')
@@ -107,22 +115,29 @@ def _new_approval_by_level() -> str:
 
 
 def _new_tuition_grant() -> str:
-    school_year = ('<camunda:formField id="school_year" label="学年" type="string">'
-                   '<camunda:validation><camunda:constraint name="required" />'
-                   '</camunda:validation></camunda:formField>')
+    school_year = (
+        '<camunda:formField id="school_year" label="学年" type="string">'
+        '<camunda:validation><camunda:constraint name="required" />'
+        "</camunda:validation></camunda:formField>"
+    )
     return edited("tuition_grant", "<camunda:formData>", "<camunda:formData>" + school_year)
 
 
 def _start(world, **overrides):
-    return cases.start_case(world.session, world.user("cw1"), "tuition_grant",
-                            world.tuition_application(**overrides),
-                            world.campaigns["tuition"].id)
+    return cases.start_case(
+        world.session,
+        world.user("cw1"),
+        "tuition_grant",
+        world.tuition_application(**overrides),
+        world.campaigns["tuition"].id,
+    )
 
 
 def _through_notice(world, clock, case) -> None:
     world.do("cw1", case, "home_visit_task", VISIT_OK)
     notice = world.session.scalars(
-        select(PublicNotice).where(PublicNotice.case_id == case.id)).one()
+        select(PublicNotice).where(PublicNotice.case_id == case.id)
+    ).one()
     clock.move_to(notice.ends_at + timedelta(minutes=1))
     assert timers.fire_due_timers(world.factory) == 1
 
@@ -130,7 +145,8 @@ def _through_notice(world, clock, case) -> None:
 def test_running_case_keeps_its_versions_while_new_cases_use_the_new_ones(world, clock):
     old_case = _start(world)
     old_instance = world.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == old_case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == old_case.id)
+    ).one()
     old_version_id = old_instance.version_id
 
     approval = processes.deploy(world.session, None, _new_approval_by_level())
@@ -158,7 +174,8 @@ def test_running_case_keeps_its_versions_while_new_cases_use_the_new_ones(world,
     assert "school_year" in missing.value.errors
     new_case = _start(world, school_year="2026-2027")
     new_instance = world.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == new_case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == new_case.id)
+    ).one()
     assert new_instance.version_id == grant.version.id
     _through_notice(world, clock, new_case)
     new_task = world.open_task(new_case, "approve_l1")
@@ -174,21 +191,35 @@ def test_running_case_keeps_its_versions_while_new_cases_use_the_new_ones(world,
 
 UNSAFE = {
     "gateway condition imports os": (
-        "tuition_grant", "visit_verdict == 'confirmed'", "__import__('os').system('id')",
-        "Flow_gw_visit_to_call_public_notice"),
+        "tuition_grant",
+        "visit_verdict == 'confirmed'",
+        "__import__('os').system('id')",
+        "Flow_gw_visit_to_call_public_notice",
+    ),
     "script task reads a file": (
         "tuition_grant",
         "approval_levels = 3 if amount_fen &gt; city_approval_threshold_fen else 2",
-        "open('/etc/passwd').read()", "set_levels"),
+        "open('/etc/passwd').read()",
+        "set_levels",
+    ),
     "condition walks to the class hierarchy": (
-        "tuition_grant", "notice_result == 'passed'", "().__class__.__bases__",
-        "Flow_gw_notice_to_call_approval"),
+        "tuition_grant",
+        "notice_result == 'passed'",
+        "().__class__.__bases__",
+        "Flow_gw_notice_to_call_approval",
+    ),
     "timer date imports os": (
-        "public_notice", ">notice_ends_at</bpmn:timeDate>", ">__import__('os')</bpmn:timeDate>",
-        "notice_period"),
+        "public_notice",
+        ">notice_ends_at</bpmn:timeDate>",
+        ">__import__('os')</bpmn:timeDate>",
+        "notice_period",
+    ),
     "due date calls eval": (
-        "public_notice", 'camunda:dueDate="working_days_after(20)"',
-        'camunda:dueDate="eval(\'1\')"', "investigate_objection"),
+        "public_notice",
+        'camunda:dueDate="working_days_after(20)"',
+        "camunda:dueDate=\"eval('1')\"",
+        "investigate_objection",
+    ),
 }
 
 
@@ -236,18 +267,33 @@ def test_shell_command_through_import_creates_no_file():
 
 
 def _unknown_group():
-    return edited("approval_by_level", 'camunda:candidateGroups="approver_l1"',
-                  'camunda:candidateGroups="boss"'), "approve_l1", "候选组"
+    return (
+        edited(
+            "approval_by_level",
+            'camunda:candidateGroups="approver_l1"',
+            'camunda:candidateGroups="boss"',
+        ),
+        "approve_l1",
+        "候选组",
+    )
 
 
 def _bad_field_id():
-    return edited("approval_by_level", 'formField id="comment"',
-                  'formField id="Bad-Id"'), "approve_l1", "Bad-Id"
+    return (
+        edited("approval_by_level", 'formField id="comment"', 'formField id="Bad-Id"'),
+        "approve_l1",
+        "Bad-Id",
+    )
 
 
 def _unknown_field_type():
-    return edited("approval_by_level", 'label="意见说明" type="textarea"',
-                  'label="意见说明" type="color"'), "approve_l1", "color"
+    return (
+        edited(
+            "approval_by_level", 'label="意见说明" type="textarea"', 'label="意见说明" type="color"'
+        ),
+        "approve_l1",
+        "color",
+    )
 
 
 def _enum_without_options():
@@ -259,33 +305,44 @@ def _enum_without_options():
 
 
 def _gateway_without_default():
-    text = edited("tuition_grant", 'name="核查结果" default="Flow_gw_visit_to_end_visit_rejected"',
-                  'name="核查结果"')
+    text = edited(
+        "tuition_grant",
+        'name="核查结果" default="Flow_gw_visit_to_end_visit_rejected"',
+        'name="核查结果"',
+    )
     text = text.replace(
         'sourceRef="gw_visit" targetRef="end_visit_rejected" />',
         'sourceRef="gw_visit" targetRef="end_visit_rejected"><bpmn:conditionExpression '
-        'xsi:type="bpmn:tFormalExpression">visit_verdict != \'confirmed\''
-        '</bpmn:conditionExpression></bpmn:sequenceFlow>', 1)
+        "xsi:type=\"bpmn:tFormalExpression\">visit_verdict != 'confirmed'"
+        "</bpmn:conditionExpression></bpmn:sequenceFlow>",
+        1,
+    )
     return text, "gw_visit", "缺少默认路径"
 
 
 def _unreachable_task():
     root = tree_of("tuition_grant")
-    add_to_process(root, '<bpmn:task id="orphan" name="孤立任务">'
-                         '<bpmn:outgoing>Flow_orphan</bpmn:outgoing></bpmn:task>'
-                         '<bpmn:sequenceFlow id="Flow_orphan" sourceRef="orphan" '
-                         'targetRef="end_paid" />')
+    add_to_process(
+        root,
+        '<bpmn:task id="orphan" name="孤立任务">'
+        "<bpmn:outgoing>Flow_orphan</bpmn:outgoing></bpmn:task>"
+        '<bpmn:sequenceFlow id="Flow_orphan" sourceRef="orphan" '
+        'targetRef="end_paid" />',
+    )
     return serialized(root), "orphan", "无法从开始事件到达"
 
 
 def _dead_end():
     root = tree_of("tuition_grant")
-    add_to_process(root, '<bpmn:task id="dead_end" name="死胡同">'
-                         '<bpmn:incoming>Flow_dead_end</bpmn:incoming></bpmn:task>'
-                         '<bpmn:sequenceFlow id="Flow_dead_end" sourceRef="gw_visit" '
-                         'targetRef="dead_end"><bpmn:conditionExpression '
-                         'xsi:type="bpmn:tFormalExpression">visit_verdict == \'unsure\''
-                         '</bpmn:conditionExpression></bpmn:sequenceFlow>')
+    add_to_process(
+        root,
+        '<bpmn:task id="dead_end" name="死胡同">'
+        "<bpmn:incoming>Flow_dead_end</bpmn:incoming></bpmn:task>"
+        '<bpmn:sequenceFlow id="Flow_dead_end" sourceRef="gw_visit" '
+        'targetRef="dead_end"><bpmn:conditionExpression '
+        "xsi:type=\"bpmn:tFormalExpression\">visit_verdict == 'unsure'"
+        "</bpmn:conditionExpression></bpmn:sequenceFlow>",
+    )
     return serialized(root), "dead_end", "没有出口连线"
 
 
@@ -328,8 +385,11 @@ def test_call_to_a_process_not_deployed_is_refused(session):
 
 
 def _with_doctype(doctype: str, old: str, new: str) -> str:
-    return edited("home_visit", '<?xml version="1.0" encoding="UTF-8"?>',
-                  f'<?xml version="1.0" encoding="UTF-8"?>\n{doctype}').replace(old, new, 1)
+    return edited(
+        "home_visit",
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<?xml version="1.0" encoding="UTF-8"?>\n{doctype}',
+    ).replace(old, new, 1)
 
 
 XXE_DOCTYPE = '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
@@ -342,16 +402,22 @@ def _xxe_in_name() -> str:
 def _xxe_in_text() -> str:
     # In element text an external entity is well-formed XML: only the parser settings
     # (or the DOCTYPE refusal) keep the file's content out of the diagram.
-    return _with_doctype(XXE_DOCTYPE, 'camunda:historyTimeToLive="180">',
-                         'camunda:historyTimeToLive="180"><bpmn:documentation>&e;'
-                         '</bpmn:documentation>')
+    return _with_doctype(
+        XXE_DOCTYPE,
+        'camunda:historyTimeToLive="180">',
+        'camunda:historyTimeToLive="180"><bpmn:documentation>&e;</bpmn:documentation>',
+    )
 
 
 def _billion_laughs() -> str:
     entities = ['<!ENTITY lol0 "lol">'] + [
-        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
-    return _with_doctype(f'<!DOCTYPE lolz [{"".join(entities)}]>',
-                         'name="入户核查" isExecutable', 'name="&lol9;" isExecutable')
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
+    ]
+    return _with_doctype(
+        f"<!DOCTYPE lolz [{''.join(entities)}]>",
+        'name="入户核查" isExecutable',
+        'name="&lol9;" isExecutable',
+    )
 
 
 ENTITY_ATTACKS = [_xxe_in_name, _xxe_in_text, _billion_laughs]
@@ -399,14 +465,19 @@ def _gbk() -> bytes:
     return text.encode("gbk")
 
 
-@pytest.mark.parametrize(("data", "words"), [
-    pytest.param("这不是一个流程文件，只是一段文字。".encode(), "XML", id="text"),
-    pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\xff\xfe", "XML",
-                 id="png"),
-    pytest.param(_gbk(), "UTF-8", id="valid-diagram-in-gbk"),
-])
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        pytest.param("这不是一个流程文件，只是一段文字。".encode(), "XML", id="text"),
+        pytest.param(
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\xff\xfe", "XML", id="png"
+        ),
+        pytest.param(_gbk(), "UTF-8", id="valid-diagram-in-gbk"),
+    ],
+)
 def test_bytes_that_are_not_xml_or_not_utf8_are_refused_with_a_chinese_message(
-        session, data, words):
+    session, data, words
+):
     error = refused(session, data)
     assert words in error.message
 
@@ -427,15 +498,17 @@ def test_deploy_files_deploys_called_processes_first_whatever_the_file_order(ses
     assert sorted(order) == sorted(p.stem for p in paths)
     for caller in ("tuition_grant", "seasonal_aid"):
         for called in processes.loaded_version(
-                session, processes.latest_version(session, caller).id).called:
+            session, processes.latest_version(session, caller).id
+        ).called:
             assert order.index(called) < order.index(caller)
     assert all(r.created for r in results)
 
 
 def test_deploy_files_is_one_transaction(session, tmp_path):
     bad = tmp_path / "tuition_grant.bpmn"
-    bad.write_text(edited("tuition_grant", "visit_verdict == 'confirmed'", "eval('1')"),
-                   encoding="utf-8")
+    bad.write_text(
+        edited("tuition_grant", "visit_verdict == 'confirmed'", "eval('1')"), encoding="utf-8"
+    )
     paths = [p for p in BPMN.glob("*.bpmn") if p.stem != "tuition_grant"] + [bad]
     with pytest.raises(ValidationFailed) as failure:
         processes.deploy_files(session, None, paths)
@@ -495,8 +568,11 @@ def test_shipped_diagram_passes_validation_without_findings(path):
 def test_shipped_diagram_draws_every_node_and_flow(path):
     root = processes.parse_xml(path.read_bytes()).getroot()
     process = root.find("bpmn:process", NS)
-    nodes = {n.get("id") for n in process.iter()
-             if isinstance(n.tag, str) and etree.QName(n).localname in processes.FLOW_NODES}
+    nodes = {
+        n.get("id")
+        for n in process.iter()
+        if isinstance(n.tag, str) and etree.QName(n).localname in processes.FLOW_NODES
+    }
     flows = {f.get("id") for f in process.iter(f"{{{processes.BPMN_NS}}}sequenceFlow")}
     shapes = {s.get("bpmnElement") for s in root.iterfind(".//bpmndi:BPMNShape", NS)}
     edges = {e.get("bpmnElement") for e in root.iterfind(".//bpmndi:BPMNEdge", NS)}

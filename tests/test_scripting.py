@@ -16,8 +16,13 @@ from workflows.scripting import FUNCTIONS, RestrictedEnvironment, ScriptRefused,
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 DATA = {
-    "amount_fen": 500000, "threshold": 300000, "name": "  wang ", "items": [3, 1, 2],
-    "data": {"k": 7, "level": "undergraduate"}, "flags": [True, False], "decision": "approve",
+    "amount_fen": 500000,
+    "threshold": 300000,
+    "name": "  wang ",
+    "items": [3, 1, 2],
+    "data": {"k": 7, "level": "undergraduate"},
+    "flags": [True, False],
+    "decision": "approve",
 }
 
 
@@ -52,8 +57,14 @@ def test_data_expression_is_accepted_and_evaluates_on_task_data(source, expected
 
 
 def test_every_registered_function_is_callable_by_name():
-    assert {"working_days_after", "post_notice", "close_notice", "request_payment",
-            "archive_worker", "leave_archive"} <= set(FUNCTIONS)
+    assert {
+        "working_days_after",
+        "post_notice",
+        "close_notice",
+        "request_payment",
+        "archive_worker",
+        "leave_archive",
+    } <= set(FUNCTIONS)
     for name in FUNCTIONS:
         assert check(f"{name}(5)") == [], name
         assert check(f"x = {name}(5)", "exec") == [], name
@@ -98,8 +109,7 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("source", "mode", "words"), REFUSED,
-                         ids=[s[:30] for s, _, _ in REFUSED])
+@pytest.mark.parametrize(("source", "mode", "words"), REFUSED, ids=[s[:30] for s, _, _ in REFUSED])
 def test_refused_by_check_with_a_chinese_reason(source, mode, words):
     problems = check(source, mode)
     assert problems
@@ -107,8 +117,7 @@ def test_refused_by_check_with_a_chinese_reason(source, mode, words):
     assert all(CHINESE.search(p) for p in problems)
 
 
-@pytest.mark.parametrize(("source", "mode", "words"), REFUSED,
-                         ids=[s[:30] for s, _, _ in REFUSED])
+@pytest.mark.parametrize(("source", "mode", "words"), REFUSED, ids=[s[:30] for s, _, _ in REFUSED])
 def test_refused_at_run_time_as_well(source, mode, words):
     environment = RestrictedEnvironment()
     with pytest.raises(ScriptRefused) as failure:
@@ -120,12 +129,17 @@ def test_refused_at_run_time_as_well(source, mode, words):
                 run(source, {"data": {}, "amount_fen": 1})
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("x += 4", 14), ("x -= 4", 6), ("x *= 4", 40),
-    pytest.param("x /= 4", 2.5),
-    pytest.param("x //= 4", 2),
-    pytest.param("x %= 4", 2),
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("x += 4", 14),
+        ("x -= 4", 6),
+        ("x *= 4", 40),
+        pytest.param("x /= 4", 2.5),
+        pytest.param("x //= 4", 2),
+        pytest.param("x %= 4", 2),
+    ],
+)
 def test_script_accepted_by_check_is_not_refused_when_it_runs(source, expected):
     assert check(source, "exec") == []
     context = {"x": 10}
@@ -144,7 +158,8 @@ def test_script_assignments_come_back_into_task_data_but_functions_do_not():
         "label = name.upper()\n"
         "counter = len\n"
         "when = working_days_after\n",
-        context)
+        context,
+    )
     assert context["amount_fen"] == 500001
     assert context["levels"] == 3
     assert context["label"] == "WANG"
@@ -172,46 +187,114 @@ def test_underscore_names_cannot_be_read_even_when_in_task_data():
 
 # --- property: whatever check accepts stays inside the sandbox ---------------------------------
 
-NAMES = sorted({"data", "items", "name", "amount_fen", "x_unknown", "open", "type", "getattr",
-                "vars", "globals", "__import__", "__builtins__", "__class__",
-                *scripting.ALLOWED_BUILTINS, *FUNCTIONS})
-ATTRIBUTES = sorted({*scripting.ALLOWED_METHODS, "__class__", "__globals__", "__subclasses__",
-                     "__mro__", "__self__", "__dict__", "__code__", "mro", "format", "copy",
-                     "gi_frame", "f_globals", "f_back", "func_globals", "im_func"})
-LITERALS = ["0", "1", "2", "-1", "'a'", "'k'", "''", "None", "True", "[]", "{}", "[1, 2]",
-            "{'k': 1}", "'os'"]
+NAMES = sorted(
+    {
+        "data",
+        "items",
+        "name",
+        "amount_fen",
+        "x_unknown",
+        "open",
+        "type",
+        "getattr",
+        "vars",
+        "globals",
+        "__import__",
+        "__builtins__",
+        "__class__",
+        *scripting.ALLOWED_BUILTINS,
+        *FUNCTIONS,
+    }
+)
+ATTRIBUTES = sorted(
+    {
+        *scripting.ALLOWED_METHODS,
+        "__class__",
+        "__globals__",
+        "__subclasses__",
+        "__mro__",
+        "__self__",
+        "__dict__",
+        "__code__",
+        "mro",
+        "format",
+        "copy",
+        "gi_frame",
+        "f_globals",
+        "f_back",
+        "func_globals",
+        "im_func",
+    }
+)
+LITERALS = [
+    "0",
+    "1",
+    "2",
+    "-1",
+    "'a'",
+    "'k'",
+    "''",
+    "None",
+    "True",
+    "[]",
+    "{}",
+    "[1, 2]",
+    "{'k': 1}",
+    "'os'",
+]
 
 expressions = st.recursive(
     st.sampled_from(NAMES) | st.sampled_from(LITERALS),
     lambda inner: (
         st.builds("{}.{}".format, inner, st.sampled_from(ATTRIBUTES))
-        | st.builds(lambda f, args: f"{f}({', '.join(args)})", inner,
-                    st.lists(inner, max_size=2))
+        | st.builds(lambda f, args: f"{f}({', '.join(args)})", inner, st.lists(inner, max_size=2))
         | st.builds("{}[{}]".format, inner, inner)
-        | st.builds("({} {} {})".format, inner,
-                    st.sampled_from(["+", "-", "*", "==", "<", "and", "or", "in"]), inner)
+        | st.builds(
+            "({} {} {})".format,
+            inner,
+            st.sampled_from(["+", "-", "*", "==", "<", "and", "or", "in"]),
+            inner,
+        )
     ),
     max_leaves=8,
 )
 
-EXPECTED_ERRORS = (ScriptRefused, NameError, TypeError, ValueError, KeyError, ZeroDivisionError,
-                   IndexError, AttributeError,
-                   ProcessError)  # post_notice & co. outside a running case
-DANGEROUS = (types.ModuleType, types.FunctionType, types.MethodType, types.CodeType,
-             types.FrameType, types.GeneratorType, types.TracebackType, type)
+EXPECTED_ERRORS = (
+    ScriptRefused,
+    NameError,
+    TypeError,
+    ValueError,
+    KeyError,
+    ZeroDivisionError,
+    IndexError,
+    AttributeError,
+    ProcessError,
+)  # post_notice & co. outside a running case
+DANGEROUS = (
+    types.ModuleType,
+    types.FunctionType,
+    types.MethodType,
+    types.CodeType,
+    types.FrameType,
+    types.GeneratorType,
+    types.TracebackType,
+    type,
+)
 ALLOWLISTED = {id(v) for v in [*scripting.ALLOWED_BUILTINS.values(), *FUNCTIONS.values()]}
 
 
 @pytest.mark.filterwarnings("ignore::SyntaxWarning")  # "'str' object is not callable"
-@settings(max_examples=200, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(expressions)
 def test_text_accepted_by_check_never_escapes_the_sandbox(source):
     if check(source) != []:
         return
     try:
-        result = evaluate(source, {"data": {"k": 1}, "items": [1, 2], "name": "ab",
-                                   "amount_fen": 100})
+        result = evaluate(
+            source, {"data": {"k": 1}, "items": [1, 2], "name": "ab", "amount_fen": 100}
+        )
     except EXPECTED_ERRORS:
         return
     # Naming an allowed builtin or registered function gives that very object back

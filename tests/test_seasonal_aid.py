@@ -16,12 +16,13 @@ from workflows.models import AuditEvent, Case, HumanTask, Payment, ProcessInstan
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
-
-
 def worker(world, **overrides) -> dict:
     data = dict(
-        worker_name="李大山", worker_id_number=world.next_id("19750612"),
-        hardship_category="medical", bank_card=valid_card(), account_name="李大山",
+        worker_name="李大山",
+        worker_id_number=world.next_id("19750612"),
+        hardship_category="medical",
+        bank_card=valid_card(),
+        account_name="李大山",
         phone="13900000000",
     )
     data.update(overrides)
@@ -30,8 +31,9 @@ def worker(world, **overrides) -> dict:
 
 def start(world, campaign: str, **overrides) -> tuple[Case, dict]:
     data = worker(world, **overrides)
-    case = cases.start_case(world.session, world.user("cw1"), "seasonal_aid", data,
-                            world.campaigns[campaign].id)
+    case = cases.start_case(
+        world.session, world.user("cw1"), "seasonal_aid", data, world.campaigns[campaign].id
+    )
     return case, data
 
 
@@ -52,12 +54,14 @@ def open_elements(world, case: Case) -> set[str]:
 def instance_of(world, case: Case) -> ProcessInstance:
     world.session.expire_all()
     return world.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
 
 
 def audit_count(world, case: Case) -> int:
     return world.session.scalar(
-        select(func.count(AuditEvent.id)).where(AuditEvent.case_id == case.id))
+        select(func.count(AuditEvent.id)).where(AuditEvent.case_id == case.id)
+    )
 
 
 # --- cash ------------------------------------------------------------------------------
@@ -113,8 +117,9 @@ def test_amount_within_city_threshold_is_paid_after_level_two(world):
 
     assert open_elements(world, case) == set()
     world.session.expire_all()
-    assert not world.session.scalars(select(HumanTask).where(
-        HumanTask.case_id == case.id, HumanTask.element_id == "approve_l3")).all()
+    assert not world.session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.element_id == "approve_l3")
+    ).all()
     [payment] = payments_of(world, case)
     assert payment.status == "payable"
     assert payment.amount_fen == 100000
@@ -128,16 +133,14 @@ def test_amount_within_city_threshold_is_paid_after_level_two(world):
 
 
 def _goods_case_at_receipt(world) -> Case:
-    case, _ = start(world, "summer", hardship_category="living", bank_card=None,
-                    account_name=None)
+    case, _ = start(world, "summer", hardship_category="living", bank_card=None, account_name=None)
     approve(world, "l1", case, 1)
     approve(world, "l2", case, 2)
     return case
 
 
 def receipt(**overrides) -> dict:
-    data = dict(goods_quantity=2, receipt_signed=True, signed_by="李大山",
-                sign_date="2026-09-08")
+    data = dict(goods_quantity=2, receipt_signed=True, signed_by="李大山", sign_date="2026-09-08")
     data.update(overrides)
     return data
 
@@ -193,8 +196,13 @@ def test_same_worker_twice_in_one_campaign_is_refused(world):
     first, data = start(world, "winter")
 
     with pytest.raises(ValidationFailed) as refused:
-        cases.start_case(world.session, world.user("cw1"), "seasonal_aid", dict(data),
-                         world.campaigns["winter"].id)
+        cases.start_case(
+            world.session,
+            world.user("cw1"),
+            "seasonal_aid",
+            dict(data),
+            world.campaigns["winter"].id,
+        )
 
     assert "worker_id_number" in refused.value.errors
     assert first.case_no in refused.value.errors["worker_id_number"]
@@ -205,8 +213,9 @@ def test_same_worker_twice_in_one_campaign_is_refused(world):
 def test_same_worker_in_other_campaign_is_accepted(world):
     winter, data = start(world, "winter")
 
-    summer = cases.start_case(world.session, world.user("cw1"), "seasonal_aid", dict(data),
-                              world.campaigns["summer"].id)
+    summer = cases.start_case(
+        world.session, world.user("cw1"), "seasonal_aid", dict(data), world.campaigns["summer"].id
+    )
 
     assert summer.id != winter.id
     assert summer.campaign_id == world.campaigns["summer"].id
@@ -223,8 +232,13 @@ def test_same_worker_in_same_campaign_refused_even_after_being_paid(world):
     assert world.refresh(case).outcome == "end_paid"
 
     with pytest.raises(ValidationFailed) as refused:
-        cases.start_case(world.session, world.user("cw1"), "seasonal_aid", dict(data),
-                         world.campaigns["winter"].id)
+        cases.start_case(
+            world.session,
+            world.user("cw1"),
+            "seasonal_aid",
+            dict(data),
+            world.campaigns["winter"].id,
+        )
     assert "worker_id_number" in refused.value.errors
 
 
@@ -241,8 +255,13 @@ def test_simultaneous_registration_of_same_worker_gets_the_same_refusal(world, m
 
     monkeypatch.setattr(cases, "_existing_claim", raced)
     with pytest.raises(ValidationFailed) as refused:
-        cases.start_case(world.session, world.user("cw1b"), "seasonal_aid", dict(data),
-                         world.campaigns["winter"].id)
+        cases.start_case(
+            world.session,
+            world.user("cw1b"),
+            "seasonal_aid",
+            dict(data),
+            world.campaigns["winter"].id,
+        )
 
     assert len(calls) == 2  # the refusal came from the unique constraint, not the lookup
     assert first.case_no in refused.value.errors["worker_id_number"]

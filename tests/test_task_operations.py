@@ -26,25 +26,34 @@ from workflows.models import (
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
-
-
 def start_tuition(world, **overrides) -> tuple[Case, dict]:
     data = world.tuition_application(**overrides)
-    case = cases.start_case(world.session, world.user("cw1"), "tuition_grant", data,
-                            world.campaigns["tuition"].id)
+    case = cases.start_case(
+        world.session, world.user("cw1"), "tuition_grant", data, world.campaigns["tuition"].id
+    )
     return case, data
 
 
 def start_seasonal(world, campaign: str = "winter") -> Case:
-    data = dict(worker_name="李大山", worker_id_number=world.next_id("19750612"),
-                hardship_category="living", bank_card=valid_card(), account_name="李大山")
-    return cases.start_case(world.session, world.user("cw1"), "seasonal_aid", data,
-                            world.campaigns[campaign].id)
+    data = dict(
+        worker_name="李大山",
+        worker_id_number=world.next_id("19750612"),
+        hardship_category="living",
+        bank_card=valid_card(),
+        account_name="李大山",
+    )
+    return cases.start_case(
+        world.session, world.user("cw1"), "seasonal_aid", data, world.campaigns[campaign].id
+    )
 
 
 def visit(verdict: str = "confirmed") -> dict:
-    return dict(visit_date="2026-09-07", visitors="张经办、刘经办",
-                household_situation="父母务工收入低，家中两个孩子上学", visit_verdict=verdict)
+    return dict(
+        visit_date="2026-09-07",
+        visitors="张经办、刘经办",
+        household_situation="父母务工收入低，家中两个孩子上学",
+        visit_verdict=verdict,
+    )
 
 
 def ids(rows) -> set[int]:
@@ -59,13 +68,15 @@ def listed(world, username: str, scope: str, flt: tasks.TaskFilter | None = None
 def instance_of(world, case: Case) -> ProcessInstance:
     world.session.expire_all()
     return world.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
 
 
 def audit_count(world, case: Case) -> int:
     world.session.expire_all()
     return world.session.scalar(
-        select(func.count(AuditEvent.id)).where(AuditEvent.case_id == case.id))
+        select(func.count(AuditEvent.id)).where(AuditEvent.case_id == case.id)
+    )
 
 
 def task_row(world, task_id: int) -> HumanTask:
@@ -256,8 +267,9 @@ def test_completing_a_task_twice_is_already_done(world):
     assert instance_of(world, case).lock_version == lock_before
 
 
-def _assert_refused_without_change(world, case: Case, task: HumanTask, data: dict,
-                                   bad: set[str], username: str = "cw1") -> dict:
+def _assert_refused_without_change(
+    world, case: Case, task: HumanTask, data: dict, bad: set[str], username: str = "cw1"
+) -> dict:
     lock_before = instance_of(world, case).lock_version
     audit_before = audit_count(world, case)
 
@@ -282,7 +294,8 @@ def test_invalid_home_visit_data_names_each_bad_field_and_changes_nothing(world)
     data = dict(visit_date="2026-13-40", household_situation="属实", visit_verdict="maybe")
 
     errors = _assert_refused_without_change(
-        world, case, task, data, {"visit_date", "visitors", "visit_verdict"})
+        world, case, task, data, {"visit_date", "visitors", "visit_verdict"}
+    )
 
     assert "走访人员" in errors["visitors"]
     assert "日期" in errors["visit_date"]
@@ -297,8 +310,7 @@ def test_receipt_quantity_below_minimum_is_refused_and_changes_nothing(world):
     world.do("l1", case, "approve_l1", {"decision": "approve"})
     world.do("l2", case, "approve_l2", {"decision": "approve"})
     task = world.open_task(case, "sign_receipt")
-    data = dict(goods_quantity=0, receipt_signed=True, signed_by="李大山",
-                sign_date="2026-09-08")
+    data = dict(goods_quantity=0, receipt_signed=True, signed_by="李大山", sign_date="2026-09-08")
 
     errors = _assert_refused_without_change(world, case, task, data, {"goods_quantity"})
 
@@ -311,8 +323,9 @@ def test_non_integer_quantity_is_refused(world):
     world.do("l1", case, "approve_l1", {"decision": "approve"})
     world.do("l2", case, "approve_l2", {"decision": "approve"})
     task = world.open_task(case, "sign_receipt")
-    data = dict(goods_quantity="两箱", receipt_signed=True, signed_by="李大山",
-                sign_date="2026-09-08")
+    data = dict(
+        goods_quantity="两箱", receipt_signed=True, signed_by="李大山", sign_date="2026-09-08"
+    )
 
     _assert_refused_without_change(world, case, task, data, {"goods_quantity"})
 
@@ -405,9 +418,13 @@ def test_cancel_closes_case_cancels_its_tasks_and_frees_the_claim(world):
     task = world.open_task(case, "home_visit_task")
     tasks.claim(world.session, world.user("cw1"), task.id)
     with pytest.raises(ValidationFailed):  # the student holds this year's claim
-        cases.start_case(world.session, world.user("cw1"), "tuition_grant",
-                         dict(data, admission_letter=world.upload()),
-                         world.campaigns["tuition"].id)
+        cases.start_case(
+            world.session,
+            world.user("cw1"),
+            "tuition_grant",
+            dict(data, admission_letter=world.upload()),
+            world.campaigns["tuition"].id,
+        )
 
     cases.cancel_case(world.session, world.user("cw1"), case.id, "申请人主动放弃")
 
@@ -423,12 +440,17 @@ def test_cancel_closes_case_cancels_its_tasks_and_frees_the_claim(world):
         for scope in tasks.SCOPES:
             assert task.id not in listed(world, username, scope), (username, scope)
     world.session.expire_all()
-    assert world.session.scalars(
-        select(GrantClaim).where(GrantClaim.case_id == case.id)).all() == []
+    assert (
+        world.session.scalars(select(GrantClaim).where(GrantClaim.case_id == case.id)).all() == []
+    )
 
-    again = cases.start_case(world.session, world.user("cw1"), "tuition_grant",
-                             dict(data, admission_letter=world.upload()),
-                             world.campaigns["tuition"].id)
+    again = cases.start_case(
+        world.session,
+        world.user("cw1"),
+        "tuition_grant",
+        dict(data, admission_letter=world.upload()),
+        world.campaigns["tuition"].id,
+    )
     assert again.status == "running"
     assert again.subject_key == case.subject_key
     assert again.campaign_id == case.campaign_id
@@ -439,7 +461,8 @@ def test_cancel_during_notice_withdraws_the_notice(world):
     world.do("cw1", case, "home_visit_task", visit())
     world.session.expire_all()
     notice = world.session.scalars(
-        select(PublicNotice).where(PublicNotice.case_id == case.id)).one()
+        select(PublicNotice).where(PublicNotice.case_id == case.id)
+    ).one()
     assert notice.status == "open"
     assert instance_of(world, case).next_timer_at is not None
 
@@ -472,6 +495,7 @@ def _step(world, action):
     """Run one step as a restarted server would: no cached specs, a fresh session."""
     restart()
     with world.factory() as session:
+
         def user(name: str) -> User:
             return session.get(User, world.users[name].id)
 
@@ -479,8 +503,9 @@ def _step(world, action):
 
 
 def _only_open_task(session, case_id: int, element_id: str) -> HumanTask:
-    [row] = session.scalars(select(HumanTask).where(
-        HumanTask.case_id == case_id, HumanTask.status == "open")).all()
+    [row] = session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.status == "open")
+    ).all()
     assert row.element_id == element_id
     return row
 
@@ -489,8 +514,10 @@ def test_case_runs_to_the_end_with_a_restart_between_every_step(world, clock):
     data = world.tuition_application(education_level="postgraduate")  # 800000: three levels
     campaign_id = world.campaigns["tuition"].id
 
-    case_id = _step(world, lambda s, user: cases.start_case(
-        s, user("cw1"), "tuition_grant", data, campaign_id).id)
+    case_id = _step(
+        world,
+        lambda s, user: cases.start_case(s, user("cw1"), "tuition_grant", data, campaign_id).id,
+    )
 
     def home_visit(s, user):
         [row] = tasks.list_tasks(s, user("cw1"), "group")
@@ -507,8 +534,8 @@ def test_case_runs_to_the_end_with_a_restart_between_every_step(world, clock):
     restart()
     assert timers.fire_due_timers(world.factory) == 1
 
-    for username, element in (("l1", "approve_l1"), ("l2", "approve_l2"),
-                              ("l3", "approve_l3")):
+    for username, element in (("l1", "approve_l1"), ("l2", "approve_l2"), ("l3", "approve_l3")):
+
         def approve(s, user, username=username, element=element):
             row = _only_open_task(s, case_id, element)
             [listed_row] = tasks.list_tasks(s, user(username), "group")

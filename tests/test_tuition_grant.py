@@ -21,19 +21,28 @@ from workflows.models import (
 
 
 def start(world, **overrides):
-    return cases.start_case(world.session, world.user("cw1"), "tuition_grant",
-                            world.tuition_application(**overrides),
-                            world.campaigns["tuition"].id)
+    return cases.start_case(
+        world.session,
+        world.user("cw1"),
+        "tuition_grant",
+        world.tuition_application(**overrides),
+        world.campaigns["tuition"].id,
+    )
 
 
-VISIT_OK = dict(visit_date="2026-09-07", visitors="张经办、刘经办",
-                household_situation="父亲下岗，母亲患病，家庭收入低", visit_verdict="confirmed")
+VISIT_OK = dict(
+    visit_date="2026-09-07",
+    visitors="张经办、刘经办",
+    household_situation="父亲下岗，母亲患病，家庭收入低",
+    visit_verdict="confirmed",
+)
 APPROVE = {"decision": "approve"}
 
 
 def pass_notice(world, case):
     notice = world.session.scalars(
-        select(PublicNotice).where(PublicNotice.case_id == case.id)).one()
+        select(PublicNotice).where(PublicNotice.case_id == case.id)
+    ).one()
     world.clock_move(notice.ends_at + timedelta(minutes=1))
     return timers.fire_due_timers(world.factory)
 
@@ -65,24 +74,43 @@ def test_grant_is_paid_after_visit_notice_and_two_levels_with_reload_between_ste
 
     payment = w.session.scalars(select(Payment).where(Payment.case_id == case.id)).one()
     assert (payment.status, payment.amount_fen) == ("payable", 500000)
-    assert w.session.scalars(select(HumanTask).where(
-        HumanTask.case_id == case.id, HumanTask.element_id == "approve_l3")).first() is None
+    assert (
+        w.session.scalars(
+            select(HumanTask).where(
+                HumanTask.case_id == case.id, HumanTask.element_id == "approve_l3"
+            )
+        ).first()
+        is None
+    )
 
     restart()
     payments.record_result(w.session, w.user("fin"), payment.id, "paid")
     case = w.refresh(case)
-    assert (case.status, case.outcome, case.outcome_label) == ("completed", "end_paid",
-                                                               "助学金已发放")
+    assert (case.status, case.outcome, case.outcome_label) == (
+        "completed",
+        "end_paid",
+        "助学金已发放",
+    )
     assert w.refresh(payment).status == "paid"
     # Closed cases keep a compact state: the data and the elements passed through.
     instance = w.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
     assert instance.status == "completed" and len(instance.state) < 3000
-    actions = [e.action for e in w.session.scalars(
-        select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id))]
+    actions = [
+        e.action
+        for e in w.session.scalars(
+            select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id)
+        )
+    ]
     assert actions[0] == "case.start" and actions[-1] == "case.closed"
-    assert {"notice.post", "notice.close", "timer.fire", "payment.request",
-            "payment.result"} <= set(actions)
+    assert {
+        "notice.post",
+        "notice.close",
+        "timer.fire",
+        "payment.request",
+        "payment.result",
+    } <= set(actions)
 
 
 def test_postgraduate_grant_above_threshold_needs_city_approval(w):
@@ -129,23 +157,30 @@ def test_rejection_ends_case_and_frees_the_year_for_a_new_application(w):
     w.do("l1", case, "approve_l1", {"decision": "reject", "comment": "家庭收入超过标准"})
     case = w.refresh(case)
     assert (case.status, case.outcome) == ("completed", "end_rejected")
-    again = cases.start_case(w.session, cw, "tuition_grant",
-                             dict(data, admission_letter=w.upload()), campaign)
+    again = cases.start_case(
+        w.session, cw, "tuition_grant", dict(data, admission_letter=w.upload()), campaign
+    )
     assert again.status == "running"
 
 
 def test_second_application_for_same_student_and_year_is_refused(w):
     data = w.tuition_application()
     cw = w.user("cw1")
-    first = cases.start_case(w.session, cw, "tuition_grant", dict(data),
-                             w.campaigns["tuition"].id)
+    first = cases.start_case(w.session, cw, "tuition_grant", dict(data), w.campaigns["tuition"].id)
     before = w.session.scalar(select(func.count(GrantClaim.id)))
     other_union = w.user("cw2")
     with pytest.raises(ValidationFailed) as refused:
-        cases.start_case(w.session, other_union, "tuition_grant",
-                         dict(data, student_id_number=data["student_id_number"].lower(),
-                              admission_letter=w.upload("cw2")),
-                         w.campaigns["tuition"].id)
+        cases.start_case(
+            w.session,
+            other_union,
+            "tuition_grant",
+            dict(
+                data,
+                student_id_number=data["student_id_number"].lower(),
+                admission_letter=w.upload("cw2"),
+            ),
+            w.campaigns["tuition"].id,
+        )
     assert "每年只能资助一次" in refused.value.message
     assert first.case_no in refused.value.message
     assert "student_id_number" in refused.value.errors
@@ -165,8 +200,12 @@ def test_objection_upheld_ends_the_case(w):
     # The notice timer no longer runs while the objection is investigated.
     w.clock_move(notice.ends_at + timedelta(minutes=1))
     assert timers.fire_due_timers(w.factory) == 0
-    w.do("cw1", case, "investigate_objection",
-         {"objection_finding": "upheld", "investigation_report": "经核实，异议属实"})
+    w.do(
+        "cw1",
+        case,
+        "investigate_objection",
+        {"objection_finding": "upheld", "investigation_report": "经核实，异议属实"},
+    )
     case = w.refresh(case)
     assert (case.status, case.outcome) == ("completed", "end_objection_upheld")
     assert w.refresh(notice).status == "upheld"
@@ -179,8 +218,12 @@ def test_objection_dismissed_runs_the_notice_again_in_full(w):
     first_end = notice.ends_at
     w.clock_move(cst(2026, 9, 9, 15, 0))
     notices.raise_objection(w.session, notice.id, "匿名（12351热线转办）", "怀疑家庭收入填报不实")
-    w.do("cw1", case, "investigate_objection",
-         {"objection_finding": "dismissed", "investigation_report": "经核实收入属实"})
+    w.do(
+        "cw1",
+        case,
+        "investigate_objection",
+        {"objection_finding": "dismissed", "investigation_report": "经核实收入属实"},
+    )
     notice = w.refresh(notice)
     assert notice.status == "open" and notice.round == 2
     # Posted again on Wed 9 Sep: 5 working days → through Wed 16 Sep.
@@ -224,7 +267,8 @@ def test_notice_posted_on_28_december_runs_into_2027_with_a_warning(w):
     assert notice.ends_at == cst(2027, 1, 5, 0, 0)
     assert "2027年" in notice.calendar_warning and "周一至周五" in notice.calendar_warning
     instance = w.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
     assert "2027年" in instance.calendar_warning
     w.clock_move(cst(2027, 1, 5, 0, 1))
     assert timers.fire_due_timers(w.factory) == 1
@@ -245,8 +289,12 @@ def test_payment_failure_opens_card_correction_and_the_same_payment_is_paid_once
     view = tasks.get_task(w.session, w.user("cw1"), correction.id)
     assert view.values["payment_failure_reason"] == "账户已销户"
     with pytest.raises(ValidationFailed) as refused:
-        w.do("cw1", case, "correct_bank_card",
-             {"bank_card": "6222020200112233440", "account_name": "王大力"})
+        w.do(
+            "cw1",
+            case,
+            "correct_bank_card",
+            {"bank_card": "6222020200112233440", "account_name": "王大力"},
+        )
     assert "bank_card" in refused.value.errors
     new_card = valid_card("621700123456789012")
     w.do("cw1", case, "correct_bank_card", {"bank_card": new_card, "account_name": "王大力"})
@@ -254,8 +302,7 @@ def test_payment_failure_opens_card_correction_and_the_same_payment_is_paid_once
     assert (payment.status, payment.bank_card, payment.attempts) == ("payable", new_card, 1)
     payments.record_result(w.session, fin, payment.id, "paid")
     payments.record_result(w.session, fin, payment.id, "paid")  # importing twice: no change
-    assert w.session.scalar(select(func.count(Payment.id)).where(
-        Payment.case_id == case.id)) == 1
+    assert w.session.scalar(select(func.count(Payment.id)).where(Payment.case_id == case.id)) == 1
     assert w.refresh(payment).attempts == 2
     assert w.refresh(case).outcome == "end_paid"
 
@@ -268,7 +315,8 @@ def test_another_district_sees_none_of_the_case_tasks(w):
     for outsider in ("l2_d2", "cw3", "l1_g3", "cw2"):
         assert tasks.list_tasks(w.session, w.user(outsider), "all") == []
     assert [t.element_id for t in tasks.list_tasks(w.session, w.user("l2"), "all")] == [
-        "approve_l2"]
+        "approve_l2"
+    ]
     assert w.session.scalar(select(func.count(HardshipRecord.id))) == 0
 
 

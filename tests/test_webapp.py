@@ -8,8 +8,9 @@ from workflows.errors import Forbidden
 
 @pytest.fixture
 def app(engine, world):
-    app = create_app({"TESTING": True, "DATABASE_URL": engine.url.render_as_string(
-        hide_password=False)})
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    )
 
     @app.get("/api/boom")
     def boom():
@@ -24,8 +25,7 @@ def app(engine, world):
 
 def test_health_answers_ok_with_the_database(app):
     answer = app.test_client().get("/healthz")
-    assert answer.status_code == 200 and answer.get_json() == {"status": "ok",
-                                                               "database": "ok"}
+    assert answer.status_code == 200 and answer.get_json() == {"status": "ok", "database": "ok"}
 
 
 def test_start_page_is_chinese_and_lists_deployed_processes(app):

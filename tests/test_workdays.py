@@ -11,8 +11,12 @@ from workflows import cases, timers, workdays
 from workflows.models import CalendarDay, CalendarYear, ProcessInstance, PublicNotice
 from workflows.workdays import WorkCalendar
 
-VISIT_OK = dict(visit_date="2026-12-28", visitors="张经办、刘经办",
-                household_situation="父亲下岗，母亲患病，家庭收入低", visit_verdict="confirmed")
+VISIT_OK = dict(
+    visit_date="2026-12-28",
+    visitors="张经办、刘经办",
+    household_situation="父亲下岗，母亲患病，家庭收入低",
+    visit_verdict="confirmed",
+)
 HOLIDAYS_2027 = [date(2027, 1, 1)]
 WORKDAYS_2027 = [date(2027, 1, 9)]  # a hypothetical 调休 Saturday
 
@@ -117,19 +121,26 @@ def test_current_calendar_is_cached_until_invalidated(session):
 
 def test_entering_a_year_again_replaces_its_earlier_entries_only(session):
     workdays.enter_year(session, None, 2028, [date(2028, 1, 3)], [])
-    workdays.enter_year(session, None, 2027, [date(2027, 1, 1), date(2027, 2, 8)],
-                        [date(2027, 2, 6)])
+    workdays.enter_year(
+        session, None, 2027, [date(2027, 1, 1), date(2027, 2, 8)], [date(2027, 2, 6)]
+    )
     workdays.enter_year(session, None, 2027, HOLIDAYS_2027, WORKDAYS_2027)
-    assert _stored(session) == {date(2027, 1, 1): False, date(2027, 1, 9): True,
-                                date(2028, 1, 3): False}
+    assert _stored(session) == {
+        date(2027, 1, 1): False,
+        date(2027, 1, 9): True,
+        date(2028, 1, 3): False,
+    }
     assert sorted(session.scalars(select(CalendarYear.year))) == [2027, 2028]
     assert workdays.current(session).is_workday(date(2027, 2, 8))  # no longer a holiday
 
 
-@pytest.mark.parametrize(("holidays", "workdays_"), [
-    ([date(2027, 1, 1), date(2028, 1, 1)], []),
-    ([], [date(2026, 12, 27)]),
-])
+@pytest.mark.parametrize(
+    ("holidays", "workdays_"),
+    [
+        ([date(2027, 1, 1), date(2028, 1, 1)], []),
+        ([], [date(2026, 12, 27)]),
+    ],
+)
 def test_date_outside_the_year_is_refused_and_nothing_is_stored(session, holidays, workdays_):
     with pytest.raises(ValueError):
         workdays.enter_year(session, None, 2027, holidays, workdays_)
@@ -141,16 +152,23 @@ def test_date_outside_the_year_is_refused_and_nothing_is_stored(session, holiday
 def test_notice_running_into_an_entered_2027_counts_the_holiday_without_warning(world, clock):
     workdays.enter_year(world.session, world.user("mgr").id, 2027, HOLIDAYS_2027, [])
     clock.move_to(cst(2026, 12, 28, 10, 0))
-    case = cases.start_case(world.session, world.user("cw1"), "tuition_grant",
-                            world.tuition_application(), world.campaigns["tuition"].id)
+    case = cases.start_case(
+        world.session,
+        world.user("cw1"),
+        "tuition_grant",
+        world.tuition_application(),
+        world.campaigns["tuition"].id,
+    )
     world.do("cw1", case, "home_visit_task", VISIT_OK)
     notice = world.session.scalars(
-        select(PublicNotice).where(PublicNotice.case_id == case.id)).one()
+        select(PublicNotice).where(PublicNotice.case_id == case.id)
+    ).one()
     # 12-29, 12-30, 12-31, (1-1 元旦, weekend), 1-4, 1-5.
     assert notice.ends_at == cst(2027, 1, 6, 0, 0)
     assert notice.calendar_warning == ""
     instance = world.session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
     assert instance.calendar_warning == ""
     clock.move_to(cst(2027, 1, 5, 23, 59))
     assert timers.fire_due_timers(world.factory) == 0

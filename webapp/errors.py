@@ -21,8 +21,15 @@ from workflows.errors import (
 log = logging.getLogger(__name__)
 
 STATUS = {NotFound: 404, Forbidden: 403, AlreadyDone: 409, Conflict: 409, ValidationFailed: 422}
-HTTP_MESSAGES = {400: "请求格式不正确", 401: "请先登录", 403: "无权访问", 404: "页面不存在",
-                 405: "不支持该操作", 413: "上传内容过大", 429: "操作过于频繁，请稍后再试"}
+HTTP_MESSAGES = {
+    400: "请求格式不正确",
+    401: "请先登录",
+    403: "无权访问",
+    404: "页面不存在",
+    405: "不支持该操作",
+    413: "上传内容过大",
+    429: "操作过于频繁，请稍后再试",
+}
 
 
 def _answer(status: int, code: str, message: str, errors: dict | None = None):
@@ -48,8 +55,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_down(err: OperationalError):
         log.error("database unavailable: %s", err.__class__.__name__)
-        return _answer(503, "database_unavailable",
-                       "数据库暂时不可用，请稍后重试；您的操作未被保存。")
+        return _answer(
+            503, "database_unavailable", "数据库暂时不可用，请稍后重试；您的操作未被保存。"
+        )
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception):

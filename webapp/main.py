@@ -18,9 +18,14 @@ def healthz():
 
 @bp.get("/")
 def index():
-    newest = (select(ProcessVersion.process_id, ProcessVersion.name,
-                     func.max(ProcessVersion.number).label("number"))
-              .group_by(ProcessVersion.process_id, ProcessVersion.name)
-              .order_by(ProcessVersion.process_id))
+    newest = (
+        select(
+            ProcessVersion.process_id,
+            ProcessVersion.name,
+            func.max(ProcessVersion.number).label("number"),
+        )
+        .group_by(ProcessVersion.process_id, ProcessVersion.name)
+        .order_by(ProcessVersion.process_id)
+    )
     versions = session().execute(newest).all()
     return render_template("index.html", versions=versions, programmes=PROGRAMMES)

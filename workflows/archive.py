@@ -27,8 +27,11 @@ def archive_worker(months: int) -> str:
         raise scripting.ScriptRefused("档案有效期应为 1 至 36 个月")
     data = engine.current_data()
     valid_until = add_months(now(), months)
-    engine.ask("archive_worker", valid_until=valid_until.isoformat(),
-               category=str(data.get("hardship_category") or ""))
+    engine.ask(
+        "archive_worker",
+        valid_until=valid_until.isoformat(),
+        category=str(data.get("hardship_category") or ""),
+    )
     return valid_until.isoformat()
 
 
@@ -43,14 +46,29 @@ def _archive(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     row = session.scalars(select(HardshipRecord).where(HardshipRecord.case_id == case.id)).first()
     valid_until = datetime.fromisoformat(payload["valid_until"])
     if row is None:
-        row = HardshipRecord(case_id=case.id, org_id=case.org_id, subject_key=case.subject_key,
-                             worker_name=case.applicant_name, category=payload["category"])
+        row = HardshipRecord(
+            case_id=case.id,
+            org_id=case.org_id,
+            subject_key=case.subject_key,
+            worker_name=case.applicant_name,
+            category=payload["category"],
+        )
         session.add(row)
-        record(session, None, case.id, "archive.create",
-               f"建档，有效期至 {valid_until.date().isoformat()}")
+        record(
+            session,
+            None,
+            case.id,
+            "archive.create",
+            f"建档，有效期至 {valid_until.date().isoformat()}",
+        )
     else:
-        record(session, None, case.id, "archive.renew",
-               f"回头看后继续保留档案，有效期至 {valid_until.date().isoformat()}")
+        record(
+            session,
+            None,
+            case.id,
+            "archive.renew",
+            f"回头看后继续保留档案，有效期至 {valid_until.date().isoformat()}",
+        )
     row.status = "archived"
     row.valid_until = valid_until
 
@@ -58,7 +76,8 @@ def _archive(session: Session, loaded: engine.Loaded, payload: dict) -> None:
 @engine.effect_handler("leave_archive")
 def _leave(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     row = session.scalars(
-        select(HardshipRecord).where(HardshipRecord.case_id == loaded.case.id)).first()
+        select(HardshipRecord).where(HardshipRecord.case_id == loaded.case.id)
+    ).first()
     if row is not None:
         row.status = "left"
         row.left_at = now()
@@ -68,7 +87,8 @@ def _leave(session: Session, loaded: engine.Loaded, payload: dict) -> None:
 def _close_record(session: Session, loaded: engine.Loaded) -> None:
     """A case cancelled while archived must not leave the worker archived without re-checks."""
     row = session.scalars(
-        select(HardshipRecord).where(HardshipRecord.case_id == loaded.case.id)).first()
+        select(HardshipRecord).where(HardshipRecord.case_id == loaded.case.id)
+    ).first()
     if row is not None and row.status == "archived":
         row.status = "cancelled"
         row.left_at = now()

@@ -50,14 +50,41 @@ class Programme:
 
 PROGRAMMES: dict[str, Programme] = {
     "tuition_grant": Programme(
-        "tuition_grant", "金秋助学", "JQ", "student_name", "student_id_number", True,
-        "education_level", frozenset({"end_paid"}), True, "学生"),
+        "tuition_grant",
+        "金秋助学",
+        "JQ",
+        "student_name",
+        "student_id_number",
+        True,
+        "education_level",
+        frozenset({"end_paid"}),
+        True,
+        "学生",
+    ),
     "seasonal_aid": Programme(
-        "seasonal_aid", "四季送", "SJ", "worker_name", "worker_id_number", True,
-        "hardship_category", frozenset({"end_paid", "end_goods"}), True, "职工"),
+        "seasonal_aid",
+        "四季送",
+        "SJ",
+        "worker_name",
+        "worker_id_number",
+        True,
+        "hardship_category",
+        frozenset({"end_paid", "end_goods"}),
+        True,
+        "职工",
+    ),
     "hardship_archive": Programme(
-        "hardship_archive", "困难职工建档", "DA", "worker_name", "worker_id_number", False,
-        None, frozenset(), False, "职工"),
+        "hardship_archive",
+        "困难职工建档",
+        "DA",
+        "worker_name",
+        "worker_id_number",
+        False,
+        None,
+        frozenset(),
+        False,
+        "职工",
+    ),
 }
 DEFAULT_NOTICE_DAYS = 5
 
@@ -78,17 +105,23 @@ def _claim_scope(prog: Programme, campaign: Campaign | None) -> tuple[str, int]:
 
 
 def _existing_claim(session: Session, scope: tuple[str, int], key: str) -> GrantClaim | None:
-    return session.scalars(select(GrantClaim).where(
-        GrantClaim.programme == scope[0], GrantClaim.year == scope[1],
-        GrantClaim.subject_key == key)).first()
+    return session.scalars(
+        select(GrantClaim).where(
+            GrantClaim.programme == scope[0],
+            GrantClaim.year == scope[1],
+            GrantClaim.subject_key == key,
+        )
+    ).first()
 
 
 def _refuse_duplicate(session: Session, prog: Programme, claim: GrantClaim, year: int) -> None:
     other = session.get(Case, claim.case_id)
     number = other.case_no if other else ""
     if prog.one_per_year:
-        message = (f"该{prog.subject_label} {year} 年度已申请过{prog.label}（案件 {number}），"
-                   f"同一{prog.subject_label}每年只能资助一次")
+        message = (
+            f"该{prog.subject_label} {year} 年度已申请过{prog.label}（案件 {number}），"
+            f"同一{prog.subject_label}每年只能资助一次"
+        )
     else:
         message = f"该{prog.subject_label}已有正在办理的{prog.label}案件（{number}）"
     raise ValidationFailed(message, errors={prog.id_field: message})
@@ -97,8 +130,11 @@ def _refuse_duplicate(session: Session, prog: Programme, claim: GrantClaim, year
 def check_files(session: Session, user: User, file_ids: list[int], case: Case | None) -> None:
     for file_id in file_ids:
         stored = session.get(StoredFile, file_id)
-        if stored is None or stored.org_id != user.org_id or (
-                stored.case_id is not None and (case is None or stored.case_id != case.id)):
+        if (
+            stored is None
+            or stored.org_id != user.org_id
+            or (stored.case_id is not None and (case is None or stored.case_id != case.id))
+        ):
             raise ValidationFailed("上传的文件不存在或无权使用，请重新上传")
 
 
@@ -107,8 +143,13 @@ def attach_files(session: Session, file_ids: list[int], case: Case) -> None:
         session.get(StoredFile, file_id).case_id = case.id
 
 
-def start_case(session: Session, user: User, process_id: str, data: dict[str, Any],
-               campaign_id: int | None = None) -> Case:
+def start_case(
+    session: Session,
+    user: User,
+    process_id: str,
+    data: dict[str, Any],
+    campaign_id: int | None = None,
+) -> Case:
     """Register an application and run it to its first wait. One transaction."""
     prog = programme(process_id)
     if not user.has_role("caseworker"):
@@ -118,8 +159,9 @@ def start_case(session: Session, user: User, process_id: str, data: dict[str, An
         if prog.needs_campaign:
             campaign = session.get(Campaign, campaign_id) if campaign_id else None
             if campaign is None or campaign.programme != process_id:
-                raise ValidationFailed(f"请选择一个{prog.label}活动",
-                                       errors={"campaign": "请选择活动"})
+                raise ValidationFailed(
+                    f"请选择一个{prog.label}活动", errors={"campaign": "请选择活动"}
+                )
             if campaign.status != "open":
                 raise ValidationFailed(f"活动“{campaign.name}”已结束，不再受理申请")
         version = loaded_version(session, latest_version(session, process_id).id)
@@ -145,17 +187,22 @@ def start_case(session: Session, user: User, process_id: str, data: dict[str, An
         if claim is not None:
             _refuse_duplicate(session, prog, claim, scope[1])
 
-        case = Case(programme=process_id, campaign_id=campaign.id if campaign else None,
-                    org_id=user.org_id, applicant_name=clean[prog.name_field],
-                    subject_key=key, subject_id_masked=privacy.mask_id(id_number),
-                    amount_fen=amount, created_by_id=user.id)
+        case = Case(
+            programme=process_id,
+            campaign_id=campaign.id if campaign else None,
+            org_id=user.org_id,
+            applicant_name=clean[prog.name_field],
+            subject_key=key,
+            subject_id_masked=privacy.mask_id(id_number),
+            amount_fen=amount,
+            created_by_id=user.id,
+        )
         case.org = user.org
         session.add(case)
         session.flush()
         year = campaign.year if campaign else now().year
         case.case_no = f"{prog.case_prefix}{year}{case.id:06d}"
-        session.add(GrantClaim(programme=scope[0], year=scope[1], subject_key=key,
-                               case_id=case.id))
+        session.add(GrantClaim(programme=scope[0], year=scope[1], subject_key=key, case_id=case.id))
         try:
             session.flush()
         except IntegrityError:
@@ -166,19 +213,25 @@ def start_case(session: Session, user: User, process_id: str, data: dict[str, An
             raise
 
         attach_files(session, forms.file_ids(fields, clean), case)
-        called = {pid: loaded_version(session, vid)
-                  for pid, vid in pin_called_versions(session, version).items()}
-        instance = ProcessInstance(case_id=case.id, version_id=version.id,
-                                   subprocess_versions=json.dumps(
-                                       {pid: v.id for pid, v in called.items()}),
-                                   state=b"")
+        called = {
+            pid: loaded_version(session, vid)
+            for pid, vid in pin_called_versions(session, version).items()
+        }
+        instance = ProcessInstance(
+            case_id=case.id,
+            version_id=version.id,
+            subprocess_versions=json.dumps({pid: v.id for pid, v in called.items()}),
+            state=b"",
+        )
         instance.case = case
         session.add(instance)
         session.flush()
 
         start_data = dict(clean)
         start_data.update(
-            programme=process_id, case_no=case.case_no, amount_fen=amount,
+            programme=process_id,
+            case_no=case.case_no,
+            amount_fen=amount,
             campaign_id=campaign.id if campaign else None,
             campaign_year=year,
             aid_kind=campaign.aid_kind if campaign else "cash",
@@ -192,9 +245,15 @@ def start_case(session: Session, user: User, process_id: str, data: dict[str, An
             for task in wf.get_tasks(state=engine.TaskState.READY):
                 task.data.update(start_data)
 
-        record(session, user.id, case.id, "case.start",
-               f"登记{prog.label}申请：{privacy.mask_name(case.applicant_name)}",
-               programme=process_id, version=version.number)
+        record(
+            session,
+            user.id,
+            case.id,
+            "case.start",
+            f"登记{prog.label}申请：{privacy.mask_name(case.applicant_name)}",
+            programme=process_id,
+            version=version.number,
+        )
         engine.advance(session, loaded, user.id, seed)
     return case
 
@@ -238,10 +297,18 @@ def find_case(session: Session, user: User, case_no: str) -> Case:
 
 def history(session: Session, user: User, case_id: int) -> list[AuditEvent]:
     access.get_visible_case(session, user, case_id)
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id)
-                                .order_by(AuditEvent.id)))
+    return list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.id)
+        )
+    )
 
 
 def open_tasks(session: Session, case_id: int) -> list[HumanTask]:
-    return list(session.scalars(select(HumanTask).where(
-        HumanTask.case_id == case_id, HumanTask.status == "open").order_by(HumanTask.id)))
+    return list(
+        session.scalars(
+            select(HumanTask)
+            .where(HumanTask.case_id == case_id, HumanTask.status == "open")
+            .order_by(HumanTask.id)
+        )
+    )

@@ -62,8 +62,9 @@ def deploy(files: tuple[Path, ...]) -> None:
     """Deploy BPMN files as new versions (unchanged files are skipped)."""
     with _factory()() as session:
         for r in processes.deploy_files(session, None, list(files)):
-            click.echo(f"{r.version.process_id} v{r.version.number}"
-                       + ("" if r.created else "（未变化）"))
+            click.echo(
+                f"{r.version.process_id} v{r.version.number}" + ("" if r.created else "（未变化）")
+            )
 
 
 @main.command("worker")
@@ -81,8 +82,13 @@ def worker(once: bool, interval: float) -> None:
 def calendar_year(year: int, holidays: tuple[str, ...], workdays_: tuple[str, ...]) -> None:
     """Enter a year's official holidays and make-up working days."""
     with _factory()() as session:
-        workdays.enter_year(session, None, year, [date.fromisoformat(d) for d in holidays],
-                            [date.fromisoformat(d) for d in workdays_])
+        workdays.enter_year(
+            session,
+            None,
+            year,
+            [date.fromisoformat(d) for d in holidays],
+            [date.fromisoformat(d) for d in workdays_],
+        )
     click.echo(f"{year} 年节假日安排已录入。")
 
 

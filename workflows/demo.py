@@ -57,8 +57,11 @@ UNIONS = {
     "dxq": [("dxq1", "西林街道帮扶站"), ("dxq2", "东兴化工厂工会")],
     "zzx": [("zzx1", "水南镇帮扶站"), ("zzx2", "资中糖厂工会")],
 }
-ORG_NAMES = {CITY[0]: CITY[1], **{code: name for code, name, _ in DISTRICTS},
-             **{code: name for units in UNIONS.values() for code, name in units}}
+ORG_NAMES = {
+    CITY[0]: CITY[1],
+    **{code: name for code, name, _ in DISTRICTS},
+    **{code: name for units in UNIONS.values() for code, name in units},
+}
 REGION = {code: region for code, _, region in DISTRICTS}
 
 # username → (display name, organisation code, role); listed top-down, as in the README.
@@ -84,30 +87,55 @@ PEOPLE: dict[str, tuple[str, str, str]] = {
 }
 # (username, role label, organisation name) for the README and the command line.
 DEMO_LOGINS: list[tuple[str, str, str]] = [
-    (username, ROLES[role], ORG_NAMES[org]) for username, (_, org, role) in PEOPLE.items()]
+    (username, ROLES[role], ORG_NAMES[org]) for username, (_, org, role) in PEOPLE.items()
+]
 # The second person on each union's home visits (visits are made in pairs).
 VISIT_PARTNER = {
-    "szq1": "社区网格员 李强", "szq2": "车间工会小组长 黄涛",
-    "dxq1": "社区网格员 唐燕", "dxq2": "车间工会小组长 彭海",
-    "zzx1": "村（社区）干部 曾德华", "zzx2": "车间工会小组长 邓梅",
+    "szq1": "社区网格员 李强",
+    "szq2": "车间工会小组长 黄涛",
+    "dxq1": "社区网格员 唐燕",
+    "dxq2": "车间工会小组长 彭海",
+    "zzx1": "村（社区）干部 曾德华",
+    "zzx2": "车间工会小组长 邓梅",
 }
 
 # --- campaigns --------------------------------------------------------------------------
 
 CAMPAIGNS = [
-    dict(code="jq2026", name="2026年金秋助学", programme="tuition_grant", season="autumn",
-         year=2026, aid_kind="cash",
-         standards={"college": 300000, "undergraduate": 500000, "postgraduate": 800000},
-         city_approval_threshold_fen=500000, notice_days=5,
-         opens_on=date(2026, 8, 1), closes_on=date(2026, 12, 31),
-         district_budget_fen=2_000_000 * 100),
-    dict(code="dsnw2026", name="2026年冬送温暖", programme="seasonal_aid", season="winter",
-         year=2026, aid_kind="cash",
-         standards={"living": 100000, "medical": 300000, "schooling": 100000,
-                    "disaster": 200000, "other": 50000},
-         city_approval_threshold_fen=200000, notice_days=5,
-         opens_on=date(2026, 11, 1), closes_on=date(2027, 2, 28),
-         district_budget_fen=1_000_000 * 100),
+    dict(
+        code="jq2026",
+        name="2026年金秋助学",
+        programme="tuition_grant",
+        season="autumn",
+        year=2026,
+        aid_kind="cash",
+        standards={"college": 300000, "undergraduate": 500000, "postgraduate": 800000},
+        city_approval_threshold_fen=500000,
+        notice_days=5,
+        opens_on=date(2026, 8, 1),
+        closes_on=date(2026, 12, 31),
+        district_budget_fen=2_000_000 * 100,
+    ),
+    dict(
+        code="dsnw2026",
+        name="2026年冬送温暖",
+        programme="seasonal_aid",
+        season="winter",
+        year=2026,
+        aid_kind="cash",
+        standards={
+            "living": 100000,
+            "medical": 300000,
+            "schooling": 100000,
+            "disaster": 200000,
+            "other": 50000,
+        },
+        city_approval_threshold_fen=200000,
+        notice_days=5,
+        opens_on=date(2026, 11, 1),
+        closes_on=date(2027, 2, 28),
+        district_budget_fen=1_000_000 * 100,
+    ),
 ]
 
 # --- personal numbers -------------------------------------------------------------------
@@ -157,36 +185,74 @@ def _person(union: str, birth: str, male: bool, serial: int) -> str:
     return id_number(REGION[union[:3]], birth, serial, male)
 
 
-def _tuition(serial: int, key: str, union: str, student: tuple[str, str, bool],
-             parent: tuple[str, str, bool], university: str, major: str, level: str,
-             tuition_yuan: int, story: str, *steps: tuple) -> DemoCase:
+def _tuition(
+    serial: int,
+    key: str,
+    union: str,
+    student: tuple[str, str, bool],
+    parent: tuple[str, str, bool],
+    university: str,
+    major: str,
+    level: str,
+    tuition_yuan: int,
+    story: str,
+    *steps: tuple,
+) -> DemoCase:
     form = dict(
-        student_name=student[0], student_id_number=_person(union, student[1], student[2], serial),
-        parent_name=parent[0], parent_id_number=_person(union, parent[1], parent[2], serial + 50),
-        university=university, major=major, education_level=level,
-        tuition_fen=tuition_yuan * 100, bank_card=bank_card(serial), account_name=parent[0],
-        phone=phone(serial))
+        student_name=student[0],
+        student_id_number=_person(union, student[1], student[2], serial),
+        parent_name=parent[0],
+        parent_id_number=_person(union, parent[1], parent[2], serial + 50),
+        university=university,
+        major=major,
+        education_level=level,
+        tuition_fen=tuition_yuan * 100,
+        bank_card=bank_card(serial),
+        account_name=parent[0],
+        phone=phone(serial),
+    )
     return DemoCase(key, union, "tuition_grant", "jq2026", form, story, steps)
 
 
-def _winter(serial: int, key: str, union: str, worker: tuple[str, str, bool], category: str,
-            *steps: tuple) -> DemoCase:
-    form = dict(worker_name=worker[0],
-                worker_id_number=_person(union, worker[1], worker[2], serial),
-                hardship_category=category, bank_card=bank_card(serial),
-                account_name=worker[0], phone=phone(serial))
+def _winter(
+    serial: int, key: str, union: str, worker: tuple[str, str, bool], category: str, *steps: tuple
+) -> DemoCase:
+    form = dict(
+        worker_name=worker[0],
+        worker_id_number=_person(union, worker[1], worker[2], serial),
+        hardship_category=category,
+        bank_card=bank_card(serial),
+        account_name=worker[0],
+        phone=phone(serial),
+    )
     return DemoCase(key, union, "seasonal_aid", "dsnw2026", form, "", steps)
 
 
-def _archive(serial: int, key: str, union: str, worker: tuple[str, str, bool], employer: str,
-             category: str, household: int, income_yuan: int, description: str, story: str,
-             *steps: tuple) -> DemoCase:
-    form = dict(worker_name=worker[0],
-                worker_id_number=_person(union, worker[1], worker[2], serial),
-                employer=employer, phone=phone(serial), hardship_category=category,
-                household_size=household, household_income_fen=income_yuan * 100,
-                hardship_description=description, bank_card=bank_card(serial),
-                account_name=worker[0])
+def _archive(
+    serial: int,
+    key: str,
+    union: str,
+    worker: tuple[str, str, bool],
+    employer: str,
+    category: str,
+    household: int,
+    income_yuan: int,
+    description: str,
+    story: str,
+    *steps: tuple,
+) -> DemoCase:
+    form = dict(
+        worker_name=worker[0],
+        worker_id_number=_person(union, worker[1], worker[2], serial),
+        employer=employer,
+        phone=phone(serial),
+        hardship_category=category,
+        household_size=household,
+        household_income_fen=income_yuan * 100,
+        hardship_description=description,
+        bank_card=bank_card(serial),
+        account_name=worker[0],
+    )
     return DemoCase(key, union, "hardship_archive", None, form, story, steps)
 
 
@@ -200,178 +266,412 @@ LIU_JIANJUN = ("刘建军", "19720506", True)
 DEMO_CASES: list[DemoCase] = [
     # ---- 金秋助学 ----
     _tuition(
-        1, "jq_paid", "szq1", ("王雨桐", "20070312", False),
+        1,
+        "jq_paid",
+        "szq1",
+        ("王雨桐", "20070312", False),
         ("王建国", "19760821", True),
-        "四川大学", "临床医学", "undergraduate", 6200,
+        "四川大学",
+        "临床医学",
+        "undergraduate",
+        6200,
         "父亲王建国原为内江钢铁厂轧钢工，2024年企业改制后下岗，现打零工；母亲患类风湿性"
         "关节炎常年服药。家庭人均月收入约900元，住房为单位老旧宿舍，情况属实。",
-        ("apply", -28), ("visit", -26), ("approve", -20, 1, "approve", OK_L1),
-        ("approve", -18, 2, "approve", OK_L2), ("pay", -14)),
+        ("apply", -28),
+        ("visit", -26),
+        ("approve", -20, 1, "approve", OK_L1),
+        ("approve", -18, 2, "approve", OK_L2),
+        ("pay", -14),
+    ),
     _tuition(
-        2, "jq_paid_after_fix", "dxq2", ("陈思远", "20080125", True),
+        2,
+        "jq_paid_after_fix",
+        "dxq2",
+        ("陈思远", "20080125", True),
         ("陈国强", "19780302", True),
-        "西南交通大学", "土木工程", "undergraduate", 5800,
+        "西南交通大学",
+        "土木工程",
+        "undergraduate",
+        5800,
         "父亲陈国强为东兴化工厂倒班操作工，2025年因工伤致右手残疾，调岗后收入减半；"
         "母亲无固定工作。另有一妹妹读初中。入户核实属实。",
-        ("apply", -27), ("visit", -25), ("approve", -19, 1, "approve", OK_L1),
-        ("approve", -17, 2, "approve", ""), ("fail", -13, "户名与账号不符"),
-        ("card", -12, bank_card(102)), ("pay", -8)),
+        ("apply", -27),
+        ("visit", -25),
+        ("approve", -19, 1, "approve", OK_L1),
+        ("approve", -17, 2, "approve", ""),
+        ("fail", -13, "户名与账号不符"),
+        ("card", -12, bank_card(102)),
+        ("pay", -8),
+    ),
     _tuition(
-        3, "jq_rejected", "zzx1", ("李欣怡", "20070908", False),
+        3,
+        "jq_rejected",
+        "zzx1",
+        ("李欣怡", "20070908", False),
         ("李志勇", "19750615", True),
-        "成都理工大学", "地质工程", "undergraduate", 5300,
+        "成都理工大学",
+        "地质工程",
+        "undergraduate",
+        5300,
         "父亲李志勇在水南镇经营小型农资店，母亲在家务农，自述经营亏损。住房为自建两层砖房。",
-        ("apply", -27), ("visit", -24), ("approve", -18, 1, "approve", "经营状况一般，同意上报。"),
-        ("approve", -16, 2, "reject",
-         "经复核工商及社保信息，家长经营收入较稳定，家庭人均收入高于当地最低生活保障标准"
-         "2倍，不符合金秋助学资助条件。")),
+        ("apply", -27),
+        ("visit", -24),
+        ("approve", -18, 1, "approve", "经营状况一般，同意上报。"),
+        (
+            "approve",
+            -16,
+            2,
+            "reject",
+            "经复核工商及社保信息，家长经营收入较稳定，家庭人均收入高于当地最低生活保障标准"
+            "2倍，不符合金秋助学资助条件。",
+        ),
+    ),
     _tuition(
-        4, "jq_visit_not_confirmed", "szq2", ("张浩然", "20080517", True),
-        ("张德明", "19770128", True), "内江师范学院", "汉语言文学", "undergraduate", 4500,
+        4,
+        "jq_visit_not_confirmed",
+        "szq2",
+        ("张浩然", "20080517", True),
+        ("张德明", "19770128", True),
+        "内江师范学院",
+        "汉语言文学",
+        "undergraduate",
+        4500,
         "入户走访发现，申请人父亲张德明已于2025年调入企业管理岗，月工资约6500元，母亲在"
         "超市上班，家中新购商品房一套，与申请材料所述“父亲下岗”不符。",
-        ("apply", -24), ("visit", -22, "not_confirmed")),
+        ("apply", -24),
+        ("visit", -22, "not_confirmed"),
+    ),
     _tuition(
-        5, "jq_payment_failed", "dxq1", ("刘子涵", "20071130", False),
+        5,
+        "jq_payment_failed",
+        "dxq1",
+        ("刘子涵", "20071130", False),
         ("刘红梅", "19790410", False),
-        "西南财经大学", "会计学", "undergraduate", 6000,
+        "西南财经大学",
+        "会计学",
+        "undergraduate",
+        6000,
         "单亲家庭，母亲刘红梅为西林街道保洁员，月收入约2100元，外婆随住需照料。租住"
         "街道公租房，情况属实。",
-        ("apply", -25), ("visit", -23), ("approve", -17, 1, "approve", OK_L1),
-        ("approve", -14, 2, "approve", OK_L2), ("fail", -3, "账户已销户")),
+        ("apply", -25),
+        ("visit", -23),
+        ("approve", -17, 1, "approve", OK_L1),
+        ("approve", -14, 2, "approve", OK_L2),
+        ("fail", -3, "账户已销户"),
+    ),
     _tuition(
-        6, "jq_payable", "zzx2", ("杨俊杰", "20080214", True),
+        6,
+        "jq_payable",
+        "zzx2",
+        ("杨俊杰", "20080214", True),
         ("杨光华", "19740907", True),
-        "四川农业大学", "动物医学", "undergraduate", 5100,
+        "四川农业大学",
+        "动物医学",
+        "undergraduate",
+        5100,
         "父亲杨光华为资中糖厂季节工，榨季外无稳定收入；母亲患糖尿病并发症。家有年迈"
         "祖父母两人，情况属实。",
-        ("apply", -23), ("visit", -21), ("approve", -15, 1, "approve", OK_L1),
-        ("approve", -12, 2, "approve", OK_L2)),
+        ("apply", -23),
+        ("visit", -21),
+        ("approve", -15, 1, "approve", OK_L1),
+        ("approve", -12, 2, "approve", OK_L2),
+    ),
     _tuition(
-        7, "jq_payable_after_objection", "szq1", ("黄佳怡", "20080603", False),
-        ("黄秀英", "19800112", False), "内江职业技术学院", "护理", "college", 4800,
+        7,
+        "jq_payable_after_objection",
+        "szq1",
+        ("黄佳怡", "20080603", False),
+        ("黄秀英", "19800112", False),
+        "内江职业技术学院",
+        "护理",
+        "college",
+        4800,
         "母亲黄秀英在城东街道从事家政服务，父亲2023年因病去世，留有医疗欠款约8万元。"
         "与外公外婆同住老旧平房，情况属实。",
-        ("apply", -22), ("visit", -19),
+        ("apply", -22),
+        ("visit", -19),
         ("object", -17, "匿名群众 13908321782", NO_CAR),
-        ("investigate", -15, "dismissed",
-         "经再次入户并查询车辆登记，该车登记在其舅舅名下，系借用跑网约车，与申请人家庭"
-         "无关；家庭困难情况属实，异议不成立，重新公示。"),
+        (
+            "investigate",
+            -15,
+            "dismissed",
+            "经再次入户并查询车辆登记，该车登记在其舅舅名下，系借用跑网约车，与申请人家庭"
+            "无关；家庭困难情况属实，异议不成立，重新公示。",
+        ),
         ("approve", -9, 1, "approve", "异议已查明不成立，同意上报。"),
-        ("approve", -6, 2, "approve", OK_L2)),
+        ("approve", -6, 2, "approve", OK_L2),
+    ),
     _tuition(
-        8, "jq_objection_upheld", "zzx2", ("周宇航", "20070821", True),
+        8,
+        "jq_objection_upheld",
+        "zzx2",
+        ("周宇航", "20070821", True),
         ("周永福", "19730519", True),
-        "西南石油大学", "石油工程", "undergraduate", 5600,
+        "西南石油大学",
+        "石油工程",
+        "undergraduate",
+        5600,
         "父亲周永福自述为资中糖厂下岗职工，目前无业；母亲务农。住房为农村自建房。",
-        ("apply", -26), ("visit", -24),
-        ("object", -22, "资中糖厂职工 蔡先生 15883620362",
-         "周永福近两年在成都承包装修工程，收入不低，不应享受助学金。"),
-        ("investigate", -19, "upheld",
-         "经向其所在装修公司及邻居核实，周永福2025年起承包装修工程，年收入约15万元，"
-         "家庭经济状况不属困难，异议成立，终止公示。")),
+        ("apply", -26),
+        ("visit", -24),
+        (
+            "object",
+            -22,
+            "资中糖厂职工 蔡先生 15883620362",
+            "周永福近两年在成都承包装修工程，收入不低，不应享受助学金。",
+        ),
+        (
+            "investigate",
+            -19,
+            "upheld",
+            "经向其所在装修公司及邻居核实，周永福2025年起承包装修工程，年收入约15万元，"
+            "家庭经济状况不属困难，异议成立，终止公示。",
+        ),
+    ),
     _tuition(
-        9, "jq_awaiting_l3", "szq2", ("赵一鸣", "20030409", True),
+        9,
+        "jq_awaiting_l3",
+        "szq2",
+        ("赵一鸣", "20030409", True),
         ("赵长林", "19710716", True),
-        "四川大学", "计算机科学与技术（硕士研究生）", "postgraduate", 9000,
+        "四川大学",
+        "计算机科学与技术（硕士研究生）",
+        "postgraduate",
+        9000,
         "父亲赵长林为内江钢铁厂退休前内退职工，患尘肺病二期；母亲无业。家庭收入仅父亲"
         "内退生活费约1800元/月，情况属实。",
-        ("apply", -20), ("visit", -18), ("approve", -12, 1, "approve", OK_L1),
-        ("approve", -3, 2, "approve", "研究生资助标准8000元，超过区级审批权限，报市总审批。")),
+        ("apply", -20),
+        ("visit", -18),
+        ("approve", -12, 1, "approve", OK_L1),
+        ("approve", -3, 2, "approve", "研究生资助标准8000元，超过区级审批权限，报市总审批。"),
+    ),
     _tuition(
-        10, "jq_returned_by_l2", "dxq1", ("吴诗琪", "20080319", False),
+        10,
+        "jq_returned_by_l2",
+        "dxq1",
+        ("吴诗琪", "20080319", False),
         ("吴大伟", "19770224", True),
-        "电子科技大学", "电子信息工程", "undergraduate", 5900,
+        "电子科技大学",
+        "电子信息工程",
+        "undergraduate",
+        5900,
         "父亲吴大伟为西林街道环卫工，母亲患乳腺癌正在化疗，家庭医疗支出大，情况属实。",
-        ("apply", -19), ("visit", -17), ("approve", -10, 1, "approve", OK_L1),
-        ("approve", -1, 2, "return",
-         "请补充母亲近半年的住院费用清单和医保报销单据，并说明家庭人均收入的计算依据。")),
+        ("apply", -19),
+        ("visit", -17),
+        ("approve", -10, 1, "approve", OK_L1),
+        (
+            "approve",
+            -1,
+            2,
+            "return",
+            "请补充母亲近半年的住院费用清单和医保报销单据，并说明家庭人均收入的计算依据。",
+        ),
+    ),
     _tuition(
-        11, "jq_awaiting_l2", "zzx1", ("孙梓萱", "20071205", False),
+        11,
+        "jq_awaiting_l2",
+        "zzx1",
+        ("孙梓萱", "20071205", False),
         ("孙明", "19760330", True),
-        "四川师范大学", "学前教育", "undergraduate", 4700,
+        "四川师范大学",
+        "学前教育",
+        "undergraduate",
+        4700,
         "父亲孙明在水南镇砖厂打工，2025年腰椎骨折后无法从事重体力劳动；母亲照顾患"
         "阿尔茨海默病的奶奶。情况属实。",
-        ("apply", -13), ("visit", -11), ("approve", -3, 1, "approve", OK_L1)),
+        ("apply", -13),
+        ("visit", -11),
+        ("approve", -3, 1, "approve", OK_L1),
+    ),
     _tuition(
-        12, "jq_awaiting_l1", "dxq2", ("徐博文", "20080711", True),
+        12,
+        "jq_awaiting_l1",
+        "dxq2",
+        ("徐博文", "20080711", True),
         ("徐春梅", "19810926", False),
-        "成都航空职业技术学院", "飞行器数字化制造技术", "college", 5200,
+        "成都航空职业技术学院",
+        "飞行器数字化制造技术",
+        "college",
+        5200,
         "母亲徐春梅为东兴化工厂包装工，离异独自抚养两个孩子，月收入约2800元，情况属实。",
-        ("apply", -14), ("visit", -10)),
+        ("apply", -14),
+        ("visit", -10),
+    ),
     _tuition(
-        13, "jq_awaiting_l1_b", "zzx2", ("马晨曦", "20080426", False),
+        13,
+        "jq_awaiting_l1_b",
+        "zzx2",
+        ("马晨曦", "20080426", False),
         ("马国平", "19751103", True),
-        "西南科技大学", "材料科学与工程", "undergraduate", 5400,
+        "西南科技大学",
+        "材料科学与工程",
+        "undergraduate",
+        5400,
         "父亲马国平为资中糖厂锅炉工，2025年确诊肝硬化；家中两个孩子同时上学，情况属实。",
-        ("apply", -15), ("visit", -11)),
+        ("apply", -15),
+        ("visit", -11),
+    ),
     _tuition(
-        14, "jq_objection_open", "szq1", ("胡俊豪", "20071002", True),
+        14,
+        "jq_objection_open",
+        "szq1",
+        ("胡俊豪", "20071002", True),
         ("胡建华", "19740418", True),
-        "重庆大学", "机械工程", "undergraduate", 6400,
+        "重庆大学",
+        "机械工程",
+        "undergraduate",
+        6400,
         "父亲胡建华为城东街道灵活就业人员（送外卖），母亲残疾（肢体三级），情况属实。",
-        ("apply", -12), ("visit", -8),
-        ("object", -6, "邻居 袁女士 18781255530",
-         "胡建华家在城东还有一套门面出租，每月租金好几千，家庭并不困难。")),
+        ("apply", -12),
+        ("visit", -8),
+        (
+            "object",
+            -6,
+            "邻居 袁女士 18781255530",
+            "胡建华家在城东还有一套门面出租，每月租金好几千，家庭并不困难。",
+        ),
+    ),
     _tuition(
-        15, "jq_notice_open", "dxq1", ("郭雅琪", "20080815", False),
+        15,
+        "jq_notice_open",
+        "dxq1",
+        ("郭雅琪", "20080815", False),
         ("郭正平", "19780705", True),
-        "西南医科大学", "药学", "undergraduate", 5600,
-        "父亲郭正平为西林街道保安，母亲下岗后在菜市场摆摊，家有患病爷爷需长期用药，"
-        "情况属实。",
-        ("apply", -5), ("visit", -1)),
+        "西南医科大学",
+        "药学",
+        "undergraduate",
+        5600,
+        "父亲郭正平为西林街道保安，母亲下岗后在菜市场摆摊，家有患病爷爷需长期用药，情况属实。",
+        ("apply", -5),
+        ("visit", -1),
+    ),
     _tuition(
-        16, "jq_notice_open_b", "zzx1", ("何宇轩", "20080109", True),
+        16,
+        "jq_notice_open_b",
+        "zzx1",
+        ("何宇轩", "20080109", True),
         ("何丽", "19800227", False),
-        "四川工程职业技术学院", "机电一体化技术", "college", 4500,
+        "四川工程职业技术学院",
+        "机电一体化技术",
+        "college",
+        4500,
         "母亲何丽在水南镇敬老院做护工，父亲2022年车祸去世，家庭仅靠母亲收入维持，情况属实。",
-        ("apply", -6), ("visit", -2)),
+        ("apply", -6),
+        ("visit", -2),
+    ),
     _tuition(
-        17, "jq_awaiting_visit", "szq2", ("罗欣然", "20080922", False),
+        17,
+        "jq_awaiting_visit",
+        "szq2",
+        ("罗欣然", "20080922", False),
         ("罗文斌", "19761212", True),
-        "成都理工大学", "环境工程", "undergraduate", 5000, "",
-        ("apply", -2)),
+        "成都理工大学",
+        "环境工程",
+        "undergraduate",
+        5000,
+        "",
+        ("apply", -2),
+    ),
     _tuition(
-        18, "jq_awaiting_visit_b", "zzx2", ("梁家豪", "20040618", True),
+        18,
+        "jq_awaiting_visit_b",
+        "zzx2",
+        ("梁家豪", "20040618", True),
         ("梁忠", "19720801", True),
-        "西南交通大学", "交通运输工程（硕士研究生）", "postgraduate", 8800, "",
-        ("apply", -1)),
+        "西南交通大学",
+        "交通运输工程（硕士研究生）",
+        "postgraduate",
+        8800,
+        "",
+        ("apply", -1),
+    ),
     # ---- 困难职工建档 ----
     _archive(
-        31, "da_archived", "szq2", LIU_JIANJUN, "内江钢铁厂", "medical", 3, 28000,
+        31,
+        "da_archived",
+        "szq2",
+        LIU_JIANJUN,
+        "内江钢铁厂",
+        "medical",
+        3,
+        28000,
         "妻子患尿毒症，每周透析三次，年自付医疗费用约3万元；儿子在读高中。",
         "入户核实：妻子尿毒症透析病历、医疗费票据齐全；家庭收入为本人工资约2300元/月，"
         "住单位老宿舍，情况属实。",
-        ("apply", -28), ("visit", -26), ("approve", -19, 1, "approve", OK_L1),
-        ("approve", -17, 2, "approve", "同意建档，纳入困难职工帮扶。")),
+        ("apply", -28),
+        ("visit", -26),
+        ("approve", -19, 1, "approve", OK_L1),
+        ("approve", -17, 2, "approve", "同意建档，纳入困难职工帮扶。"),
+    ),
     _archive(
-        32, "da_awaiting_visit", "dxq2", ("钟玉兰", "19740305", False), "东兴化工厂",
-        "living", 2, 26000,
-        "离异后独自抚养女儿，本人患腰椎间盘突出长期病休，仅领取基本生活费。", "",
-        ("apply", -3)),
+        32,
+        "da_awaiting_visit",
+        "dxq2",
+        ("钟玉兰", "19740305", False),
+        "东兴化工厂",
+        "living",
+        2,
+        26000,
+        "离异后独自抚养女儿，本人患腰椎间盘突出长期病休，仅领取基本生活费。",
+        "",
+        ("apply", -3),
+    ),
     # ---- 冬送温暖 ----
     _winter(
-        41, "sj_paid", "szq2", LIU_JIANJUN, "medical",
-        ("apply", -14), ("approve", -13, 1, "approve", "已建档困难职工，妻子透析，同意。"),
-        ("approve", -12, 2, "approve", OK_L2), ("approve", -10, 3, "approve", OK_L3),
-        ("pay", -7)),
+        41,
+        "sj_paid",
+        "szq2",
+        LIU_JIANJUN,
+        "medical",
+        ("apply", -14),
+        ("approve", -13, 1, "approve", "已建档困难职工，妻子透析，同意。"),
+        ("approve", -12, 2, "approve", OK_L2),
+        ("approve", -10, 3, "approve", OK_L3),
+        ("pay", -7),
+    ),
     _winter(42, "sj_awaiting_l1", "dxq1", ("谢桂芳", "19710923", False), "living", ("apply", -3)),
     _winter(43, "sj_awaiting_l1_b", "zzx1", ("邓志强", "19790217", True), "other", ("apply", -2)),
     _winter(44, "sj_awaiting_l1_c", "szq2", ("杜文华", "19820611", True), "living", ("apply", -1)),
     _winter(
-        45, "sj_awaiting_l2", "szq1", ("曾丽华", "19750730", False), "medical",
-        ("apply", -5), ("approve", -3, 1, "approve", "本人乳腺癌术后化疗中，同意。")),
+        45,
+        "sj_awaiting_l2",
+        "szq1",
+        ("曾丽华", "19750730", False),
+        "medical",
+        ("apply", -5),
+        ("approve", -3, 1, "approve", "本人乳腺癌术后化疗中，同意。"),
+    ),
     _winter(
-        46, "sj_awaiting_l2_overdue", "zzx2", ("彭德贵", "19701201", True), "disaster",
-        ("apply", -10), ("approve", -8, 1, "approve", "今年夏季暴雨致住房受损，同意。")),
+        46,
+        "sj_awaiting_l2_overdue",
+        "zzx2",
+        ("彭德贵", "19701201", True),
+        "disaster",
+        ("apply", -10),
+        ("approve", -8, 1, "approve", "今年夏季暴雨致住房受损，同意。"),
+    ),
     _winter(
-        47, "sj_awaiting_l2_b", "dxq2", ("唐秀兰", "19770414", False), "schooling",
-        ("apply", -6), ("approve", -2, 1, "approve", "两个孩子分别读高中、初中，同意。")),
+        47,
+        "sj_awaiting_l2_b",
+        "dxq2",
+        ("唐秀兰", "19770414", False),
+        "schooling",
+        ("apply", -6),
+        ("approve", -2, 1, "approve", "两个孩子分别读高中、初中，同意。"),
+    ),
 ]
 
 # The hour ranges (China time) in which each kind of step is done.
-_HOURS = {"apply": (9, 11), "visit": (14, 16), "object": (10, 20), "investigate": (15, 16),
-          "approve": (9, 16), "pay": (15, 16), "fail": (15, 16), "card": (9, 11)}
+_HOURS = {
+    "apply": (9, 11),
+    "visit": (14, 16),
+    "object": (10, 20),
+    "investigate": (15, 16),
+    "approve": (9, 16),
+    "pay": (15, 16),
+    "fail": (15, 16),
+    "card": (9, 11),
+}
 
 
 # --- seeding ----------------------------------------------------------------------------
@@ -420,8 +720,13 @@ class _Seeder:
             if days != sorted(set(days)):
                 raise ValueError(f"演示案件 {plan.key} 的步骤日期应逐步后移")
             for step in plan.steps:
-                events.append((self._moment(step[1], step[0]), len(events),
-                               lambda plan=plan, step=step: self._do(plan, step)))
+                events.append(
+                    (
+                        self._moment(step[1], step[0]),
+                        len(events),
+                        lambda plan=plan, step=step: self._do(plan, step),
+                    )
+                )
         first = self.workdays[-1]  # two working days before the first application
         day = first + timedelta(days=1)
         while day <= today:
@@ -451,8 +756,9 @@ class _Seeder:
 
     def _moment(self, offset: int, action: str) -> datetime:
         first, last = _HOURS[action]
-        clock = time(self.rng.randint(first, last), self.rng.randint(0, 59),
-                     self.rng.randint(0, 59))
+        clock = time(
+            self.rng.randint(first, last), self.rng.randint(0, 59), self.rng.randint(0, 59)
+        )
         return datetime.combine(self.workdays[-offset - 1], clock, CST)
 
     def _fire_timers(self) -> None:
@@ -476,18 +782,31 @@ class _Seeder:
             self.user_ids[username] = user.id
         for spec in CAMPAIGNS:
             campaign = Campaign(
-                code=spec["code"], name=spec["name"], programme=spec["programme"],
-                season=spec["season"], year=spec["year"], aid_kind=spec["aid_kind"],
+                code=spec["code"],
+                name=spec["name"],
+                programme=spec["programme"],
+                season=spec["season"],
+                year=spec["year"],
+                aid_kind=spec["aid_kind"],
                 standards_json=json.dumps(spec["standards"]),
                 city_approval_threshold_fen=spec["city_approval_threshold_fen"],
-                notice_days=spec["notice_days"], opens_on=spec["opens_on"],
-                closes_on=spec["closes_on"], status="open", owner_org_id=city.id)
+                notice_days=spec["notice_days"],
+                opens_on=spec["opens_on"],
+                closes_on=spec["closes_on"],
+                status="open",
+                owner_org_id=city.id,
+            )
             s.add(campaign)
             s.flush()
             self.campaign_ids[campaign.code] = campaign.id
             for code, _, _ in DISTRICTS:
-                s.add(CampaignBudget(campaign_id=campaign.id, org_id=self.orgs[code].id,
-                                     budget_fen=spec["district_budget_fen"]))
+                s.add(
+                    CampaignBudget(
+                        campaign_id=campaign.id,
+                        org_id=self.orgs[code].id,
+                        budget_fen=spec["district_budget_fen"],
+                    )
+                )
         s.commit()
 
     # -- case steps --
@@ -497,17 +816,26 @@ class _Seeder:
 
     def _upload(self, user: User, filename: str, content_type: str) -> int:
         content = f"warmflow demo file: {filename}".encode()
-        stored = StoredFile(sha256=hashlib.sha256(content).hexdigest(), filename=filename,
-                            content_type=content_type, size=1024, org_id=user.org_id,
-                            uploaded_by_id=user.id)
+        stored = StoredFile(
+            sha256=hashlib.sha256(content).hexdigest(),
+            filename=filename,
+            content_type=content_type,
+            size=1024,
+            org_id=user.org_id,
+            uploaded_by_id=user.id,
+        )
         self.session.add(stored)
         self.session.commit()
         return stored.id
 
     def _task(self, plan: DemoCase, element_id: str) -> HumanTask:
-        row = self.session.scalars(select(HumanTask).where(
-            HumanTask.case_id == self.case_ids[plan.key], HumanTask.status == "open",
-            HumanTask.element_id == element_id)).first()
+        row = self.session.scalars(
+            select(HumanTask).where(
+                HumanTask.case_id == self.case_ids[plan.key],
+                HumanTask.status == "open",
+                HumanTask.element_id == element_id,
+            )
+        ).first()
         if row is None:
             raise RuntimeError(f"演示案件 {plan.key}：没有待办的 {element_id}（演示时间表有误）")
         return row
@@ -516,8 +844,9 @@ class _Seeder:
         tasks.complete(self.session, self._user(username), self._task(plan, element_id).id, data)
 
     def _payment(self, plan: DemoCase) -> Payment:
-        return self.session.scalars(select(Payment).where(
-            Payment.case_id == self.case_ids[plan.key])).one()
+        return self.session.scalars(
+            select(Payment).where(Payment.case_id == self.case_ids[plan.key])
+        ).one()
 
     def _do(self, plan: DemoCase, step: tuple) -> None:
         action, _, *args = step
@@ -527,7 +856,8 @@ class _Seeder:
             data = dict(plan.form)
             if plan.programme == "tuition_grant":
                 data["admission_letter"] = self._upload(
-                    user, f"{data['student_name']}录取通知书.pdf", "application/pdf")
+                    user, f"{data['student_name']}录取通知书.pdf", "application/pdf"
+                )
             campaign_id = self.campaign_ids[plan.campaign] if plan.campaign else None
             case = cases.start_case(self.session, user, plan.programme, data, campaign_id)
             self.case_ids[plan.key] = case.id
@@ -535,31 +865,55 @@ class _Seeder:
             verdict = args[0] if args else "confirmed"
             user = self._user(caseworker)
             photo = self._upload(user, "住房照片.jpg", "image/jpeg")
-            self._complete(plan, caseworker, "home_visit_task", dict(
-                visit_date=local_now().date().isoformat(),
-                visitors=f"{user.display_name}、{VISIT_PARTNER[plan.union]}",
-                household_situation=plan.story, housing_photos=photo, visit_verdict=verdict))
+            self._complete(
+                plan,
+                caseworker,
+                "home_visit_task",
+                dict(
+                    visit_date=local_now().date().isoformat(),
+                    visitors=f"{user.display_name}、{VISIT_PARTNER[plan.union]}",
+                    household_situation=plan.story,
+                    housing_photos=photo,
+                    visit_verdict=verdict,
+                ),
+            )
         elif action == "object":
-            notice = self.session.scalars(select(PublicNotice).where(
-                PublicNotice.case_id == self.case_ids[plan.key])).one()
+            notice = self.session.scalars(
+                select(PublicNotice).where(PublicNotice.case_id == self.case_ids[plan.key])
+            ).one()
             notices.raise_objection(self.session, notice.id, args[0], args[1])
         elif action == "investigate":
-            self._complete(plan, caseworker, "investigate_objection",
-                           dict(objection_finding=args[0], investigation_report=args[1]))
+            self._complete(
+                plan,
+                caseworker,
+                "investigate_objection",
+                dict(objection_finding=args[0], investigation_report=args[1]),
+            )
         elif action == "approve":
             level, decision, comment = args
-            approver = {1: f"approver1.{plan.union}", 2: f"approver2.{plan.union[:3]}",
-                        3: "approver3.nj"}[level]
-            self._complete(plan, approver, f"approve_l{level}",
-                           dict(decision=decision, comment=comment))
+            approver = {
+                1: f"approver1.{plan.union}",
+                2: f"approver2.{plan.union[:3]}",
+                3: "approver3.nj",
+            }[level]
+            self._complete(
+                plan, approver, f"approve_l{level}", dict(decision=decision, comment=comment)
+            )
         elif action in ("pay", "fail"):
             reason = args[0] if args else ""
-            payments.record_result(self.session, self._user("finance.nj"),
-                                   self._payment(plan).id,
-                                   "paid" if action == "pay" else "failed", reason)
+            payments.record_result(
+                self.session,
+                self._user("finance.nj"),
+                self._payment(plan).id,
+                "paid" if action == "pay" else "failed",
+                reason,
+            )
         elif action == "card":
-            self._complete(plan, caseworker, "correct_bank_card",
-                           dict(bank_card=args[0], account_name=plan.form["account_name"]))
+            self._complete(
+                plan,
+                caseworker,
+                "correct_bank_card",
+                dict(bank_card=args[0], account_name=plan.form["account_name"]),
+            )
         else:  # pragma: no cover - a typo in the table above
             raise ValueError(f"unknown demo step {action}")
-

@@ -126,7 +126,8 @@ def _called_versions(session: Session, instance: ProcessInstance) -> dict[str, L
 
 def new_workflow(version: LoadedVersion, called: dict[str, LoadedVersion]) -> BpmnWorkflow:
     return BpmnWorkflow(
-        version.spec, {pid: v.spec for pid, v in called.items()},
+        version.spec,
+        {pid: v.spec for pid, v in called.items()},
         script_engine=scripting.script_engine,
     )
 
@@ -137,19 +138,25 @@ def load(session: Session, instance: ProcessInstance) -> Loaded:
     version = loaded_version(session, instance.version_id)
     called = _called_versions(session, instance)
     workflow = serialization.state_from_bytes(
-        instance.state, version.spec, {pid: v.spec for pid, v in called.items()})
+        instance.state, version.spec, {pid: v.spec for pid, v in called.items()}
+    )
     return Loaded(instance, instance.case, version, called, workflow)
 
 
 def load_case(session: Session, case_id: int) -> Loaded:
     instance = session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case_id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == case_id)
+    ).one()
     return load(session, instance)
 
 
-def advance(session: Session, loaded: Loaded, actor_id: int | None,
-            step: Callable[[BpmnWorkflow], None] | None = None,
-            completed_task_uuid: str | None = None) -> None:
+def advance(
+    session: Session,
+    loaded: Loaded,
+    actor_id: int | None,
+    step: Callable[[BpmnWorkflow], None] | None = None,
+    completed_task_uuid: str | None = None,
+) -> None:
     """Run `step`, then engine steps until the workflow waits; save everything (no commit)."""
     ctx = RunContext(loaded.case, workdays.current(session))
     token = _run.set(ctx)
@@ -183,18 +190,27 @@ def _task_due(loaded: Loaded, task, expression: str) -> datetime | None:
         value = loaded.workflow.script_engine.evaluate(task, expression)
         return datetime.fromisoformat(str(value))
     except Exception as err:  # noqa: BLE001 - a bad due date must not stop the case
-        log.warning("case %s: due date of %s not computed: %s",
-                    loaded.case.case_no, task.task_spec.name, err)
+        log.warning(
+            "case %s: due date of %s not computed: %s",
+            loaded.case.case_no,
+            task.task_spec.name,
+            err,
+        )
         return None
 
 
-def save(session: Session, loaded: Loaded, actor_id: int | None, ctx: RunContext,
-         completed_task_uuid: str | None = None) -> None:
+def save(
+    session: Session,
+    loaded: Loaded,
+    actor_id: int | None,
+    ctx: RunContext,
+    completed_task_uuid: str | None = None,
+) -> None:
     workflow, instance, case = loaded.workflow, loaded.instance, loaded.case
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
     open_rows = session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                HumanTask.status == "open")).all()
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
+    ).all()
     known = set()
     for row in open_rows:
         known.add(row.task_uuid)
@@ -210,13 +226,19 @@ def save(session: Session, loaded: Loaded, actor_id: int | None, ctx: RunContext
                 continue
             meta = loaded.meta_for(task).get("user_tasks", {}).get(task.task_spec.name, {})
             group = meta.get("group") or "caseworker"
-            session.add(HumanTask(
-                instance_id=instance.id, case_id=case.id, task_uuid=uuid,
-                process_id=task.workflow.spec.name, element_id=task.task_spec.name,
-                name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
-                candidate_group=group, org_id=access.task_org_id(case.org, group),
-                due_at=_task_due(loaded, task, meta.get("due", "")),
-            ))
+            session.add(
+                HumanTask(
+                    instance_id=instance.id,
+                    case_id=case.id,
+                    task_uuid=uuid,
+                    process_id=task.workflow.spec.name,
+                    element_id=task.task_spec.name,
+                    name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
+                    candidate_group=group,
+                    org_id=access.task_org_id(case.org, group),
+                    due_at=_task_due(loaded, task, meta.get("due", "")),
+                )
+            )
     finally:
         _run.reset(token)
 
@@ -238,8 +260,14 @@ def save(session: Session, loaded: Loaded, actor_id: int | None, ctx: RunContext
         case.closed_at = now()
         instance.state = compact_closed_state(workflow)
         instance.next_timer_at = None
-        record(session, actor_id, case.id, "case.closed", f"结案：{case.outcome_label}",
-               outcome=case.outcome)
+        record(
+            session,
+            actor_id,
+            case.id,
+            "case.closed",
+            f"结案：{case.outcome_label}",
+            outcome=case.outcome,
+        )
         for hook in CLOSE_HOOKS:
             hook(session, loaded)
     else:
@@ -264,8 +292,11 @@ def next_timer(workflow: BpmnWorkflow) -> datetime | None:
 
 
 def _end_event(workflow: BpmnWorkflow):
-    ends = [t for t in workflow.tasks.values()
-            if isinstance(t.task_spec, EndEvent) and t.state == TaskState.COMPLETED]
+    ends = [
+        t
+        for t in workflow.tasks.values()
+        if isinstance(t.task_spec, EndEvent) and t.state == TaskState.COMPLETED
+    ]
     return max(ends, key=lambda t: t.last_state_change) if ends else None
 
 
@@ -281,14 +312,16 @@ def compact_closed_state(workflow: BpmnWorkflow) -> bytes:
                 names.append(bpmn_id)
     end = _end_event(workflow)
     data = end.data if end is not None else workflow.data
-    return serialization.pack({"format": serialization.STATE_FORMAT, "closed": True,
-                               "data": data, "passed": passed})
+    return serialization.pack(
+        {"format": serialization.STATE_FORMAT, "closed": True, "data": data, "passed": passed}
+    )
 
 
 def case_data(session: Session, case: Case) -> dict:
     """The case's current data: the newest task data of a running case, or its final data."""
     instance = session.scalars(
-        select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
     state = serialization.unpack(instance.state)
     if state.get("closed"):
         return state["data"]

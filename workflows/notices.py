@@ -52,10 +52,16 @@ def _post(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     notice = session.scalars(select(PublicNotice).where(PublicNotice.case_id == case.id)).first()
     ends_at = datetime.fromisoformat(payload["ends_at"])
     if notice is None:
-        notice = PublicNotice(case_id=case.id, org_id=case.org_id, programme=case.programme,
-                              masked_name=privacy.mask_name(case.applicant_name),
-                              masked_id=case.subject_id_masked, amount_fen=case.amount_fen,
-                              ends_at=ends_at, round=1)
+        notice = PublicNotice(
+            case_id=case.id,
+            org_id=case.org_id,
+            programme=case.programme,
+            masked_name=privacy.mask_name(case.applicant_name),
+            masked_id=case.subject_id_masked,
+            amount_fen=case.amount_fen,
+            ends_at=ends_at,
+            round=1,
+        )
         session.add(notice)
     else:
         notice.round += 1
@@ -63,15 +69,21 @@ def _post(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     notice.ends_at = ends_at
     notice.status = "open"
     notice.calendar_warning = payload.get("warning", "")
-    record(session, None, case.id, "notice.post",
-           f"发布公示（第 {notice.round} 轮），公示期至 {last_day(ends_at).isoformat()}",
-           ends_at=payload["ends_at"])
+    record(
+        session,
+        None,
+        case.id,
+        "notice.post",
+        f"发布公示（第 {notice.round} 轮），公示期至 {last_day(ends_at).isoformat()}",
+        ends_at=payload["ends_at"],
+    )
 
 
 @engine.effect_handler("close_notice")
 def _close(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     notice = session.scalars(
-        select(PublicNotice).where(PublicNotice.case_id == loaded.case.id)).first()
+        select(PublicNotice).where(PublicNotice.case_id == loaded.case.id)
+    ).first()
     if notice is not None:
         notice.status = payload["result"]
         label = "公示期满无异议" if payload["result"] == "passed" else "异议成立，公示终止"
@@ -85,7 +97,8 @@ def last_day(ends_at: datetime) -> date:
 
 def _withdraw(session: Session, loaded: engine.Loaded) -> None:
     notice = session.scalars(
-        select(PublicNotice).where(PublicNotice.case_id == loaded.case.id)).first()
+        select(PublicNotice).where(PublicNotice.case_id == loaded.case.id)
+    ).first()
     if notice is not None and notice.status in ("open", "objection"):
         notice.status = "withdrawn"
 
@@ -116,36 +129,55 @@ def raise_objection(session: Session, notice_id: int, contact: str, reason: str)
         raise ValidationFailed("异议信息不完整", errors=errors)
     with engine.unit_of_work(session):
         # Locked and read fresh: two objections at once, or a timer firing meanwhile.
-        notice = session.get(PublicNotice, notice_id, with_for_update=True,
-                             populate_existing=True)
+        notice = session.get(PublicNotice, notice_id, with_for_update=True, populate_existing=True)
         if notice is None:
             raise NotFound("公示不存在")
         if notice.status == "objection":
             # Already under investigation: the new objection joins it.
-            objection = Objection(notice_id=notice.id, case_id=notice.case_id, contact=contact,
-                                  reason=reason, round=notice.round)
+            objection = Objection(
+                notice_id=notice.id,
+                case_id=notice.case_id,
+                contact=contact,
+                reason=reason,
+                round=notice.round,
+            )
             session.add(objection)
-            record(session, None, notice.case_id, "notice.objection",
-                   "收到异议（并入正在进行的调查）")
+            record(
+                session, None, notice.case_id, "notice.objection", "收到异议（并入正在进行的调查）"
+            )
             return objection
         if notice.status != "open":
             raise ValidationFailed("该公示已结束，不再受理异议")
         loaded = engine.load_case(session, notice.case_id)
-        objection = Objection(notice_id=notice.id, case_id=notice.case_id, contact=contact,
-                              reason=reason, round=notice.round)
+        objection = Objection(
+            notice_id=notice.id,
+            case_id=notice.case_id,
+            contact=contact,
+            reason=reason,
+            round=notice.round,
+        )
         session.add(objection)
         notice.status = "objection"
         # The investigation form shows it read-only as `objection_summary`.
-        event = BpmnEvent(MessageEventDefinition(OBJECTION_MESSAGE), {
-            "payload": f"{reason}（异议人联系方式：{contact}）",
-            "result_var": "objection_summary",
-        })
+        event = BpmnEvent(
+            MessageEventDefinition(OBJECTION_MESSAGE),
+            {
+                "payload": f"{reason}（异议人联系方式：{contact}）",
+                "result_var": "objection_summary",
+            },
+        )
 
         def deliver(wf):
             wf.send_event(event)
 
-        record(session, None, notice.case_id, "notice.objection", "收到异议，公示暂停，转入调查",
-               round=notice.round)
+        record(
+            session,
+            None,
+            notice.case_id,
+            "notice.objection",
+            "收到异议，公示暂停，转入调查",
+            round=notice.round,
+        )
         engine.advance(session, loaded, None, deliver)
     return objection
 

@@ -25,9 +25,12 @@ RESULTS = ("paid", "failed")
 @scripting.register("request_payment", "按案件金额和银行卡生成（或在更正后重新生成）付款指令")
 def request_payment() -> None:
     data = engine.current_data()
-    engine.ask("request_payment", amount_fen=int(data.get("amount_fen") or 0),
-               bank_card=str(data.get("bank_card") or ""),
-               account_name=str(data.get("account_name") or ""))
+    engine.ask(
+        "request_payment",
+        amount_fen=int(data.get("amount_fen") or 0),
+        bank_card=str(data.get("bank_card") or ""),
+        account_name=str(data.get("account_name") or ""),
+    )
 
 
 @engine.effect_handler("request_payment")
@@ -41,15 +44,27 @@ def _request(session: Session, loaded: engine.Loaded, payload: dict) -> None:
         raise engine.ProcessError(f"银行卡号无效：{err}") from None
     if not payload["account_name"]:
         raise engine.ProcessError("缺少开户名，无法生成付款")
-    payment = session.scalars(select(Payment).where(
-        Payment.case_id == case.id, Payment.purpose == case.programme)).first()
+    payment = session.scalars(
+        select(Payment).where(Payment.case_id == case.id, Payment.purpose == case.programme)
+    ).first()
     if payment is None:
-        payment = Payment(case_id=case.id, purpose=case.programme, org_id=case.org_id,
-                          campaign_id=case.campaign_id, amount_fen=payload["amount_fen"],
-                          account_name=payload["account_name"], bank_card=card)
+        payment = Payment(
+            case_id=case.id,
+            purpose=case.programme,
+            org_id=case.org_id,
+            campaign_id=case.campaign_id,
+            amount_fen=payload["amount_fen"],
+            account_name=payload["account_name"],
+            bank_card=card,
+        )
         session.add(payment)
-        record(session, None, case.id, "payment.request",
-               f"生成付款指令：{payload['amount_fen'] / 100:.2f} 元，卡号 {mask_card(card)}")
+        record(
+            session,
+            None,
+            case.id,
+            "payment.request",
+            f"生成付款指令：{payload['amount_fen'] / 100:.2f} 元，卡号 {mask_card(card)}",
+        )
         return
     if payment.status == "paid":
         raise engine.ProcessError("该案件已发放成功，不能重复付款")
@@ -57,8 +72,13 @@ def _request(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     payment.account_name = payload["account_name"]
     payment.status = "payable"
     payment.batch_id = None
-    record(session, None, case.id, "payment.request",
-           f"银行卡已更正（{mask_card(card)}），付款重新进入待发放")
+    record(
+        session,
+        None,
+        case.id,
+        "payment.request",
+        f"银行卡已更正（{mask_card(card)}），付款重新进入待发放",
+    )
 
 
 def before_cancel(session: Session, case: Case) -> None:
@@ -75,8 +95,9 @@ def payments_for_case(session: Session, case_id: int) -> list[Payment]:
     return list(session.scalars(select(Payment).where(Payment.case_id == case_id)))
 
 
-def record_result(session: Session, user: User | None, payment_id: int, result: str,
-                  reason: str = "") -> Payment:
+def record_result(
+    session: Session, user: User | None, payment_id: int, result: str, reason: str = ""
+) -> Payment:
     """Apply the bank's answer for one payment. Repeating the same answer changes nothing."""
     if result not in RESULTS:
         raise ValidationFailed("付款结果应为 paid（成功）或 failed（失败）")
@@ -105,13 +126,20 @@ def record_result(session: Session, user: User | None, payment_id: int, result: 
             payment.paid_at = now()
         else:
             payment.last_failure_reason = reason.strip()[:200]
-        event = BpmnEvent(MessageEventDefinition(RESULT_MESSAGE), {
-            "payload": {"status": result, "reason": reason.strip(), "payment_id": payment.id},
-            "result_var": "payment_result",
-        })
-        record(session, user.id if user else None, case.id, "payment.result",
-               "银行发放成功" if result == "paid" else f"银行发放失败：{reason.strip()}",
-               payment_id=payment.id)
-        engine.advance(session, loaded, user.id if user else None,
-                       lambda wf: wf.send_event(event))
+        event = BpmnEvent(
+            MessageEventDefinition(RESULT_MESSAGE),
+            {
+                "payload": {"status": result, "reason": reason.strip(), "payment_id": payment.id},
+                "result_var": "payment_result",
+            },
+        )
+        record(
+            session,
+            user.id if user else None,
+            case.id,
+            "payment.result",
+            "银行发放成功" if result == "paid" else f"银行发放失败：{reason.strip()}",
+            payment_id=payment.id,
+        )
+        engine.advance(session, loaded, user.id if user else None, lambda wf: wf.send_event(event))
     return payment

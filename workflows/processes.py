@@ -40,16 +40,39 @@ ROLES = {
     "manager": "管理员",
 }
 FIELD_TYPES = {
-    "string", "long", "boolean", "date", "enum",
+    "string",
+    "long",
+    "boolean",
+    "date",
+    "enum",
     # warmflow's own types (Camunda allows custom type names)
-    "money", "textarea", "file", "id_number", "bank_card",
+    "money",
+    "textarea",
+    "file",
+    "id_number",
+    "bank_card",
 }
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 FLOW_NODES = (
-    "startEvent", "endEvent", "userTask", "scriptTask", "serviceTask", "task", "manualTask",
-    "callActivity", "subProcess", "exclusiveGateway", "parallelGateway", "inclusiveGateway",
-    "eventBasedGateway", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
-    "businessRuleTask", "sendTask", "receiveTask",
+    "startEvent",
+    "endEvent",
+    "userTask",
+    "scriptTask",
+    "serviceTask",
+    "task",
+    "manualTask",
+    "callActivity",
+    "subProcess",
+    "exclusiveGateway",
+    "parallelGateway",
+    "inclusiveGateway",
+    "eventBasedGateway",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "boundaryEvent",
+    "businessRuleTask",
+    "sendTask",
+    "receiveTask",
 )
 
 
@@ -82,7 +105,10 @@ def parse_xml(data: bytes | str) -> Any:
     if b"<!doctype" in head or b"<!entity" in data.lower():
         raise ValidationFailed("文件包含 DOCTYPE 或实体声明，出于安全原因不予接受")
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
         remove_comments=False,
     )
     try:
@@ -108,8 +134,10 @@ def _read_fields(node) -> list[dict]:
             "default": xml_field.get("defaultValue"),
             "required": False,
             "readonly": False,
-            "options": [[v.get("id"), v.get("name") or v.get("id")]
-                        for v in xml_field.findall("camunda:value", NS)],
+            "options": [
+                [v.get("id"), v.get("name") or v.get("id")]
+                for v in xml_field.findall("camunda:value", NS)
+            ],
         }
         for constraint in xml_field.findall("camunda:validation/camunda:constraint", NS):
             name, config = constraint.get("name"), constraint.get("config")
@@ -120,8 +148,10 @@ def _read_fields(node) -> list[dict]:
         for prop in xml_field.findall("camunda:properties/camunda:property", NS):
             if prop.get("id") == "required_when" and prop.get("value"):
                 target, _, values = prop.get("value").partition("=")
-                spec["required_when"] = {"field": target.strip(),
-                                         "values": [v.strip() for v in values.split(",")]}
+                spec["required_when"] = {
+                    "field": target.strip(),
+                    "values": [v.strip() for v in values.split(",")],
+                }
         fields.append(spec)
     return fields
 
@@ -134,8 +164,13 @@ def read_diagram(tree) -> ParsedDiagram:
         raise ValidationFailed("一个文件应当恰好包含一个可执行流程")
     process = executable[0]
     pid = process.get("id") or ""
-    meta: dict[str, Any] = {"process_id": pid, "name": process.get("name") or pid,
-                            "elements": {}, "user_tasks": {}, "start_form": []}
+    meta: dict[str, Any] = {
+        "process_id": pid,
+        "name": process.get("name") or pid,
+        "elements": {},
+        "user_tasks": {},
+        "start_form": [],
+    }
     called = []
     for node in process.iter():
         if not isinstance(node.tag, str):
@@ -167,8 +202,11 @@ def _check_fields(eid: str, fields: list[dict], findings: list[Finding]) -> None
     for f in fields:
         fid = f["id"]
         if not IDENTIFIER.match(fid):
-            findings.append(Finding(
-                eid, f"表单字段标识“{fid}”不合规（小写字母开头，仅含小写字母、数字、下划线）"))
+            findings.append(
+                Finding(
+                    eid, f"表单字段标识“{fid}”不合规（小写字母开头，仅含小写字母、数字、下划线）"
+                )
+            )
             continue
         if fid in seen:
             findings.append(Finding(eid, f"表单字段“{fid}”重复"))
@@ -182,8 +220,9 @@ def _check_fields(eid: str, fields: list[dict], findings: list[Finding]) -> None
                 findings.append(Finding(eid, f"表单字段“{f['label']}”的 {bound} 应为整数"))
 
 
-def _check_expression(eid: str, what: str, source: str | None, mode: str,
-                      findings: list[Finding]) -> None:
+def _check_expression(
+    eid: str, what: str, source: str | None, mode: str, findings: list[Finding]
+) -> None:
     if source is None or not source.strip():
         findings.append(Finding(eid, f"{what}为空"))
         return
@@ -205,8 +244,9 @@ def validate(diagram: ParsedDiagram, available: set[str]) -> list[Finding]:
     for eid, task in diagram.meta["user_tasks"].items():
         groups = [g.strip() for g in task["group"].split(",") if g.strip()]
         if len(groups) != 1 or groups[0] not in ROLES:
-            findings.append(Finding(eid, f"用户任务“{task['name']}”的候选组应为以下之一："
-                                         f"{'、'.join(ROLES)}"))
+            findings.append(
+                Finding(eid, f"用户任务“{task['name']}”的候选组应为以下之一：{'、'.join(ROLES)}")
+            )
         if task["due"]:
             _check_expression(eid, "办理期限表达式", task["due"], "eval", findings)
         _check_fields(eid, task["fields"], findings)
@@ -222,8 +262,9 @@ def validate(diagram: ParsedDiagram, available: set[str]) -> list[Finding]:
             _check_expression(owner.get("id"), "定时器表达式", node.text, "eval", findings)
     for node in process.iter(f"{{{BPMN_NS}}}scriptTask"):
         script = node.find("bpmn:script", NS)
-        _check_expression(node.get("id"), "脚本", script.text if script is not None else None,
-                          "exec", findings)
+        _check_expression(
+            node.get("id"), "脚本", script.text if script is not None else None, "exec", findings
+        )
     for node in process.iter(f"{{{BPMN_NS}}}callActivity"):
         target = node.get("calledElement") or ""
         if target not in available and target != pid:
@@ -296,8 +337,10 @@ def deployed_process_ids(session: Session) -> set[str]:
 
 def latest_version(session: Session, process_id: str) -> ProcessVersion:
     version = session.scalars(
-        select(ProcessVersion).where(ProcessVersion.process_id == process_id)
-        .order_by(ProcessVersion.number.desc()).limit(1)
+        select(ProcessVersion)
+        .where(ProcessVersion.process_id == process_id)
+        .order_by(ProcessVersion.number.desc())
+        .limit(1)
     ).first()
     if version is None:
         raise NotFound(f"流程“{process_id}”尚未部署")
@@ -313,8 +356,9 @@ def _raise_findings(diagram_id: str, findings: list[Finding]) -> None:
     )
 
 
-def check_diagram(session: Session, xml: bytes | str, also_available: set[str] = frozenset()
-                  ) -> ParsedDiagram:
+def check_diagram(
+    session: Session, xml: bytes | str, also_available: set[str] = frozenset()
+) -> ParsedDiagram:
     """Parse and validate without deploying; raises ValidationFailed with findings."""
     diagram = read_diagram(parse_xml(xml))
     diagram.findings = validate(diagram, deployed_process_ids(session) | set(also_available))
@@ -323,8 +367,14 @@ def check_diagram(session: Session, xml: bytes | str, also_available: set[str] =
     return diagram
 
 
-def deploy(session: Session, actor_id: int | None, xml: bytes | str, comment: str = "",
-           also_available: set[str] = frozenset(), commit: bool = True) -> DeployResult:
+def deploy(
+    session: Session,
+    actor_id: int | None,
+    xml: bytes | str,
+    comment: str = "",
+    also_available: set[str] = frozenset(),
+    commit: bool = True,
+) -> DeployResult:
     diagram = check_diagram(session, xml, also_available)
     try:
         text = xml.decode("utf-8") if isinstance(xml, bytes) else xml
@@ -333,27 +383,46 @@ def deploy(session: Session, actor_id: int | None, xml: bytes | str, comment: st
     checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
     pid = diagram.process_id
     newest = session.scalars(
-        select(ProcessVersion).where(ProcessVersion.process_id == pid)
-        .order_by(ProcessVersion.number.desc()).limit(1)).first()
+        select(ProcessVersion)
+        .where(ProcessVersion.process_id == pid)
+        .order_by(ProcessVersion.number.desc())
+        .limit(1)
+    ).first()
     if newest is not None and newest.checksum == checksum:
         return DeployResult(newest, False)
     parser = CamundaParser()
     parser.add_bpmn_xml(diagram.tree, filename=f"{pid}.bpmn")
     spec = parser.get_spec(pid)
-    number = (session.scalar(select(func.max(ProcessVersion.number))
-                             .where(ProcessVersion.process_id == pid)) or 0) + 1
+    number = (
+        session.scalar(
+            select(func.max(ProcessVersion.number)).where(ProcessVersion.process_id == pid)
+        )
+        or 0
+    ) + 1
     version = ProcessVersion(
-        process_id=pid, number=number, name=diagram.name, bpmn_xml=text, checksum=checksum,
+        process_id=pid,
+        number=number,
+        name=diagram.name,
+        bpmn_xml=text,
+        checksum=checksum,
         spec_json=serialization.spec_to_json(spec),
         meta_json=json.dumps(diagram.meta, ensure_ascii=False),
         called_processes=",".join(sorted(set(diagram.called))),
-        deployed_by_id=actor_id, comment=comment[:500],
+        deployed_by_id=actor_id,
+        comment=comment[:500],
     )
     session.add(version)
     session.flush()
-    record(session, actor_id, None, "process.deploy",
-           f"部署流程“{diagram.name}”（{pid}）第 {number} 版", process_id=pid, number=number,
-           checksum=checksum)
+    record(
+        session,
+        actor_id,
+        None,
+        "process.deploy",
+        f"部署流程“{diagram.name}”（{pid}）第 {number} 版",
+        process_id=pid,
+        number=number,
+        checksum=checksum,
+    )
     if commit:
         session.commit()
     return DeployResult(version, True)
@@ -379,8 +448,10 @@ def deploy_files(session: Session, actor_id: int | None, paths: list[Path]) -> l
 
     for pid in sorted(diagrams):
         visit(pid)
-    results = [deploy(session, actor_id, diagrams[pid][1], also_available=set(diagrams),
-                      commit=False) for pid in ordered]
+    results = [
+        deploy(session, actor_id, diagrams[pid][1], also_available=set(diagrams), commit=False)
+        for pid in ordered
+    ]
     session.commit()
     return results
 
@@ -410,8 +481,13 @@ def loaded_version(session: Session, version_id: int) -> LoadedVersion:
     if row is None:
         raise NotFound(f"流程版本 {version_id} 不存在")
     loaded = LoadedVersion(
-        row.id, row.process_id, row.number, serialization.spec_from_json(row.spec_json),
-        json.loads(row.meta_json), tuple(p for p in row.called_processes.split(",") if p))
+        row.id,
+        row.process_id,
+        row.number,
+        serialization.spec_from_json(row.spec_json),
+        json.loads(row.meta_json),
+        tuple(p for p in row.called_processes.split(",") if p),
+    )
     with _versions_lock:
         _versions[version_id] = loaded
     return loaded

@@ -33,14 +33,46 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import (
 ALLOWED_BUILTINS: dict[str, Any] = {
     name: getattr(builtins, name)
     for name in (
-        "len", "min", "max", "int", "str", "bool", "abs", "round", "sum", "any", "all",
-        "sorted", "dict", "list", "range", "float", "True", "False", "None",
+        "len",
+        "min",
+        "max",
+        "int",
+        "str",
+        "bool",
+        "abs",
+        "round",
+        "sum",
+        "any",
+        "all",
+        "sorted",
+        "dict",
+        "list",
+        "range",
+        "float",
+        "True",
+        "False",
+        "None",
     )
 }
 # Methods of dict/str/list that data expressions reasonably need; nothing else.
 ALLOWED_METHODS = frozenset(
-    {"get", "keys", "values", "items", "strip", "lower", "upper", "startswith",
-     "endswith", "split", "join", "replace", "isdigit", "count", "index"}
+    {
+        "get",
+        "keys",
+        "values",
+        "items",
+        "strip",
+        "lower",
+        "upper",
+        "startswith",
+        "endswith",
+        "split",
+        "join",
+        "replace",
+        "isdigit",
+        "count",
+        "index",
+    }
 )
 MAX_SOURCE = 5000
 
@@ -102,8 +134,7 @@ def check(source: str, mode: str = "eval") -> list[str]:
             problems.append("不允许定义函数或类")
         elif isinstance(node, ast.Global | ast.Nonlocal):
             problems.append("不允许使用 global/nonlocal")
-        elif isinstance(node, ast.BinOp | ast.AugAssign) and not isinstance(
-                node.op, _ARITHMETIC):
+        elif isinstance(node, ast.BinOp | ast.AugAssign) and not isinstance(node.op, _ARITHMETIC):
             # ** can blow up (9**9**9); bit operations have no use in case data.
             problems.append("不支持的运算（仅允许 + - * / // %）")
     if not problems:
@@ -118,8 +149,26 @@ def check(source: str, mode: str = "eval") -> list[str]:
 _ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod)
 _FORBIDDEN_BUILTINS = frozenset(
     name for name in dir(builtins) if name not in ALLOWED_BUILTINS and not name[0].isupper()
-) | {"exec", "eval", "open", "compile", "globals", "locals", "vars", "getattr", "setattr",
-     "delattr", "input", "breakpoint", "help", "exit", "quit", "memoryview", "type", "object"}
+) | {
+    "exec",
+    "eval",
+    "open",
+    "compile",
+    "globals",
+    "locals",
+    "vars",
+    "getattr",
+    "setattr",
+    "delattr",
+    "input",
+    "breakpoint",
+    "help",
+    "exit",
+    "quit",
+    "memoryview",
+    "type",
+    "object",
+}
 
 
 @lru_cache(maxsize=2048)
@@ -146,8 +195,12 @@ def _guarded_getattr(obj: Any, name: str, default: Any = None) -> Any:
 
 
 _INPLACE = {
-    "+=": operator.add, "-=": operator.sub, "*=": operator.mul,
-    "/=": operator.truediv, "//=": operator.floordiv, "%=": operator.mod,
+    "+=": operator.add,
+    "-=": operator.sub,
+    "*=": operator.mul,
+    "/=": operator.truediv,
+    "//=": operator.floordiv,
+    "%=": operator.mod,
 }
 
 
@@ -220,7 +273,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             if key in context or before.get(key) != id(value):
                 if not _storable(value):
                     raise ScriptRefused(
-                        f"脚本给 {key} 赋的值无法保存（只能是文字、数字、列表或字典）")
+                        f"脚本给 {key} 赋的值无法保存（只能是文字、数字、列表或字典）"
+                    )
                 context[key] = value
         return True
 

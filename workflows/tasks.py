@@ -44,7 +44,8 @@ def task_query(user: User, scope: str = "mine", flt: TaskFilter | None = None):
     flt = flt or TaskFilter()
     if flt.programme:
         query = query.join(Case, Case.id == HumanTask.case_id).where(
-            Case.programme == flt.programme)
+            Case.programme == flt.programme
+        )
     if flt.element_id:
         query = query.where(HumanTask.element_id == flt.element_id)
     if flt.overdue:
@@ -52,15 +53,21 @@ def task_query(user: User, scope: str = "mine", flt: TaskFilter | None = None):
     return query
 
 
-def list_tasks(session: Session, user: User, scope: str = "mine",
-               flt: TaskFilter | None = None, limit: int = 50, offset: int = 0
-               ) -> list[HumanTask]:
+def list_tasks(
+    session: Session,
+    user: User,
+    scope: str = "mine",
+    flt: TaskFilter | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[HumanTask]:
     query = task_query(user, scope, flt).order_by(HumanTask.created_at, HumanTask.id)
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def count_tasks(session: Session, user: User, scope: str = "mine",
-                flt: TaskFilter | None = None) -> int:
+def count_tasks(
+    session: Session, user: User, scope: str = "mine", flt: TaskFilter | None = None
+) -> int:
     query = task_query(user, scope, flt).with_only_columns(func.count(HumanTask.id))
     return session.scalar(query.order_by(None)) or 0
 
@@ -85,8 +92,11 @@ def get_task(session: Session, user: User, task_id: int) -> TaskView:
     if row.status == "open":
         loaded = engine.load(session, _instance(session, row))
         task = engine.require_ready(loaded, row.task_uuid)
-        values = {f["id"]: task.data.get(f["id"]) for f in fields
-                  if f.get("readonly") and f["id"] in task.data}
+        values = {
+            f["id"]: task.data.get(f["id"])
+            for f in fields
+            if f.get("readonly") and f["id"] in task.data
+        }
     return TaskView(row, row.case, fields, values, is_overdue(row))
 
 
@@ -120,8 +130,7 @@ def claim(session: Session, user: User, task_id: int) -> HumanTask:
             other = session.get(User, row.assignee_id)
             raise Conflict(f"该任务已由{other.display_name}认领")
         row.assignee_id = user.id
-        record(session, user.id, row.case_id, "task.claim", f"认领任务：{row.name}",
-               task_id=row.id)
+        record(session, user.id, row.case_id, "task.claim", f"认领任务：{row.name}", task_id=row.id)
     return row
 
 
@@ -131,8 +140,9 @@ def unclaim(session: Session, user: User, task_id: int) -> HumanTask:
         if row.assignee_id != user.id:
             raise Forbidden("只能退回自己认领的任务")
         row.assignee_id = None
-        record(session, user.id, row.case_id, "task.unclaim", f"放弃认领：{row.name}",
-               task_id=row.id)
+        record(
+            session, user.id, row.case_id, "task.unclaim", f"放弃认领：{row.name}", task_id=row.id
+        )
     return row
 
 
@@ -146,10 +156,18 @@ def hand_over(session: Session, user: User, task_id: int, to_username: str) -> H
             raise NotFound(f"用户“{to_username}”不存在")
         if not access.can_act_on_task(target, row):
             raise ValidationFailed(
-                f"{target.display_name}无权办理该任务，只能转交给同单位同岗位的同事")
+                f"{target.display_name}无权办理该任务，只能转交给同单位同岗位的同事"
+            )
         row.assignee_id = target.id
-        record(session, user.id, row.case_id, "task.hand_over",
-               f"转交任务：{row.name} → {target.display_name}", task_id=row.id, to=target.id)
+        record(
+            session,
+            user.id,
+            row.case_id,
+            "task.hand_over",
+            f"转交任务：{row.name} → {target.display_name}",
+            task_id=row.id,
+            to=target.id,
+        )
     return row
 
 
@@ -182,8 +200,9 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
             raise Conflict(f"该任务已由{other.display_name}认领，不能由他人办理")
         loaded = engine.load(session, _instance(session, row))
         task = engine.require_ready(loaded, row.task_uuid)
-        fields = loaded.meta_for(task).get("user_tasks", {}).get(row.element_id, {}).get(
-            "fields", [])
+        fields = (
+            loaded.meta_for(task).get("user_tasks", {}).get(row.element_id, {}).get("fields", [])
+        )
         clean, errors = forms.validate(fields, data)
         if errors:
             raise ValidationFailed("填写内容有误，请按提示修改", errors=errors)
@@ -199,9 +218,16 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
         row.completed_by_id = user.id
         row.assignee_id = row.assignee_id or user.id
         summary, masked = _summary(fields, clean)
-        record(session, user.id, row.case_id, "task.complete",
-               f"{row.name}" + (f"：{summary}" if summary else ""),
-               task_id=row.id, element=row.element_id, data=masked)
+        record(
+            session,
+            user.id,
+            row.case_id,
+            "task.complete",
+            f"{row.name}" + (f"：{summary}" if summary else ""),
+            task_id=row.id,
+            element=row.element_id,
+            data=masked,
+        )
         engine.advance(session, loaded, user.id, step, completed_task_uuid=row.task_uuid)
     return row
 

@@ -24,10 +24,13 @@ NOTHING_FIRED_RETRY = timedelta(minutes=1)
 
 
 def _take_one(session: Session, at: datetime) -> ProcessInstance | None:
-    query = (select(ProcessInstance)
-             # Strictly before now, the comparison SpiffWorkflow's timers make.
-             .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at < at)
-             .order_by(ProcessInstance.next_timer_at).limit(1))
+    query = (
+        select(ProcessInstance)
+        # Strictly before now, the comparison SpiffWorkflow's timers make.
+        .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at < at)
+        .order_by(ProcessInstance.next_timer_at)
+        .limit(1)
+    )
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return session.scalars(query).first()

@@ -9,23 +9,39 @@ from workflows.models import Organisation, User
 from workflows.processes import ROLES
 
 
-def add_organisation(session: Session, code: str, name: str,
-                     parent: Organisation | None = None) -> Organisation:
-    org = Organisation(code=code, name=name, level=(parent.level + 1) if parent else 1,
-                       parent_id=parent.id if parent else None)
+def add_organisation(
+    session: Session, code: str, name: str, parent: Organisation | None = None
+) -> Organisation:
+    org = Organisation(
+        code=code,
+        name=name,
+        level=(parent.level + 1) if parent else 1,
+        parent_id=parent.id if parent else None,
+    )
     session.add(org)
     session.flush()
     org.path = (parent.path if parent else "/") + f"{org.id}/"
     return org
 
 
-def add_user(session: Session, username: str, password: str, display_name: str,
-             org: Organisation, roles: list[str]) -> User:
+def add_user(
+    session: Session,
+    username: str,
+    password: str,
+    display_name: str,
+    org: Organisation,
+    roles: list[str],
+) -> User:
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise ValidationFailed(f"未知角色：{'、'.join(unknown)}")
-    user = User(username=username, password_hash=generate_password_hash(password),
-                display_name=display_name, org_id=org.id, roles=" ".join(roles))
+    user = User(
+        username=username,
+        password_hash=generate_password_hash(password),
+        display_name=display_name,
+        org_id=org.id,
+        roles=" ".join(roles),
+    )
     user.org = org
     session.add(user)
     session.flush()

@@ -117,9 +117,14 @@ def enter_year(
     for day in holidays + workdays:
         if day.year != year:
             raise ValueError(f"{day.isoformat()} 不属于 {year} 年")
-    existing = {row.day: row for row in session.scalars(
-        select(CalendarDay).where(CalendarDay.day >= date(year, 1, 1),
-                                  CalendarDay.day <= date(year, 12, 31)))}
+    existing = {
+        row.day: row
+        for row in session.scalars(
+            select(CalendarDay).where(
+                CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31)
+            )
+        )
+    }
     for row in existing.values():
         session.delete(row)
     session.flush()
@@ -129,8 +134,13 @@ def enter_year(
         session.add(CalendarDay(day=day, is_workday=True, note=note or "调休上班"))
     if session.get(CalendarYear, year) is None:
         session.add(CalendarYear(year=year, entered_by_id=actor_id))
-    record(session, actor_id, None, "calendar.enter_year",
-           f"录入 {year} 年节假日安排：{len(holidays)} 天假日，{len(workdays)} 天调休上班")
+    record(
+        session,
+        actor_id,
+        None,
+        "calendar.enter_year",
+        f"录入 {year} 年节假日安排：{len(holidays)} 天假日，{len(workdays)} 天调休上班",
+    )
     session.commit()
     invalidate()
 
