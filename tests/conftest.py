@@ -5,6 +5,7 @@ federation with one user per role; campaigns; and the clock under time-machine.
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -271,3 +272,61 @@ def world(session, factory, clock):
 @pytest.fixture(scope="session")
 def utc():
     return UTC
+
+
+# --- the web app -----------------------------------------------------------------------
+
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.fixture
+def app(engine, world, tmp_path, monkeypatch):
+    from webapp import create_app
+
+    monkeypatch.setenv("WARMFLOW_FILES_DIR", str(tmp_path / "files"))
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    return app
+
+
+def csrf_from(client, url: str) -> str:
+    """The CSRF token a page hands out, as a browser would read it from the form."""
+    page = client.get(url).get_data(as_text=True)
+    match = CSRF_FIELD.search(page)
+    assert match, f"no csrf_token on {url}"
+    return match.group(1)
+
+
+def login(client, username: str, password: str | None = None):
+    token = csrf_from(client, "/login")
+    return client.post(
+        "/login",
+        data={"username": username, "password": password or "pw-" + username, "csrf_token": token},
+    )
+
+
+@pytest.fixture
+def as_user(app):
+    """as_user("cw1") → a test client signed in as that world user."""
+
+    def make(username: str):
+        client = app.test_client()
+        answer = login(client, username)
+        assert answer.status_code == 302, answer.get_data(as_text=True)
+        return client
+
+    return make
+
+
+def api_token(app, username: str) -> dict:
+    answer = app.test_client().post(
+        "/api/v1/token", json={"username": username, "password": "pw-" + username}
+    )
+    assert answer.status_code == 200, answer.get_json()
+    return {"Authorization": "Bearer " + answer.get_json()["token"]}

@@ -28,8 +28,8 @@ def test_health_answers_ok_with_the_database(app):
     assert answer.status_code == 200 and answer.get_json() == {"status": "ok", "database": "ok"}
 
 
-def test_start_page_is_chinese_and_lists_deployed_processes(app):
-    page = app.test_client().get("/").get_data(as_text=True)
+def test_start_page_is_chinese_and_lists_deployed_processes(app, as_user):
+    page = as_user("l2").get("/").get_data(as_text=True)
     assert 'lang="zh-CN"' in page and "已部署的流程" in page
     assert "金秋助学" in page and "tuition_grant" in page
 

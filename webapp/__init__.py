@@ -3,9 +3,18 @@
 import os
 import secrets
 
-from flask import Flask
+from flask import Flask, request, session
+from flask_babel import get_locale
 
-from webapp import database, errors, main
+from webapp import api, auth, cases, database, errors, filters, main, notices, tasks
+from webapp.extensions import babel, csrf, limiter, login_manager
+
+LANGUAGES = ("zh_CN", "en")
+
+
+def _locale() -> str:
+    chosen = request.args.get("lang") or session.get("lang")
+    return chosen if chosen in LANGUAGES else "zh_CN"
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -13,14 +22,35 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_hex(32),
         DATABASE_URL=os.environ.get("DATABASE_URL", "sqlite:///instance/warmflow.sqlite"),
-        JSON_AS_ASCII=False,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
+        BABEL_DEFAULT_LOCALE="zh_CN",
+        RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        WTF_CSRF_TIME_LIMIT=None,
     )
     if test_config:
         app.config.update(test_config)
     app.json.ensure_ascii = False
     database.init_app(app)
     errors.init_app(app)
+    filters.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
+
+    @app.before_request
+    def remember_language() -> None:
+        if request.args.get("lang") in LANGUAGES:
+            session["lang"] = request.args["lang"]
+
+    limiter.init_app(app)
     app.register_blueprint(main.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(tasks.bp)
+    app.register_blueprint(cases.bp)
+    app.register_blueprint(notices.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # the API authenticates each call with a bearer token
     return app

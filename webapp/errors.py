@@ -6,6 +6,7 @@ Pages get an HTML page, /api/ calls JSON {code, message}.
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -21,6 +22,7 @@ from workflows.errors import (
 log = logging.getLogger(__name__)
 
 STATUS = {NotFound: 404, Forbidden: 403, AlreadyDone: 409, Conflict: 409, ValidationFailed: 422}
+UNAUTHORIZED = "unauthorized"
 HTTP_MESSAGES = {
     400: "请求格式不正确",
     401: "请先登录",
@@ -45,7 +47,13 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(WarmflowError)
     def warmflow_error(err: WarmflowError):
         status = next((s for cls, s in STATUS.items() if isinstance(err, cls)), 400)
+        if err.code == UNAUTHORIZED:
+            status = 401
         return _answer(status, err.code, err.message, getattr(err, "errors", None))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(err: CSRFError):
+        return _answer(400, "csrf", "页面已过期或请求来源不明，请刷新页面后重试")
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):

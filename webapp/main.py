@@ -1,13 +1,34 @@
-"""The start page and the health check."""
+"""The start page (what waits for this person), the navigation, and the health check."""
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
+from flask_login import current_user
 from sqlalchemy import func, select, text
 
 from webapp.database import session
+from workflows import tasks
 from workflows.cases import PROGRAMMES
 from workflows.models import ProcessVersion
+from workflows.processes import ROLES
 
 bp = Blueprint("main", __name__)
+
+
+@bp.app_context_processor
+def navigation() -> dict:
+    """Menu entries for the signed-in user, with task counts; only pages that exist."""
+    if not current_user.is_authenticated:
+        return {"nav": [], "roles": ROLES}
+    db = session()
+    entries = [
+        ("我的任务", "tasks.mine", tasks.count_tasks(db, current_user, "mine")),
+        ("待认领", "tasks.group", tasks.count_tasks(db, current_user, "group")),
+        ("登记申请", "cases.new", None),
+        ("案件查询", "cases.search", None),
+        ("流程管理", "processes.index", None),
+        ("公示", "notices.index", None),
+    ]
+    views = current_app.view_functions
+    return {"nav": [e for e in entries if e[1] in views], "roles": ROLES}
 
 
 @bp.get("/healthz")
@@ -18,6 +39,15 @@ def healthz():
 
 @bp.get("/")
 def index():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    db = session()
+    counts = {
+        "mine": tasks.count_tasks(db, current_user, "mine"),
+        "group": tasks.count_tasks(db, current_user, "group"),
+        "overdue": tasks.count_tasks(db, current_user, "all", tasks.TaskFilter(overdue=True)),
+    }
+    waiting = tasks.list_tasks(db, current_user, "all", limit=10)
     newest = (
         select(
             ProcessVersion.process_id,
@@ -28,4 +58,6 @@ def index():
         .order_by(ProcessVersion.process_id)
     )
     versions = session().execute(newest).all()
-    return render_template("index.html", versions=versions, programmes=PROGRAMMES)
+    return render_template(
+        "index.html", counts=counts, waiting=waiting, versions=versions, programmes=PROGRAMMES
+    )

@@ -64,6 +64,13 @@ class User(Base):
     def has_role(self, role: str) -> bool:
         return role in self.role_set
 
+    # The user-session protocol Flask-Login expects, without importing it here.
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
 
 class ProcessVersion(Base):
     __tablename__ = "process_version"
@@ -325,3 +332,16 @@ class CalendarYear(Base):
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; only its hash is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(lazy="joined")
