@@ -5,11 +5,12 @@ The diagram posts the notice (`post_notice(days)` in a script task) and closes i
 without logging in. An objection interrupts the notice and opens an investigation.
 """
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from workflows import engine, privacy, scripting
@@ -184,3 +185,80 @@ def raise_objection(session: Session, notice_id: int, contact: str, reason: str)
 
 def case_of(session: Session, notice: PublicNotice) -> Case:
     return session.get(Case, notice.case_id)
+
+
+# --- the public notice board -------------------------------------------------------------
+
+PUBLIC_PAGE_SIZE = 50
+ACCEPTS_OBJECTIONS = ("open", "objection")
+
+
+@dataclass(frozen=True)
+class NoticeBoard:
+    """One page of open notices, each with its organisation, for the public board."""
+
+    rows: list[tuple[PublicNotice, Organisation]]
+    total: int
+    page: int
+    per_page: int
+    org: Organisation | None  # the chosen subtree, if any
+    org_unknown: bool = False
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def notice_board(
+    session: Session,
+    org_code: str | None = None,
+    page: int = 1,
+    per_page: int = PUBLIC_PAGE_SIZE,
+) -> NoticeBoard:
+    """Open notices (not those under investigation), grouped by organisation, paginated.
+
+    `org_code` narrows to that organisation's subtree; an unknown code lists nothing.
+    """
+    org = None
+    conditions = [PublicNotice.status == "open"]
+    if org_code:
+        org = session.scalars(select(Organisation).where(Organisation.code == org_code)).first()
+        if org is None:
+            return NoticeBoard([], 0, 1, per_page, None, org_unknown=True)
+        subtree = select(Organisation.id).where(Organisation.path.startswith(org.path))
+        conditions.append(PublicNotice.org_id.in_(subtree))
+    total = session.scalar(select(func.count(PublicNotice.id)).where(*conditions)) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    query = (
+        select(PublicNotice, Organisation)
+        .join(Organisation, Organisation.id == PublicNotice.org_id)
+        .where(*conditions)
+        .order_by(Organisation.path, PublicNotice.ends_at, PublicNotice.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    rows = [(notice, notice_org) for notice, notice_org in session.execute(query)]
+    return NoticeBoard(rows, total, page, per_page, org)
+
+
+def board_organisations(session: Session) -> list[Organisation]:
+    """Organisations to filter the board by: the city and district federations always,
+    grassroots unions only while they have an open notice (there may be thousands)."""
+    with_notices = select(PublicNotice.org_id).where(PublicNotice.status == "open")
+    query = (
+        select(Organisation)
+        .where(or_(Organisation.level <= 2, Organisation.id.in_(with_notices)))
+        .order_by(Organisation.path)
+    )
+    return list(session.scalars(query))
+
+
+def notice_for_objection(session: Session, notice_id: int) -> tuple[PublicNotice, Organisation]:
+    """The notice an objection form is for; refused once the notice has ended."""
+    notice = session.get(PublicNotice, notice_id)
+    if notice is None:
+        raise NotFound("公示不存在")
+    if notice.status not in ACCEPTS_OBJECTIONS:
+        raise ValidationFailed("该公示已结束，不再受理异议")
+    return notice, session.get(Organisation, notice.org_id)
