@@ -1,5 +1,325 @@
-"""Pages for the tasks area (see workflows/tasks.py for the rules)."""
+"""Pages for the tasks area (see workflows/tasks.py for the rules): the two task lists,
+the task page with its form, claim / unclaim / hand over, batch approval, and the
+application pages (登记申请) that start a case."""
 
-from flask import Blueprint
+from datetime import datetime
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from wtforms import SelectField
+
+from webapp import forms
+from webapp.database import session
+from workflows import cases, tasks
+from workflows.cases import PROGRAMMES
+from workflows.clock import as_utc, now
+from workflows.errors import Forbidden, NotFound, ValidationFailed
+from workflows.models import Campaign, User
+from workflows.processes import latest_version, loaded_version
 
 bp = Blueprint("tasks", __name__)
+
+PAGE_SIZE = 20
+LISTS = {"mine": ("tasks.mine", "我的任务"), "group": ("tasks.group", "待认领")}
+SORT_LABELS = {
+    "created": "到达时间（早→晚）",
+    "-created": "到达时间（晚→早）",
+    "due": "办理期限（近→远）",
+    "-due": "办理期限（远→近）",
+}
+
+
+def _user() -> User:
+    return current_user._get_current_object()
+
+
+def _safe_next(default: str) -> str:
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return target
+    return default
+
+
+@bp.app_template_filter("waited")
+def waited(since: datetime | None) -> str:
+    """How long a task has waited: 3 天 / 5 小时 / 12 分钟."""
+    if since is None:
+        return "—"
+    seconds = max(0, int((now() - as_utc(since)).total_seconds()))
+    if seconds >= 86400:
+        return f"{seconds // 86400} 天"
+    if seconds >= 3600:
+        return f"{seconds // 3600} 小时"
+    return f"{max(1, seconds // 60)} 分钟"
+
+
+# --- the task lists ----------------------------------------------------------------------
+
+
+def _filter_from(values) -> tasks.TaskFilter:
+    org = values.get("org", "")
+    return tasks.TaskFilter(
+        programme=values.get("programme") or None,
+        element_id=values.get("step") or None,
+        org_id=int(org) if org.isdigit() else None,
+        overdue=values.get("overdue") == "1",
+    )
+
+
+def _task_list(scope: str):
+    db, user = session(), _user()
+    flt = _filter_from(request.args)
+    sort = request.args.get("sort", "created")
+    sort = sort if sort in tasks.SORTS else "created"
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    total = tasks.count_tasks(db, user, scope, flt)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page, pages)
+    rows = tasks.list_tasks(db, user, scope, flt, PAGE_SIZE, (page - 1) * PAGE_SIZE, sort)
+    approvals = tasks.approval_task_ids(db, rows) if rows else set()
+    endpoint, title = LISTS[scope]
+    args = request.args.to_dict()
+
+    def page_url(**changes) -> str:
+        merged = {**args, **changes}
+        return url_for(endpoint, **{k: v for k, v in merged.items() if v not in ("", None)})
+
+    return render_template(
+        "tasks/list.html",
+        scope=scope,
+        endpoint=endpoint,
+        title=title,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        page_url=page_url,
+        flt=flt,
+        sort=sort,
+        sorts=SORT_LABELS,
+        args=args,
+        programmes=PROGRAMMES,
+        steps=tasks.step_choices(db, user, scope),
+        orgs=tasks.org_choices(db, user),
+        approvals=approvals,
+        # "All N matching" is offered once the list is narrowed to one approval step.
+        all_matching=bool(flt.element_id and approvals),
+        is_overdue=tasks.is_overdue,
+    )
+
+
+@bp.get("/tasks/mine")
+@login_required
+def mine():
+    return _task_list("mine")
+
+
+@bp.get("/tasks/group")
+@login_required
+def group():
+    return _task_list("group")
+
+
+# --- claim, unclaim, hand over -----------------------------------------------------------
+
+
+@bp.post("/tasks/<int:task_id>/claim")
+@login_required
+def claim(task_id: int):
+    row = tasks.claim(session(), _user(), task_id)
+    flash(f"已认领任务“{row.name}”（{row.case.case_no}），可在“我的任务”中办理", "info")
+    return redirect(_safe_next(url_for("tasks.show", task_id=task_id)))
+
+
+@bp.post("/tasks/<int:task_id>/unclaim")
+@login_required
+def unclaim(task_id: int):
+    row = tasks.unclaim(session(), _user(), task_id)
+    flash(f"已放弃认领任务“{row.name}”，任务退回待认领", "info")
+    return redirect(_safe_next(url_for("tasks.mine")))
+
+
+@bp.post("/tasks/<int:task_id>/handover")
+@login_required
+def handover(task_id: int):
+    db = session()
+    to_username = (request.form.get("to_username") or "").strip()
+    if not to_username:
+        raise ValidationFailed("请选择要转交的同事", errors={"to_username": "请选择同事"})
+    row = tasks.hand_over(db, _user(), task_id, to_username)
+    target = db.get(User, row.assignee_id)
+    flash(f"已将任务“{row.name}”转交给{target.display_name}", "info")
+    return redirect(_safe_next(url_for("tasks.mine")))
+
+
+# --- the task page -----------------------------------------------------------------------
+
+
+@bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
+@login_required
+def show(task_id: int):
+    db, user = session(), _user()
+    view = tasks.get_task(db, user, task_id)
+    form = forms.form_for(view.fields)
+    general: dict[str, str] = {}
+    message = ""
+    status = 200
+    if request.method == "POST":
+        tasks.ensure_open(db, user, task_id)
+        try:
+            data = forms.collect(form, view.fields, db, user)
+            tasks.complete(db, user, task_id, data)
+        except ValidationFailed as err:
+            message = err.message
+            general = forms.show_errors(form, err.errors)
+            status = 422
+        else:
+            flash(f"已提交：{view.task.name}（{view.case.case_no}）", "info")
+            return redirect(url_for("tasks.mine"))
+        view = tasks.get_task(db, user, task_id)  # the failed attempt was rolled back
+    is_open = view.task.status == "open"
+    page = render_template(
+        "tasks/show.html",
+        view=view,
+        form=form,
+        message=message,
+        general=general,
+        approval=tasks.is_approval_form(view.fields),
+        earlier=tasks.earlier_data(db, view) if is_open else [],
+        colleagues=tasks.colleagues(db, user, task_id) if is_open else [],
+        programme=PROGRAMMES.get(view.case.programme),
+        assignee=db.get(User, view.task.assignee_id) if view.task.assignee_id else None,
+        completed_by=db.get(User, view.task.completed_by_id) if view.task.completed_by_id else None,
+        is_open=is_open,
+    )
+    return page, status
+
+
+# --- batch approval ----------------------------------------------------------------------
+
+
+def _batch_ids() -> list[int]:
+    """The ticked tasks, or every task the posted list filter matches."""
+    if request.form.get("all") == "1":
+        scope = request.form.get("scope", "group")
+        if scope not in LISTS:
+            raise ValidationFailed("未知的任务列表")
+        flt = _filter_from(request.form)
+        return tasks.matching_task_ids(session(), _user(), scope, flt)
+    return [int(v) for v in request.form.getlist("task_ids") if v.isdigit()]
+
+
+@bp.post("/tasks/batch/confirm")
+@login_required
+def batch_confirm():
+    back = _safe_next(url_for("tasks.group"))
+    try:
+        plan = tasks.plan_batch_approval(session(), _user(), _batch_ids())
+    except ValidationFailed as err:
+        flash(err.message, "error")
+        return redirect(back)
+    return render_template("tasks/batch_confirm.html", plan=plan, back=back)
+
+
+@bp.post("/tasks/batch/approve")
+@login_required
+def batch_approve():
+    ids = [int(v) for v in request.form.getlist("task_ids") if v.isdigit()]
+    results = tasks.approve_many(session(), _user(), ids)
+    done = [r for r in results if r.ok]
+    failed = [r for r in results if not r.ok]
+    return render_template("tasks/batch_result.html", done=done, failed=failed)
+
+
+# --- application pages (登记申请) ----------------------------------------------------------
+
+
+def _require_caseworker(user: User) -> None:
+    if not user.has_role("caseworker"):
+        raise Forbidden("只有经办人可以登记申请")
+
+
+def _open_campaigns(process_id: str) -> list[Campaign]:
+    return list(
+        session().scalars(
+            select(Campaign)
+            .where(Campaign.programme == process_id, Campaign.status == "open")
+            .order_by(Campaign.year.desc(), Campaign.id)
+        )
+    )
+
+
+@bp.get("/apply")
+@login_required
+def new_case_choose():
+    _require_caseworker(_user())
+    db = session()
+    offers = []
+    for prog in PROGRAMMES.values():
+        try:
+            latest_version(db, prog.process_id)
+        except NotFound:
+            continue  # not deployed here
+        campaigns = _open_campaigns(prog.process_id) if prog.needs_campaign else []
+        offers.append((prog, campaigns))
+    return render_template("tasks/apply_choose.html", offers=offers)
+
+
+@bp.route("/apply/<process_id>", methods=["GET", "POST"])
+@login_required
+def new_case(process_id: str):
+    db, user = session(), _user()
+    _require_caseworker(user)
+    if process_id not in PROGRAMMES:
+        raise NotFound("没有这项业务")
+    prog = PROGRAMMES[process_id]
+    fields = loaded_version(db, latest_version(db, process_id).id).meta.get("start_form", [])
+    extra = {}
+    campaigns = _open_campaigns(process_id) if prog.needs_campaign else []
+    if prog.needs_campaign:
+        chosen = request.args.get("campaign", "")
+        extra["campaign"] = SelectField(
+            "活动",
+            choices=forms.choices(((c.id, c.name) for c in campaigns), "请选择活动"),
+            default=chosen,
+            validate_choice=False,
+            render_kw={"required": True},
+        )
+    form = forms.form_for(fields, extra)
+    general: dict[str, str] = {}
+    message = ""
+    status = 200
+    if request.method == "POST":
+        raw = form.campaign.data if prog.needs_campaign else ""
+        campaign_id = int(raw) if raw and str(raw).isdigit() else None
+        try:
+            data = forms.collect(form, fields, db, user)
+            case = cases.start_case(db, user, process_id, data, campaign_id)
+        except ValidationFailed as err:
+            message = err.message
+            general = forms.show_errors(form, err.errors)
+            status = 422
+        else:
+            flash(f"申请已登记，案件编号 {case.case_no}", "info")
+            if "cases.show" in current_app.view_functions:
+                return redirect(url_for("cases.show", case_id=case.id))
+            return redirect(url_for("tasks.mine"))
+    page = render_template(
+        "cases/new.html",
+        prog=prog,
+        fields=fields,
+        form=form,
+        message=message,
+        general=general,
+        campaigns=campaigns,
+    )
+    return page, status

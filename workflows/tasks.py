@@ -1,7 +1,10 @@
-"""Human tasks: lists scoped by role and organisation, claim / unclaim / hand over, and
-completion with the submitted data checked against the task's form."""
+"""Human tasks: lists scoped by role and organisation, claim / unclaim / hand over,
+completion with the submitted data checked against the task's form, and batch approval
+(each case in its own transaction)."""
 
 import json
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,11 +16,29 @@ from workflows import access, engine, forms, privacy
 from workflows.audit import record
 from workflows.cases import attach_files, check_files
 from workflows.clock import now
-from workflows.errors import AlreadyDone, Conflict, Forbidden, NotFound, ValidationFailed
-from workflows.models import Case, HumanTask, ProcessInstance, User
+from workflows.errors import (
+    AlreadyDone,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    WarmflowError,
+)
+from workflows.models import Case, HumanTask, Organisation, ProcessInstance, StoredFile, User
 from workflows.processes import loaded_version
 
+log = logging.getLogger(__name__)
+
 SCOPES = ("mine", "group", "all")
+# Orderings a task list offers; each ends on the id so pages do not overlap.
+SORTS = {
+    "created": (HumanTask.created_at.asc(), HumanTask.id.asc()),
+    "-created": (HumanTask.created_at.desc(), HumanTask.id.desc()),
+    "due": (HumanTask.due_at.asc().nulls_last(), HumanTask.id.asc()),
+    "-due": (HumanTask.due_at.desc().nulls_last(), HumanTask.id.desc()),
+}
+# One batch approves at most this many cases (each in its own transaction).
+MAX_BATCH = 200
 
 
 @dataclass
@@ -42,10 +63,12 @@ def _scope_condition(user: User, scope: str):
 def task_query(user: User, scope: str = "mine", flt: TaskFilter | None = None):
     query = select(HumanTask).where(HumanTask.status == "open", _scope_condition(user, scope))
     flt = flt or TaskFilter()
+    if flt.programme or flt.org_id:
+        query = query.join(Case, Case.id == HumanTask.case_id)
     if flt.programme:
-        query = query.join(Case, Case.id == HumanTask.case_id).where(
-            Case.programme == flt.programme
-        )
+        query = query.where(Case.programme == flt.programme)
+    if flt.org_id:
+        query = query.where(Case.org_id == flt.org_id)
     if flt.element_id:
         query = query.where(HumanTask.element_id == flt.element_id)
     if flt.overdue:
@@ -60,8 +83,11 @@ def list_tasks(
     flt: TaskFilter | None = None,
     limit: int = 50,
     offset: int = 0,
+    sort: str = "created",
 ) -> list[HumanTask]:
-    query = task_query(user, scope, flt).order_by(HumanTask.created_at, HumanTask.id)
+    if sort not in SORTS:
+        raise ValidationFailed(f"未知的排序方式“{sort}”")
+    query = task_query(user, scope, flt).order_by(*SORTS[sort])
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
@@ -86,8 +112,7 @@ class TaskView:
 
 def get_task(session: Session, user: User, task_id: int) -> TaskView:
     row = access.get_actionable_task(session, user, task_id)
-    meta = loaded_version(session, _version_id_for(session, row)).meta
-    fields = meta.get("user_tasks", {}).get(row.element_id, {}).get("fields", [])
+    fields = task_fields(session, row)
     values: dict[str, Any] = {}
     if row.status == "open":
         loaded = engine.load(session, _instance(session, row))
@@ -104,12 +129,113 @@ def _instance(session: Session, row: HumanTask) -> ProcessInstance:
     return session.get(ProcessInstance, row.instance_id)
 
 
-def _version_id_for(session: Session, row: HumanTask) -> int:
-    instance = _instance(session, row)
-    top = loaded_version(session, instance.version_id)
+def _pinned_version_id(session: Session, row: HumanTask, version_id: int, pins: str) -> int:
+    top = loaded_version(session, version_id)
     if top.process_id == row.process_id:
         return top.id
-    return json.loads(instance.subprocess_versions)[row.process_id]
+    return json.loads(pins)[row.process_id]
+
+
+def _version_id_for(session: Session, row: HumanTask) -> int:
+    instance = _instance(session, row)
+    return _pinned_version_id(session, row, instance.version_id, instance.subprocess_versions)
+
+
+def task_fields(session: Session, row: HumanTask) -> list[dict]:
+    """The form fields of the task's element, in the version its case runs on."""
+    meta = loaded_version(session, _version_id_for(session, row)).meta
+    return meta.get("user_tasks", {}).get(row.element_id, {}).get("fields", [])
+
+
+def ensure_open(session: Session, user: User, task_id: int) -> HumanTask:
+    """The task if the user may act on it and it still waits; AlreadyDone otherwise."""
+    return _open_task(session, user, task_id)
+
+
+def colleagues(session: Session, user: User, task_id: int) -> list[User]:
+    """Whom the user may hand the task to: others of the task's organisation and role."""
+    row = access.get_actionable_task(session, user, task_id)
+    candidates = session.scalars(
+        select(User)
+        .where(User.org_id == row.org_id, User.is_active.is_(True), User.id != user.id)
+        .order_by(User.username)
+    )
+    return [u for u in candidates if access.can_act_on_task(u, row)]
+
+
+def step_choices(session: Session, user: User, scope: str = "all") -> list[tuple[str, str]]:
+    """(element id, name) of the steps that have open tasks in the user's scope."""
+    query = (
+        select(HumanTask.element_id, func.min(HumanTask.name))
+        .where(HumanTask.status == "open", _scope_condition(user, scope))
+        .group_by(HumanTask.element_id)
+        .order_by(HumanTask.element_id)
+    )
+    return [(element, name) for element, name in session.execute(query)]
+
+
+def org_choices(session: Session, user: User) -> list[Organisation]:
+    """The organisations whose cases the user may see (its own subtree), for filters."""
+    return list(
+        session.scalars(
+            select(Organisation)
+            .where(Organisation.path.startswith(user.org.path))
+            .order_by(Organisation.path)
+        )
+    )
+
+
+@dataclass
+class DataItem:
+    field_id: str
+    label: str
+    type: str
+    value: Any
+
+
+def _known_fields(session: Session, instance: ProcessInstance) -> dict[str, dict]:
+    """Every field the case's diagrams declare, by id; the start form's label wins."""
+    versions = [loaded_version(session, instance.version_id)] + [
+        loaded_version(session, vid)
+        for vid in json.loads(instance.subprocess_versions or "{}").values()
+    ]
+    known: dict[str, dict] = {}
+    for version in versions:
+        for f in version.meta.get("start_form", []):
+            known.setdefault(f["id"], f)
+    for version in versions:
+        for task in version.meta.get("user_tasks", {}).values():
+            for f in task.get("fields", []):
+                known.setdefault(f["id"], f)
+    return known
+
+
+def earlier_data(session: Session, view: TaskView) -> list[DataItem]:
+    """What the case already holds (application, earlier steps), for reading beside the
+    form: declared fields only, ID and card numbers masked, options by their names."""
+    instance = _instance(session, view.task)
+    data = engine.case_data(session, view.case)
+    own = {f["id"] for f in view.fields}
+    items = []
+    for fid, f in _known_fields(session, instance).items():
+        value = data.get(fid)
+        if fid in own or value is None or value == "":
+            continue
+        kind = f.get("type", "string")
+        if kind == "id_number":
+            value = privacy.mask_id(str(value))
+        elif kind == "bank_card":
+            value = privacy.mask_card(str(value))
+        elif kind == "enum":
+            value = dict((o[0], o[1]) for o in f.get("options", [])).get(value, value)
+        elif kind == "boolean":
+            value = "是" if value else "否"
+        elif kind == "file":
+            stored = session.get(StoredFile, value) if isinstance(value, int) else None
+            attached = stored is not None and stored.case_id == view.case.id
+            value = stored.filename if attached else "（文件）"
+        items.append(DataItem(fid, f.get("label") or fid, kind, value))
+    return items
 
 
 def _open_task(session: Session, user: User, task_id: int) -> HumanTask:
@@ -234,3 +360,152 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
 
 def is_overdue(row: HumanTask, at: datetime | None = None) -> bool:
     return bool(row.due_at and row.status == "open" and row.due_at < (at or now()))
+
+
+# --- batch approval ----------------------------------------------------------------------
+
+
+def is_approval_form(fields: list[dict]) -> bool:
+    """An approval step: an enum `decision` that offers `approve` (通过)."""
+    return any(
+        f["id"] == "decision"
+        and f["type"] == "enum"
+        and any(option[0] == "approve" for option in f.get("options", []))
+        for f in fields
+    )
+
+
+def approval_task_ids(session: Session, rows: Iterable[HumanTask]) -> set[int]:
+    """Which of these tasks are approval steps (one query for their instances' pins)."""
+    rows = list(rows)
+    if not rows:
+        return set()
+    pins = {
+        iid: (vid, subs)
+        for iid, vid, subs in session.execute(
+            select(
+                ProcessInstance.id, ProcessInstance.version_id, ProcessInstance.subprocess_versions
+            ).where(ProcessInstance.id.in_({r.instance_id for r in rows}))
+        )
+    }
+    found = set()
+    for row in rows:
+        version_id, subs = pins[row.instance_id]
+        meta = loaded_version(session, _pinned_version_id(session, row, version_id, subs)).meta
+        fields = meta.get("user_tasks", {}).get(row.element_id, {}).get("fields", [])
+        if is_approval_form(fields):
+            found.add(row.id)
+    return found
+
+
+@dataclass
+class BatchPlan:
+    """What a batch approval would do: the open tasks, those already gone, the money."""
+
+    element_id: str
+    name: str
+    tasks: list[HumanTask]
+    skipped: list[tuple[HumanTask, str]]
+    total_fen: int
+
+    @property
+    def task_ids(self) -> list[int]:
+        return [t.id for t in self.tasks]
+
+
+def _unique_ids(task_ids: Iterable[int]) -> list[int]:
+    seen: list[int] = []
+    for task_id in task_ids:
+        if task_id not in seen:
+            seen.append(task_id)
+    if not seen:
+        raise ValidationFailed("请至少选择一个任务")
+    if len(seen) > MAX_BATCH:
+        raise ValidationFailed(f"一次最多批量审批 {MAX_BATCH} 件，请缩小筛选范围")
+    return seen
+
+
+def plan_batch_approval(session: Session, user: User, task_ids: Iterable[int]) -> BatchPlan:
+    """Check a batch before asking the user to confirm it: one step, an approval form,
+    tasks the user may act on. Tasks no longer open are listed as skipped."""
+    ids = _unique_ids(task_ids)
+    rows = {r.id: r for r in session.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))}
+    if len(rows) != len(ids):
+        raise NotFound("所选任务中有不存在的任务，请刷新后重试")
+    ordered = [rows[i] for i in ids]
+    if any(not access.can_act_on_task(user, r) for r in ordered):
+        raise Forbidden("所选任务中有您无权办理的任务")
+    steps = {(r.process_id, r.element_id) for r in ordered}
+    if len(steps) > 1:
+        names = "、".join(sorted({r.name for r in ordered}))
+        raise ValidationFailed(
+            f"只能批量审批同一环节的任务（所选任务分属：{names}），请按环节筛选后再选择"
+        )
+    approvals = approval_task_ids(session, ordered)
+    if len(approvals) != len(ordered):
+        raise ValidationFailed(f"“{ordered[0].name}”不是审批环节，不能批量通过")
+    open_rows = [r for r in ordered if r.status == "open"]
+    skipped = []
+    for row in ordered:
+        if row.status == "open" and row.assignee_id not in (None, user.id):
+            skipped.append((row, "已由他人认领"))
+        elif row.status != "open":
+            skipped.append((row, "已办理完毕" if row.status == "completed" else "已取消"))
+    ready = [r for r in open_rows if r.assignee_id in (None, user.id)]
+    return BatchPlan(
+        ordered[0].element_id,
+        ordered[0].name,
+        ready,
+        skipped,
+        sum(r.case.amount_fen or 0 for r in ready),
+    )
+
+
+def matching_task_ids(
+    session: Session, user: User, scope: str, flt: TaskFilter | None = None
+) -> list[int]:
+    """The ids of every task a list filter matches ("all N matching"), capped."""
+    query = task_query(user, scope, flt).order_by(*SORTS["created"]).limit(MAX_BATCH + 1)
+    ids = list(session.scalars(query.with_only_columns(HumanTask.id)))
+    if len(ids) > MAX_BATCH:
+        raise ValidationFailed(f"一次最多批量审批 {MAX_BATCH} 件，请缩小筛选范围")
+    return ids
+
+
+@dataclass
+class BatchResult:
+    task_id: int
+    case_no: str
+    ok: bool
+    message: str = ""
+
+
+def complete_many(
+    session: Session, user: User, task_ids: Iterable[int], data: dict[str, Any]
+) -> list[BatchResult]:
+    """Complete each task with the same data, each in its own transaction; a failure is
+    recorded with its reason and the batch goes on."""
+    results = []
+    for task_id in task_ids:
+        row = session.get(HumanTask, task_id)
+        case_no = (row.case.case_no or "") if row is not None else ""
+        try:
+            complete(session, user, task_id, dict(data))
+        except WarmflowError as err:
+            details = getattr(err, "errors", None) or {}
+            reason = "；".join([err.message, *details.values()]) if details else err.message
+            results.append(BatchResult(task_id, case_no, False, reason))
+        except Exception:  # one broken case must not stop the others
+            session.rollback()
+            log.exception("batch: task %s of case %s failed", task_id, case_no)
+            results.append(BatchResult(task_id, case_no, False, "系统出现错误，该件未办理"))
+        else:
+            results.append(BatchResult(task_id, case_no, True))
+    return results
+
+
+def approve_many(session: Session, user: User, task_ids: Iterable[int]) -> list[BatchResult]:
+    """批量通过: the same checks as the confirmation, then each case on its own."""
+    ids = _unique_ids(task_ids)
+    plan_batch_approval(session, user, ids)
+    return complete_many(session, user, ids, {"decision": "approve"})
