@@ -8,7 +8,9 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 export DATABASE_URL ?= sqlite:///instance/warmflow.sqlite
 
-.PHONY: run test setup lint bench clean
+VENDOR := webapp/static/vendor
+
+.PHONY: run test setup lint bench clean vendor
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "warmflow needs Python 3.11+"'
@@ -19,7 +21,24 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed vendor
+
+# bpmn-js from the npm registry (pinned by frontend/package-lock.json); its prebuilt viewer
+# bundle and styles are served by the app itself, never from a CDN. Without npm the case
+# page still works and shows a note in place of the diagram.
+vendor: $(VENDOR)/bpmn-js/bpmn-viewer.production.min.js
+
+$(VENDOR)/bpmn-js/bpmn-viewer.production.min.js: frontend/package.json frontend/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "warmflow: npm not found; case diagrams stay off (install Node.js, then: make vendor)"; \
+	  exit 0; \
+	fi; \
+	set -e; \
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && cd ..; \
+	rm -rf $(VENDOR)/bpmn-js && mkdir -p $(VENDOR)/bpmn-js; \
+	cp frontend/node_modules/bpmn-js/dist/bpmn-viewer.production.min.js \
+	   frontend/node_modules/bpmn-js/dist/assets/*.css \
+	   frontend/node_modules/bpmn-js/LICENSE $(VENDOR)/bpmn-js/
 
 run: setup
 	$(BIN)/warmflow init-db --demo

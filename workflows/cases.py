@@ -6,10 +6,13 @@ and identify the applicant, and whether a subject may have only one case per yea
 """
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,12 +26,17 @@ from workflows.models import (
     Case,
     GrantClaim,
     HumanTask,
+    Organisation,
+    Payment,
     ProcessInstance,
+    ProcessVersion,
+    PublicNotice,
     StoredFile,
     User,
 )
+from workflows.notices import last_day
 from workflows.payments import before_cancel
-from workflows.processes import latest_version, loaded_version, pin_called_versions
+from workflows.processes import ROLES, latest_version, loaded_version, pin_called_versions
 
 
 @dataclass(frozen=True)
@@ -312,3 +320,350 @@ def open_tasks(session: Session, case_id: int) -> list[HumanTask]:
             .order_by(HumanTask.id)
         )
     )
+
+
+# --- reading a whole case: the case page -------------------------------------------------
+
+STATUS_LABELS = {"running": "办理中", "completed": "已结案", "cancelled": "已撤销"}
+PAYMENT_STATUS_LABELS = {
+    "payable": "待发放",
+    "in_batch": "已提交银行",
+    "paid": "已发放",
+    "failed": "发放失败",
+    "cancelled": "已取消",
+}
+NOTICE_STATUS_LABELS = {
+    "open": "公示中",
+    "objection": "异议调查中",
+    "passed": "公示期满无异议",
+    "upheld": "异议成立",
+    "withdrawn": "已撤下",
+}
+SYSTEM_ACTOR = "系统"
+
+
+@dataclass
+class ShownField:
+    """One form value as a person may see it: labelled, personal numbers masked."""
+
+    label: str
+    text: str
+    file_id: int | None = None
+
+
+@dataclass
+class Step:
+    """A completed task and what was entered in it (from the audit trail, already masked)."""
+
+    name: str
+    actor: str
+    at: datetime
+    fields: list[ShownField]
+
+
+@dataclass
+class OpenTask:
+    task: HumanTask
+    group_label: str
+    assignee: str
+    overdue: bool
+    actionable: bool  # the viewer may open and complete it
+
+
+@dataclass
+class HistoryEntry:
+    at: datetime
+    actor: str
+    action: str
+    summary: str
+
+
+@dataclass
+class CaseView:
+    case: Case
+    programme_label: str
+    status_label: str
+    campaign: Campaign | None
+    created_by: str
+    application: list[ShownField]
+    steps: list[Step]
+    tasks: list[OpenTask]
+    payments: list[Payment]
+    notice: PublicNotice | None
+    notice_last_day: date | None
+    files: list[StoredFile]
+    history: list[HistoryEntry]
+    # (process id, name) of the case's diagrams: its own process first, then the ones it calls.
+    processes: list[tuple[str, str]] = field(default_factory=list)
+
+
+def status_label(case: Case) -> str:
+    if case.status == "completed" and case.outcome_label:
+        return f"已结案（{case.outcome_label}）"
+    return STATUS_LABELS.get(case.status, case.status)
+
+
+def shown_value(spec: dict, value: Any) -> ShownField:
+    """A form field's value for display. ID and bank-card numbers only ever masked."""
+    kind = spec.get("type", "string")
+    label = spec.get("label") or spec.get("id", "")
+    if value is None or value == "":
+        return ShownField(label, "—")
+    if kind == "id_number":
+        return ShownField(label, privacy.mask_id(str(value)))
+    if kind == "bank_card":
+        return ShownField(label, privacy.mask_card(str(value)))
+    if kind == "enum":
+        options = {str(o[0]): o[1] for o in spec.get("options", [])}
+        return ShownField(label, options.get(str(value), str(value)))
+    if kind == "money" and isinstance(value, int) and not isinstance(value, bool):
+        return ShownField(label, f"{value / 100:,.2f} 元")
+    if kind == "boolean":
+        return ShownField(label, "是" if value else "否")
+    if kind == "file" and isinstance(value, int) and not isinstance(value, bool):
+        return ShownField(label, f"文件 {value}", file_id=value)
+    return ShownField(label, str(value))
+
+
+def _case_versions(session: Session, case: Case) -> tuple[ProcessInstance, list]:
+    instance = session.scalars(
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
+    top = loaded_version(session, instance.version_id)
+    pins = json.loads(instance.subprocess_versions or "{}")
+    called = {pid: loaded_version(session, vid) for pid, vid in pins.items()}
+    # In the order the diagrams call them (入户核查 → 公示 → 审批 → 发放), not by name.
+    ordered, pending = [top], [top]
+    while pending:
+        for spec in pending.pop(0).spec.task_specs.values():
+            pid = getattr(spec, "spec", None)
+            if isinstance(spec, CallActivity) and pid in called and called[pid] not in ordered:
+                ordered.append(called[pid])
+                pending.append(called[pid])
+    ordered += sorted((v for v in called.values() if v not in ordered), key=lambda v: v.process_id)
+    return instance, ordered
+
+
+def _names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+    return dict(rows.tuples().all())
+
+
+def case_view(session: Session, user: User, case_id: int) -> CaseView:
+    """Everything the case page shows, for a user whose organisation subtree holds the case."""
+    case = access.get_visible_case(session, user, case_id)
+    _, versions = _case_versions(session, case)
+    top = versions[0]
+
+    data = engine.case_data(session, case)
+    application = [shown_value(f, data.get(f["id"])) for f in top.meta.get("start_form", [])]
+    prog = PROGRAMMES.get(case.programme)
+    for spec, shown in zip(top.meta.get("start_form", []), application, strict=True):
+        if prog is not None and spec["id"] == prog.name_field and shown.text != "—":
+            shown.text = privacy.mask_name(shown.text)  # the applicant: 王*明, as everywhere
+
+    events = list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.id)
+        )
+    )
+    open_rows = open_tasks(session, case.id)
+    names = _names(
+        session,
+        {e.actor_id for e in events} | {t.assignee_id for t in open_rows} | {case.created_by_id},
+    )
+
+    user_tasks: dict[str, dict] = {}
+    for version in reversed(versions):  # the case's own process wins a clash of ids
+        user_tasks.update(version.meta.get("user_tasks", {}))
+    steps = []
+    for event in events:
+        if event.action != "task.complete":
+            continue
+        detail = json.loads(event.detail or "{}")
+        meta = user_tasks.get(detail.get("element", ""), {})
+        entered = detail.get("data") or {}
+        shown = [
+            shown_value(f, entered[f["id"]]) for f in meta.get("fields", []) if f["id"] in entered
+        ]
+        name = meta.get("name") or event.summary.split("：", 1)[0]
+        steps.append(Step(name, names.get(event.actor_id, SYSTEM_ACTOR), event.at, shown))
+
+    moment = now()
+    tasks = [
+        OpenTask(
+            row,
+            ROLES.get(row.candidate_group, row.candidate_group),
+            names.get(row.assignee_id, "") if row.assignee_id else "",
+            bool(row.due_at and row.due_at < moment),
+            access.can_act_on_task(user, row),
+        )
+        for row in open_rows
+    ]
+    notice = session.scalars(select(PublicNotice).where(PublicNotice.case_id == case.id)).first()
+    return CaseView(
+        case=case,
+        programme_label=PROGRAMMES[case.programme].label
+        if case.programme in PROGRAMMES
+        else case.programme,
+        status_label=status_label(case),
+        campaign=session.get(Campaign, case.campaign_id) if case.campaign_id else None,
+        created_by=names.get(case.created_by_id, SYSTEM_ACTOR) if case.created_by_id else "",
+        application=application,
+        steps=steps,
+        tasks=tasks,
+        payments=list(
+            session.scalars(select(Payment).where(Payment.case_id == case.id).order_by(Payment.id))
+        ),
+        notice=notice,
+        notice_last_day=last_day(notice.ends_at) if notice else None,
+        files=list(
+            session.scalars(
+                select(StoredFile).where(StoredFile.case_id == case.id).order_by(StoredFile.id)
+            )
+        ),
+        history=[
+            HistoryEntry(
+                e.at,
+                names.get(e.actor_id, SYSTEM_ACTOR) if e.actor_id else SYSTEM_ACTOR,
+                e.action,
+                e.summary,
+            )
+            for e in events
+        ],
+        processes=[(v.process_id, _process_name(v)) for v in versions],
+    )
+
+
+def _process_name(version) -> str:
+    return version.meta.get("name") or version.process_id
+
+
+def case_diagrams(session: Session, user: User, case_id: int) -> dict[str, dict]:
+    """The BPMN of the case's process and of every process it calls (the versions it is
+    pinned to), each with the elements passed ("done") and the current step(s)."""
+    case = access.get_visible_case(session, user, case_id)
+    _, versions = _case_versions(session, case)
+    marks = engine.diagram_marks(session, case)
+    xml = dict(
+        session.execute(
+            select(ProcessVersion.id, ProcessVersion.bpmn_xml).where(
+                ProcessVersion.id.in_([v.id for v in versions])
+            )
+        )
+        .tuples()
+        .all()
+    )
+    answer = {}
+    for version in versions:
+        mark = marks.get(version.process_id, {})
+        answer[version.process_id] = {
+            "name": _process_name(version),
+            "version": version.number,
+            "xml": xml[version.id],
+            "done": mark.get("done", []),
+            "current": mark.get("current", []),
+        }
+    return answer
+
+
+# --- search -----------------------------------------------------------------------------
+
+# Supervisors, managers and finance search within their organisation's subtree;
+# caseworkers and level-1 approvers within their own union.
+SEARCH_ROLES = frozenset(access.GROUP_LEVEL)
+SUBJECT_KEY = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass
+class CaseCriteria:
+    case_no: str = ""
+    name: str = ""
+    # An ID number is turned into its keyed hash here and never kept; callers that must
+    # not carry the number around (a URL) pass the hash as subject_key instead.
+    id_number: str = ""
+    subject_key: str = ""
+    status: str = ""
+    programme: str = ""
+    org_id: int | None = None
+
+
+@dataclass
+class CasePage:
+    cases: list[Case]
+    total: int
+    limit: int
+    offset: int
+
+
+def may_search(user: User) -> bool:
+    return user.is_active and bool(user.role_set & SEARCH_ROLES)
+
+
+def id_search_key(id_number: str) -> str:
+    """The keyed hash an exact ID-number search looks for; a bad number is refused."""
+    try:
+        number = forms.normalise_id_number(id_number)
+    except ValueError as err:
+        raise ValidationFailed(str(err), errors={"id_number": str(err)}) from None
+    return privacy.subject_key(number)
+
+
+def search_orgs(session: Session, user: User) -> list[Organisation]:
+    """The organisations a user may narrow a search to: their own subtree."""
+    return list(
+        session.scalars(
+            select(Organisation)
+            .where(Organisation.path.startswith(user.org.path))
+            .order_by(Organisation.path)
+        )
+    )
+
+
+def search(
+    session: Session, user: User, criteria: CaseCriteria, limit: int = 20, offset: int = 0
+) -> CasePage:
+    """Cases within the user's scope matching every given criterion, newest first."""
+    if not may_search(user):
+        raise Forbidden("无权查询案件")
+    conditions = [access.visible_cases(user)]
+    if criteria.case_no.strip():
+        conditions.append(
+            Case.case_no.startswith(criteria.case_no.strip().upper(), autoescape=True)
+        )
+    if criteria.name.strip():
+        conditions.append(Case.applicant_name.contains(criteria.name.strip(), autoescape=True))
+    key = criteria.subject_key.strip().lower()
+    if criteria.id_number.strip():
+        key = id_search_key(criteria.id_number)
+    if key:
+        if not SUBJECT_KEY.match(key):
+            raise ValidationFailed("查询条件无效，请重新输入身份证号")
+        conditions.append(Case.subject_key == key)
+    if criteria.status:
+        if criteria.status not in STATUS_LABELS:
+            raise ValidationFailed("未知的案件状态", errors={"status": "未知的案件状态"})
+        conditions.append(Case.status == criteria.status)
+    if criteria.programme:
+        programme(criteria.programme)
+        conditions.append(Case.programme == criteria.programme)
+    if criteria.org_id is not None:
+        org = session.get(Organisation, criteria.org_id)
+        if org is None or not access.in_subtree(user, org):
+            raise Forbidden("无权查询该单位的案件")
+        subtree = select(Organisation.id).where(Organisation.path.startswith(org.path))
+        conditions.append(Case.org_id.in_(subtree))
+    limit = max(1, min(int(limit), 200))
+    offset = max(0, int(offset))
+    total = session.scalar(select(func.count(Case.id)).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Case)
+        .where(*conditions)
+        .order_by(Case.created_at.desc(), Case.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return CasePage(list(rows), total, limit, offset)

@@ -331,6 +331,48 @@ def case_data(session: Session, case: Case) -> dict:
     return dict(source.data) if source is not None else {}
 
 
+# A call activity whose process is running is STARTED; a timer or message catch WAITING.
+_CURRENT_STATES = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+
+
+def diagram_marks(session: Session, case: Case) -> dict[str, dict[str, list[str]]]:
+    """Per process id, the BPMN elements the case has passed through ("done") and where it
+    stands now ("current"), for marking its diagrams. A closed case has no current step:
+    its compact state keeps only the elements passed."""
+    instance = session.scalars(
+        select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+    ).one()
+    state = serialization.unpack(instance.state)
+    if state.get("closed"):
+        return {
+            pid: {"done": list(ids), "current": []}
+            for pid, ids in (state.get("passed") or {}).items()
+        }
+    version = loaded_version(session, instance.version_id)
+    called = _called_versions(session, instance)
+    workflow = serialization.state_from_bytes(
+        instance.state, version.spec, {pid: v.spec for pid, v in called.items()}
+    )
+    marks: dict[str, dict[str, list[str]]] = {}
+    for task in workflow.get_tasks():
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id:
+            continue  # SpiffWorkflow's own hidden tasks (start, end join)
+        if task.state & _CURRENT_STATES:
+            kind = "current"
+        elif task.state == TaskState.COMPLETED:
+            kind = "done"
+        else:
+            continue
+        entry = marks.setdefault(task.workflow.spec.name, {"done": [], "current": []})
+        if bpmn_id not in entry[kind]:
+            entry[kind].append(bpmn_id)
+    for entry in marks.values():
+        # A step done before and open again (rework loop) shows as current only.
+        entry["done"] = [e for e in entry["done"] if e not in entry["current"]]
+    return marks
+
+
 @contextmanager
 def unit_of_work(session: Session) -> Iterator[None]:
     """One user action, one transaction: commit at the end, roll back on any error, and
