@@ -2,16 +2,36 @@
 
 Errors are JSON {code, message} (see webapp.errors): 401, 403 outside your scope,
 404 unknown, 409 conflict or already done, 422 invalid data with field errors.
+Datetimes are ISO 8601 with the China offset; money is integer fen; names and ID or
+card numbers are masked in every answer. The document is webapp/openapi.py.
 """
 
+import json
+import re
+from datetime import datetime
 from functools import wraps
+from typing import Any
 
 from flask import Blueprint, g, jsonify, request
+from sqlalchemy import select
 
+from webapp import openapi
 from webapp.database import session
 from webapp.extensions import limiter
-from workflows import auth
-from workflows.errors import Forbidden, ValidationFailed, WarmflowError
+from workflows import auth, cases, engine, files, notices, privacy, tasks
+from workflows.clock import CST
+from workflows.errors import Conflict, Forbidden, ValidationFailed, WarmflowError
+from workflows.models import (
+    AuditEvent,
+    Campaign,
+    Case,
+    HumanTask,
+    Organisation,
+    ProcessInstance,
+    PublicNotice,
+    User,
+)
+from workflows.processes import loaded_version
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -53,3 +73,359 @@ def token():
         raise Unauthorized(err.message) from None
     kind = "Bearer"
     return jsonify(token=auth.issue_token(session(), user), token_type=kind)  # noqa: S106
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return jsonify(openapi.document())
+
+
+# --- how things look in an answer ---------------------------------------------------------
+
+MAX_LIMIT = 100
+# As on the public notice page (webapp/notices.py), per address.
+OBJECTION_LIMIT = "5 per hour; 20 per day"
+SENSITIVE_TYPES = {"id_number": privacy.mask_id, "bank_card": privacy.mask_card}
+# A long run of digits in free text (a comment quoting an ID or card number).
+LONG_NUMBER = re.compile(r"\d{12,}[\dXx]?")
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(CST).isoformat() if value else None
+
+
+def _mask_number(match: re.Match) -> str:
+    number = match.group(0)
+    return privacy.mask_id(number) if len(number) == 18 else privacy.mask_card(number)
+
+
+def scrub(value: Any) -> Any:
+    """Mask any ID- or card-like number left in free text, anywhere in a structure."""
+    if isinstance(value, str):
+        return LONG_NUMBER.sub(_mask_number, value)
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    return scrub(str(value))
+
+
+def _mask_value(kind: str | None, key: str, value: Any) -> Any:
+    if value in (None, ""):
+        return value
+    if kind == "bank_card" or key == "bank_card":
+        return privacy.mask_card(str(value))
+    if kind == "id_number" or key.endswith("_id_number"):
+        return privacy.mask_id(str(value))
+    return scrub(value)
+
+
+def org_json(org: Organisation | None) -> dict | None:
+    if org is None:
+        return None
+    return {"id": org.id, "code": org.code, "name": org.name}
+
+
+def user_json(user_id: int | None) -> dict | None:
+    user = session().get(User, user_id) if user_id else None
+    if user is None:
+        return None
+    return {"id": user.id, "username": user.username, "display_name": user.display_name}
+
+
+def task_json(row: HumanTask) -> dict:
+    case = row.case
+    return {
+        "id": row.id,
+        "case_id": case.id,
+        "case_no": case.case_no,
+        "programme": case.programme,
+        "step": row.element_id,
+        "name": row.name,
+        "candidate_group": row.candidate_group,
+        "organisation": org_json(case.org),
+        "assignee": user_json(row.assignee_id),
+        "status": row.status,
+        "created_at": iso(row.created_at),
+        "due_at": iso(row.due_at),
+        "overdue": tasks.is_overdue(row),
+        "applicant": privacy.mask_name(case.applicant_name),
+    }
+
+
+def _number(value: Any) -> Any:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def field_json(field: dict) -> dict:
+    answer = {
+        "id": field["id"],
+        "label": field["label"],
+        "type": field["type"],
+        "required": bool(field.get("required")),
+        "readonly": bool(field.get("readonly")),
+        "options": [{"value": o[0], "label": o[1]} for o in field.get("options") or []],
+        "min": _number(field.get("min")),
+        "max": _number(field.get("max")),
+    }
+    if field.get("required_when"):
+        answer["required_when"] = field["required_when"]
+    return answer
+
+
+def case_json(case: Case) -> dict:
+    prog = cases.PROGRAMMES.get(case.programme)
+    return {
+        "id": case.id,
+        "case_no": case.case_no,
+        "programme": case.programme,
+        "programme_label": prog.label if prog else case.programme,
+        "status": case.status,
+        "outcome": case.outcome or None,
+        "outcome_label": case.outcome_label or None,
+        "organisation": org_json(case.org),
+        "amount_fen": case.amount_fen,
+        "applicant": privacy.mask_name(case.applicant_name),
+        "id_number": case.subject_id_masked,
+        "created_at": iso(case.created_at),
+        "closed_at": iso(case.closed_at),
+    }
+
+
+def history_json(event: AuditEvent) -> dict:
+    actor = user_json(event.actor_id)
+    return {
+        "at": iso(event.at),
+        "actor": actor["display_name"] if actor else None,
+        "action": event.action,
+        "summary": scrub(event.summary),
+    }
+
+
+def _field_types(db, case: Case) -> dict[str, str]:
+    """Field id → type over every form of the versions the case runs on."""
+    instance = db.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case.id)).first()
+    if instance is None:
+        return {}
+    version_ids = [instance.version_id, *json.loads(instance.subprocess_versions or "{}").values()]
+    types: dict[str, str] = {}
+    for version_id in version_ids:
+        meta = loaded_version(db, version_id).meta
+        forms = [meta.get("start_form", [])]
+        forms += [t.get("fields", []) for t in meta.get("user_tasks", {}).values()]
+        for fields in forms:
+            for field in fields:
+                if field["type"] in SENSITIVE_TYPES or field["id"] not in types:
+                    types[field["id"]] = field["type"]
+    return types
+
+
+def masked_case_data(db, case: Case) -> dict:
+    try:
+        data = engine.case_data(db, case)
+    except Conflict:  # neither running nor closed with its final data
+        return {}
+    types = _field_types(db, case)
+    return {key: _mask_value(types.get(key), key, value) for key, value in data.items()}
+
+
+def notice_json(notice: PublicNotice) -> dict:
+    prog = cases.PROGRAMMES.get(notice.programme)
+    org = session().get(Organisation, notice.org_id)
+    return {
+        "id": notice.id,
+        "programme": notice.programme,
+        "programme_label": prog.label if prog else notice.programme,
+        "organisation": org_json(org),
+        "applicant": notice.masked_name,
+        "id_number": notice.masked_id,
+        "amount_fen": notice.amount_fen,
+        "round": notice.round,
+        "posted_at": iso(notice.posted_at),
+        "ends_at": iso(notice.ends_at),
+        "last_day": notices.last_day(notice.ends_at).isoformat(),
+    }
+
+
+# --- reading the query string ---------------------------------------------------------------
+
+
+def _int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    bound = f"{low} 至 {high}" if high is not None else f"不小于 {low}"
+    message = f"{name} 应为{bound}的整数"
+    if not re.fullmatch(r"-?\d{1,9}", raw.strip()):
+        raise ValidationFailed(message, errors={name: message})
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        raise ValidationFailed(message, errors={name: message})
+    return value
+
+
+def _bool_arg(name: str) -> bool:
+    raw = (request.args.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    message = f"{name} 应为 true 或 false"
+    raise ValidationFailed(message, errors={name: message})
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return ""
+    return str(value) if isinstance(value, str | int) else ""
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+
+@bp.get("/tasks")
+@token_required
+def task_list():
+    scope = request.args.get("scope") or "mine"
+    programme = request.args.get("programme") or None
+    if programme:
+        cases.programme(programme)  # 422 for an unknown one
+    flt = tasks.TaskFilter(
+        programme=programme,
+        element_id=request.args.get("step") or None,
+        overdue=_bool_arg("overdue"),
+    )
+    limit = _int_arg("limit", 50, 1, MAX_LIMIT)
+    offset = _int_arg("offset", 0, 0)
+    db, user = session(), g.api_user
+    rows = tasks.list_tasks(db, user, scope, flt, limit=limit, offset=offset)
+    total = tasks.count_tasks(db, user, scope, flt)
+    return jsonify(items=[task_json(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@bp.get("/tasks/<int:task_id>")
+@token_required
+def task_detail(task_id: int):
+    view = tasks.get_task(session(), g.api_user, task_id)
+    types = {f["id"]: f["type"] for f in view.fields}
+    values = {k: _mask_value(types.get(k), k, v) for k, v in view.values.items()}
+    answer = task_json(view.task)
+    answer["form"] = {"fields": [field_json(f) for f in view.fields], "values": values}
+    return jsonify(answer)
+
+
+@bp.post("/tasks/<int:task_id>/claim")
+@token_required
+def task_claim(task_id: int):
+    return jsonify(task_json(tasks.claim(session(), g.api_user, task_id)))
+
+
+@bp.post("/tasks/<int:task_id>/unclaim")
+@token_required
+def task_unclaim(task_id: int):
+    return jsonify(task_json(tasks.unclaim(session(), g.api_user, task_id)))
+
+
+@bp.post("/tasks/<int:task_id>/complete")
+@token_required
+def task_complete(task_id: int):
+    data = body().get("data", {})
+    if not isinstance(data, dict):
+        raise ValidationFailed("data 应为 JSON 对象", errors={"data": "data 应为 JSON 对象"})
+    row = tasks.complete(session(), g.api_user, task_id, data)
+    case = row.case
+    return jsonify(task=task_json(row), case={"id": case.id, "status": case.status})
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+
+def _campaign_id(value: Any) -> int | None:
+    """A campaign by id, or by its code ("jq2026")."""
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        found = session().scalars(select(Campaign.id).where(Campaign.code == value)).first()
+        if found is None and value.isdigit():
+            return int(value)
+        return found
+    return None
+
+
+@bp.post("/cases")
+@token_required
+def case_start():
+    payload = body()
+    process = payload.get("process")
+    if not isinstance(process, str) or not process:
+        message = "请指定业务类型（process）"
+        raise ValidationFailed(message, errors={"process": message})
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise ValidationFailed("data 应为 JSON 对象", errors={"data": "data 应为 JSON 对象"})
+    case = cases.start_case(
+        session(), g.api_user, process, data, _campaign_id(payload.get("campaign"))
+    )
+    return jsonify(case=case_json(case)), 201
+
+
+@bp.post("/files")
+@token_required
+def file_upload():
+    """Upload an attachment (PDF, JPG, PNG, at most 10 MB) for a form's file field."""
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed(
+            "请以 multipart/form-data 上传字段 file", errors={"file": "请选择文件"}
+        )
+    stored = files.store(session(), g.api_user, upload.filename or "", upload.read())
+    return jsonify(
+        id=stored.id, filename=stored.filename, content_type=stored.content_type, size=stored.size
+    ), 201
+
+
+@bp.get("/cases/<int:case_id>")
+@token_required
+def case_detail(case_id: int):
+    db, user = session(), g.api_user
+    case = cases.get_case(db, user, case_id)
+    return jsonify(
+        case=case_json(case),
+        open_tasks=[task_json(t) for t in cases.open_tasks(db, case.id)],
+        history=[history_json(e) for e in cases.history(db, user, case.id)],
+        data=masked_case_data(db, case),
+    )
+
+
+# --- notices (public) --------------------------------------------------------------------------
+
+
+@bp.get("/notices")
+def notice_list():
+    rows = notices.current_notices(session(), request.args.get("org") or None)
+    return jsonify(items=[notice_json(n) for n in rows])
+
+
+@bp.post("/notices/<int:notice_id>/objections")
+@limiter.limit(OBJECTION_LIMIT)
+def notice_objection(notice_id: int):
+    data = body()
+    objection = notices.raise_objection(
+        session(), notice_id, _text(data.get("contact")), _text(data.get("reason"))
+    )
+    return (
+        jsonify(
+            id=objection.id,
+            notice_id=objection.notice_id,
+            received_at=iso(objection.received_at),
+            message="异议已受理，公示暂停，工会将调查核实",
+        ),
+        201,
+    )

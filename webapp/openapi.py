@@ -1,0 +1,659 @@
+"""The OpenAPI 3.1 document of the JSON API (served at GET /api/v1/openapi.json).
+
+Kept by hand next to webapp/api.py; tests/test_api.py checks that every route of the
+`api` blueprint is described here and that nothing here lacks a route.
+"""
+
+from copy import deepcopy
+from typing import Any
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(kind: str, **extra: Any) -> dict:
+    return {"type": [kind, "null"], **extra}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict:
+    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
+
+
+DATETIME = {"type": "string", "format": "date-time", "description": "ISO 8601，带时区偏移"}
+NULLABLE_DATETIME = _nullable("string", format="date-time", description="ISO 8601，带时区偏移")
+SECURED = [{"bearerAuth": []}]
+PUBLIC: list = []
+
+
+def _id_param(name: str, what: str) -> dict:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": what,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "description": "所有错误的统一格式；422 时 errors 按字段给出提示",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {
+                "type": "string",
+                "description": "unauthorized / forbidden / not_found / conflict / "
+                "already_done / invalid / http_error / internal_error ...",
+            },
+            "message": {"type": "string", "description": "可直接展示给用户的中文说明"},
+            "errors": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "字段 id → 该字段的错误提示",
+            },
+        },
+    },
+    "Organisation": {
+        "type": "object",
+        "required": ["id", "code", "name"],
+        "properties": {
+            "id": {"type": "integer"},
+            "code": {"type": "string"},
+            "name": {"type": "string"},
+        },
+    },
+    "UserRef": {
+        "type": "object",
+        "required": ["id", "username", "display_name"],
+        "properties": {
+            "id": {"type": "integer"},
+            "username": {"type": "string"},
+            "display_name": {"type": "string"},
+        },
+    },
+    "Task": {
+        "type": "object",
+        "required": [
+            "id",
+            "case_id",
+            "case_no",
+            "programme",
+            "step",
+            "name",
+            "candidate_group",
+            "organisation",
+            "assignee",
+            "status",
+            "created_at",
+            "due_at",
+            "overdue",
+            "applicant",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "case_id": {"type": "integer"},
+            "case_no": {"type": "string"},
+            "programme": {
+                "type": "string",
+                "description": "tuition_grant / seasonal_aid / hardship_archive",
+            },
+            "step": {"type": "string", "description": "BPMN 环节 id，如 approve_l2"},
+            "name": {"type": "string"},
+            "candidate_group": {"type": "string", "description": "可办理该任务的岗位"},
+            "organisation": {
+                "allOf": [_ref("Organisation")],
+                "description": "提出申请的单位（案件所属单位）",
+            },
+            "assignee": {"oneOf": [_ref("UserRef"), {"type": "null"}]},
+            "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
+            "created_at": DATETIME,
+            "due_at": NULLABLE_DATETIME,
+            "overdue": {"type": "boolean"},
+            "applicant": {"type": "string", "description": "脱敏姓名，如 王*明"},
+        },
+    },
+    "TaskList": {
+        "type": "object",
+        "required": ["items", "total", "limit", "offset"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("Task")},
+            "total": {"type": "integer", "description": "符合条件的任务总数（不受分页影响）"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    },
+    "FormField": {
+        "type": "object",
+        "required": ["id", "label", "type", "required", "readonly", "options", "min", "max"],
+        "properties": {
+            "id": {"type": "string"},
+            "label": {"type": "string"},
+            "type": {
+                "type": "string",
+                "enum": [
+                    "string",
+                    "textarea",
+                    "long",
+                    "money",
+                    "boolean",
+                    "date",
+                    "enum",
+                    "file",
+                    "id_number",
+                    "bank_card",
+                ],
+                "description": "money 为整数（分）；date 为 YYYY-MM-DD；file 为已上传文件的 id",
+            },
+            "required": {"type": "boolean"},
+            "readonly": {"type": "boolean", "description": "只读字段只展示，提交时忽略"},
+            "options": {
+                "type": "array",
+                "description": "enum 字段的可选值",
+                "items": {
+                    "type": "object",
+                    "required": ["value", "label"],
+                    "properties": {"value": {"type": "string"}, "label": {"type": "string"}},
+                },
+            },
+            "min": {"type": ["integer", "string", "null"], "description": "money 单位为分"},
+            "max": {"type": ["integer", "string", "null"], "description": "money 单位为分"},
+            "required_when": {
+                "type": "object",
+                "description": "当另一字段取这些值之一时本字段必填",
+                "properties": {
+                    "field": {"type": "string"},
+                    "values": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "TaskDetail": {
+        "allOf": [
+            _ref("Task"),
+            {
+                "type": "object",
+                "required": ["form"],
+                "properties": {
+                    "form": {
+                        "type": "object",
+                        "required": ["fields", "values"],
+                        "properties": {
+                            "fields": {"type": "array", "items": _ref("FormField")},
+                            "values": {
+                                "type": "object",
+                                "description": "只读字段的当前值（如退回原因、异议内容）",
+                            },
+                        },
+                    }
+                },
+            },
+        ]
+    },
+    "CompleteTaskRequest": {
+        "type": "object",
+        "properties": {
+            "data": {
+                "type": "object",
+                "description": "字段 id → 值；金额字段为整数（分）",
+                "additionalProperties": True,
+            }
+        },
+        "example": {"data": {"decision": "approve", "comment": "同意"}},
+    },
+    "CompleteTaskResponse": {
+        "type": "object",
+        "required": ["task", "case"],
+        "properties": {
+            "task": _ref("Task"),
+            "case": {
+                "type": "object",
+                "required": ["id", "status"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
+                },
+            },
+        },
+    },
+    "Case": {
+        "type": "object",
+        "required": [
+            "id",
+            "case_no",
+            "programme",
+            "status",
+            "outcome",
+            "outcome_label",
+            "organisation",
+            "amount_fen",
+            "applicant",
+            "id_number",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "case_no": {"type": "string"},
+            "programme": {"type": "string"},
+            "programme_label": {"type": "string"},
+            "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
+            "outcome": _nullable("string", description="结束事件 id，如 end_paid"),
+            "outcome_label": _nullable("string"),
+            "organisation": _ref("Organisation"),
+            "amount_fen": {"type": "integer", "description": "资助金额（分）"},
+            "applicant": {"type": "string", "description": "脱敏姓名"},
+            "id_number": {"type": "string", "description": "脱敏身份证号，如 511*************12"},
+            "created_at": DATETIME,
+            "closed_at": NULLABLE_DATETIME,
+        },
+    },
+    "StartCaseRequest": {
+        "type": "object",
+        "required": ["process", "data"],
+        "properties": {
+            "process": {
+                "type": "string",
+                "enum": ["tuition_grant", "seasonal_aid", "hardship_archive"],
+            },
+            "campaign": {
+                "type": ["integer", "string", "null"],
+                "description": "活动 id 或活动代码（如 jq2026）；困难职工建档不需要",
+            },
+            "data": {
+                "type": "object",
+                "description": "申请表字段；金额为整数（分），文件字段为已上传文件的 id",
+                "additionalProperties": True,
+            },
+        },
+    },
+    "HistoryEntry": {
+        "type": "object",
+        "required": ["at", "actor", "action", "summary"],
+        "properties": {
+            "at": DATETIME,
+            "actor": _nullable("string", description="办理人姓名；系统操作为 null"),
+            "action": {"type": "string", "description": "如 case.start、task.complete"},
+            "summary": {"type": "string"},
+        },
+    },
+    "CaseDetail": {
+        "type": "object",
+        "required": ["case", "open_tasks", "history", "data"],
+        "properties": {
+            "case": _ref("Case"),
+            "open_tasks": {"type": "array", "items": _ref("Task")},
+            "history": {
+                "type": "array",
+                "items": _ref("HistoryEntry"),
+                "description": "按发生顺序（最早在前）",
+            },
+            "data": {
+                "type": "object",
+                "description": "案件流程数据；身份证号、银行卡号均已脱敏",
+                "additionalProperties": True,
+            },
+        },
+    },
+    "Notice": {
+        "type": "object",
+        "required": [
+            "id",
+            "programme",
+            "organisation",
+            "applicant",
+            "id_number",
+            "amount_fen",
+            "ends_at",
+            "last_day",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "programme": {"type": "string"},
+            "programme_label": {"type": "string"},
+            "organisation": _ref("Organisation"),
+            "applicant": {"type": "string", "description": "脱敏姓名"},
+            "id_number": {"type": "string", "description": "脱敏身份证号"},
+            "amount_fen": {"type": "integer"},
+            "round": {"type": "integer", "description": "第几轮公示"},
+            "posted_at": DATETIME,
+            "ends_at": DATETIME,
+            "last_day": {"type": "string", "format": "date", "description": "公示期最后一天"},
+        },
+    },
+    "ObjectionRequest": {
+        "type": "object",
+        "required": ["contact", "reason"],
+        "properties": {
+            "contact": {"type": "string", "minLength": 1, "maxLength": 100},
+            "reason": {"type": "string", "minLength": 5, "maxLength": 2000},
+        },
+    },
+    "ObjectionReceipt": {
+        "type": "object",
+        "required": ["id", "notice_id", "received_at", "message"],
+        "properties": {
+            "id": {"type": "integer"},
+            "notice_id": {"type": "integer"},
+            "received_at": DATETIME,
+            "message": {"type": "string"},
+        },
+    },
+    "TokenRequest": {
+        "type": "object",
+        "required": ["username", "password"],
+        "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+    },
+    "Token": {
+        "type": "object",
+        "required": ["token", "token_type"],
+        "properties": {
+            "token": {"type": "string", "description": "有效期 12 小时"},
+            "token_type": {"type": "string", "const": "Bearer"},
+        },
+    },
+}
+
+ERROR_TEXT = {
+    400: "请求无法处理，如流程无法继续（code process_error）",
+    401: "未提供或无效的访问令牌（或用户名、密码错误）",
+    403: "超出本人岗位或单位的办理范围",
+    404: "任务、案件或公示不存在",
+    409: "冲突：已由他人认领或办理（code conflict），或任务已办理完毕（code already_done）",
+    413: "上传内容过大",
+    422: "提交的数据有误；errors 按字段给出提示",
+    429: "操作过于频繁，请稍后再试",
+}
+
+
+def _task_action(summary: str, description: str, op: str) -> dict:
+    return {
+        "post": {
+            "operationId": op,
+            "summary": summary,
+            "description": description,
+            "tags": ["tasks"],
+            "security": SECURED,
+            "parameters": [_id_param("task_id", "任务 id")],
+            "responses": {
+                "200": _json(_ref("Task"), "任务的当前状态"),
+                **_errors(401, 403, 404, 409),
+            },
+        }
+    }
+
+
+PATHS: dict[str, Any] = {
+    "/token": {
+        "post": {
+            "operationId": "issueToken",
+            "summary": "用用户名和密码换取访问令牌",
+            "tags": ["auth"],
+            "security": PUBLIC,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("TokenRequest")}},
+            },
+            "responses": {"200": _json(_ref("Token"), "访问令牌"), **_errors(401, 422, 429)},
+        }
+    },
+    "/tasks": {
+        "get": {
+            "operationId": "listTasks",
+            "summary": "任务列表",
+            "description": "mine：本人已认领的；group：本岗位本单位待认领的；all：两者。",
+            "tags": ["tasks"],
+            "security": SECURED,
+            "parameters": [
+                {
+                    "name": "scope",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["mine", "group", "all"]},
+                    "description": "默认 mine",
+                },
+                {
+                    "name": "programme",
+                    "in": "query",
+                    "schema": {
+                        "type": "string",
+                        "enum": ["tuition_grant", "seasonal_aid", "hardship_archive"],
+                    },
+                },
+                {
+                    "name": "step",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "BPMN 环节 id",
+                },
+                {
+                    "name": "overdue",
+                    "in": "query",
+                    "schema": {"type": "boolean"},
+                    "description": "只看已超期的",
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+                },
+                {
+                    "name": "offset",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "default": 0},
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("TaskList"), "按创建时间排序的任务"),
+                **_errors(401, 422),
+            },
+        }
+    },
+    "/tasks/{task_id}": {
+        "get": {
+            "operationId": "getTask",
+            "summary": "任务详情与表单",
+            "tags": ["tasks"],
+            "security": SECURED,
+            "parameters": [_id_param("task_id", "任务 id")],
+            "responses": {
+                "200": _json(_ref("TaskDetail"), "任务、表单字段与只读值"),
+                **_errors(401, 403, 404),
+            },
+        }
+    },
+    "/tasks/{task_id}/claim": _task_action(
+        "认领任务", "认领后其他人不能办理；已被他人认领时返回 409。", "claimTask"
+    ),
+    "/tasks/{task_id}/unclaim": _task_action(
+        "放弃认领", "只能放弃自己认领的任务（否则 403）。", "unclaimTask"
+    ),
+    "/tasks/{task_id}/complete": {
+        "post": {
+            "operationId": "completeTask",
+            "summary": "提交表单，办结任务",
+            "description": "数据无效时返回 422 且不做任何更改；重复办理返回 409 already_done。",
+            "tags": ["tasks"],
+            "security": SECURED,
+            "parameters": [_id_param("task_id", "任务 id")],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("CompleteTaskRequest")}},
+            },
+            "responses": {
+                "200": _json(_ref("CompleteTaskResponse"), "办结的任务与案件状态"),
+                **_errors(400, 401, 403, 404, 409, 422),
+            },
+        }
+    },
+    "/cases": {
+        "post": {
+            "operationId": "startCase",
+            "summary": "登记申请（经办人）",
+            "description": "同一学生同一年度重复申请金秋助学返回 422，message 说明已有的案件。",
+            "tags": ["cases"],
+            "security": SECURED,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("StartCaseRequest")}},
+            },
+            "responses": {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "required": ["case"],
+                        "properties": {"case": _ref("Case")},
+                    },
+                    "已登记的案件",
+                ),
+                **_errors(400, 401, 403, 409, 422),
+            },
+        }
+    },
+    "/files": {
+        "post": {
+            "operationId": "uploadFile",
+            "summary": "上传附件（录取通知书、住房照片等），返回文件 id 供表单的 file 字段使用",
+            "description": "只接受 PDF、JPG、PNG，按文件内容识别类型；不超过 10 MB。",
+            "tags": ["cases"],
+            "security": SECURED,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "required": ["id", "filename", "content_type", "size"],
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "filename": {"type": "string"},
+                            "content_type": {"type": "string"},
+                            "size": {"type": "integer"},
+                        },
+                    },
+                    "已保存的文件",
+                ),
+                **_errors(401, 413, 422),
+            },
+        }
+    },
+    "/cases/{case_id}": {
+        "get": {
+            "operationId": "getCase",
+            "summary": "案件详情：待办任务、办理记录与数据",
+            "tags": ["cases"],
+            "security": SECURED,
+            "parameters": [_id_param("case_id", "案件 id")],
+            "responses": {
+                "200": _json(_ref("CaseDetail"), "案件（已脱敏）"),
+                **_errors(401, 403, 404),
+            },
+        }
+    },
+    "/notices": {
+        "get": {
+            "operationId": "listNotices",
+            "summary": "正在公示的案件（公开，无需令牌）",
+            "tags": ["notices"],
+            "security": PUBLIC,
+            "parameters": [
+                {
+                    "name": "org",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "单位代码；含其下属单位",
+                }
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["items"],
+                        "properties": {"items": {"type": "array", "items": _ref("Notice")}},
+                    },
+                    "公示列表（仅脱敏信息）",
+                )
+            },
+        }
+    },
+    "/notices/{notice_id}/objections": {
+        "post": {
+            "operationId": "raiseObjection",
+            "summary": "对公示提出异议（公开，无需令牌；每个地址每小时最多 5 次、每天 20 次）",
+            "description": "受理后公示暂停，案件转入异议调查核实。",
+            "tags": ["notices"],
+            "security": PUBLIC,
+            "parameters": [_id_param("notice_id", "公示 id")],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("ObjectionRequest")}},
+            },
+            "responses": {
+                "201": _json(_ref("ObjectionReceipt"), "异议已受理"),
+                **_errors(404, 422, 429),
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "本文档",
+            "tags": ["meta"],
+            "security": PUBLIC,
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 文档")},
+        }
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "warmflow API",
+        "version": "1",
+        "description": (
+            "工会帮扶案件办理接口。先 POST /token 取得令牌，之后在请求头携带 "
+            "Authorization: Bearer <token>。金额一律为整数（分）；时间为带时区偏移的 "
+            "ISO 8601；姓名、身份证号、银行卡号在所有应答中均已脱敏。"
+        ),
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": SECURED,
+    "tags": [
+        {"name": "auth", "description": "访问令牌"},
+        {"name": "tasks", "description": "待办任务"},
+        {"name": "cases", "description": "案件"},
+        {"name": "notices", "description": "公示与异议（公开）"},
+        {"name": "meta", "description": "接口文档"},
+    ],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "POST /api/v1/token 取得的令牌",
+            }
+        },
+        "schemas": SCHEMAS,
+        "responses": {
+            f"E{status}": _json(_ref("Error"), text) for status, text in ERROR_TEXT.items()
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """A copy of the document, safe to change by the caller."""
+    return deepcopy(DOCUMENT)
