@@ -22,7 +22,7 @@ def navigation() -> dict:
     entries = [
         ("我的任务", "tasks.mine", tasks.count_tasks(db, current_user, "mine")),
         ("待认领", "tasks.group", tasks.count_tasks(db, current_user, "group")),
-        ("登记申请", "cases.new", None),
+        ("登记申请", "tasks.new_case_choose", None),
         ("案件查询", "cases.search", None),
         ("流程管理", "processes.index", None),
         ("公示", "notices.index", None),
