@@ -50,10 +50,10 @@ def init_db(demo: bool) -> None:
 
         with factory() as session:
             created = demo_data.seed(session)
-        if created:
-            click.echo("已生成演示数据。演示账号见 README（密码均为 " + demo_data.PASSWORD + "）。")
-        else:
-            click.echo("演示数据已存在，未重复生成。")
+        click.echo("已生成演示数据。" if created else "演示数据已存在，未重复生成。")
+        click.echo(f"演示账号（密码均为 {demo_data.PASSWORD}）：")
+        for username, role, org in demo_data.DEMO_LOGINS:
+            click.echo(f"  {username:<18} {role}（{org}）")
 
 
 @main.command("deploy")
