@@ -133,23 +133,8 @@ def raise_objection(session: Session, notice_id: int, contact: str, reason: str)
         notice = session.get(PublicNotice, notice_id, with_for_update=True, populate_existing=True)
         if notice is None:
             raise NotFound("公示不存在")
-        if notice.status == "objection":
-            # Already under investigation: the new objection joins it.
-            objection = Objection(
-                notice_id=notice.id,
-                case_id=notice.case_id,
-                contact=contact,
-                reason=reason,
-                round=notice.round,
-            )
-            session.add(objection)
-            record(
-                session, None, notice.case_id, "notice.objection", "收到异议（并入正在进行的调查）"
-            )
-            return objection
-        if notice.status != "open":
+        if notice.status not in ("open", "objection"):
             raise ValidationFailed("该公示已结束，不再受理异议")
-        loaded = engine.load_case(session, notice.case_id)
         objection = Objection(
             notice_id=notice.id,
             case_id=notice.case_id,
@@ -158,6 +143,13 @@ def raise_objection(session: Session, notice_id: int, contact: str, reason: str)
             round=notice.round,
         )
         session.add(objection)
+        if notice.status == "objection":
+            # Already under investigation: the new objection joins it.
+            record(
+                session, None, notice.case_id, "notice.objection", "收到异议（并入正在进行的调查）"
+            )
+            return objection
+        loaded = engine.load_case(session, notice.case_id)
         notice.status = "objection"
         # The investigation form shows it read-only as `objection_summary`.
         event = BpmnEvent(
