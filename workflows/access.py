@@ -50,6 +50,17 @@ def in_subtree(user: User, org: Organisation) -> bool:
     return user.is_active and org.path.startswith(user.org.path)
 
 
+def orgs_in_scope(session: Session, user: User) -> list[Organisation]:
+    """The user's own organisation and everything below it, in tree order (for filters)."""
+    return list(
+        session.scalars(
+            select(Organisation)
+            .where(Organisation.path.startswith(user.org.path))
+            .order_by(Organisation.path)
+        )
+    )
+
+
 def visible_cases(user: User) -> ColumnElement[bool]:
     if not user.is_active:
         return false()

@@ -612,17 +612,6 @@ def id_search_key(id_number: str) -> str:
     return privacy.subject_key(number)
 
 
-def search_orgs(session: Session, user: User) -> list[Organisation]:
-    """The organisations a user may narrow a search to: their own subtree."""
-    return list(
-        session.scalars(
-            select(Organisation)
-            .where(Organisation.path.startswith(user.org.path))
-            .order_by(Organisation.path)
-        )
-    )
-
-
 def search(
     session: Session, user: User, criteria: CaseCriteria, limit: int = 20, offset: int = 0
 ) -> CasePage:

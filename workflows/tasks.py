@@ -24,7 +24,7 @@ from workflows.errors import (
     ValidationFailed,
     WarmflowError,
 )
-from workflows.models import Case, HumanTask, Organisation, ProcessInstance, StoredFile, User
+from workflows.models import Case, HumanTask, ProcessInstance, StoredFile, User
 from workflows.processes import loaded_version
 
 log = logging.getLogger(__name__)
@@ -172,17 +172,6 @@ def step_choices(session: Session, user: User, scope: str = "all") -> list[tuple
         .order_by(HumanTask.element_id)
     )
     return [(element, name) for element, name in session.execute(query)]
-
-
-def org_choices(session: Session, user: User) -> list[Organisation]:
-    """The organisations whose cases the user may see (its own subtree), for filters."""
-    return list(
-        session.scalars(
-            select(Organisation)
-            .where(Organisation.path.startswith(user.org.path))
-            .order_by(Organisation.path)
-        )
-    )
 
 
 @dataclass
