@@ -10,7 +10,7 @@ export DATABASE_URL ?= sqlite:///instance/warmflow.sqlite
 
 VENDOR := webapp/static/vendor
 
-.PHONY: run test setup lint bench clean vendor
+.PHONY: run test setup lint bench clean vendor translations
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "warmflow needs Python 3.11+"'
@@ -21,7 +21,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-setup: $(VENV)/.installed vendor
+setup: $(VENV)/.installed vendor translations
+
+# English pages: the compiled catalogue (git keeps only the .po; Chinese is the source text).
+MO := webapp/translations/en/LC_MESSAGES/messages.mo
+translations: $(MO)
+
+$(MO): webapp/translations/en/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(BIN)/pybabel compile -d webapp/translations
 
 # bpmn-js from the npm registry (pinned by frontend/package-lock.json); its prebuilt viewer
 # bundle and styles are served by the app itself, never from a CDN. Without npm the case

@@ -31,6 +31,22 @@ def _url(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'warmflow-test.sqlite'}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations():
+    """The English pages need the compiled catalogue; `make setup` builds it, and so does
+    this when the tests run without make (or after the .po changed)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    po = ROOT / "webapp" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
+    mo = po.with_suffix(".mo")
+    if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+        with po.open("rb") as source:
+            catalog = read_po(source, locale="en")
+        with mo.open("wb") as target:
+            write_mo(target, catalog)
+
+
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory):
     engine = db.make_engine(_url(tmp_path_factory))

@@ -1,6 +1,7 @@
 """Login and logout pages; who is signed in."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -15,6 +16,7 @@ from workflows.models import User
 bp = Blueprint("auth", __name__)
 login_manager.login_view = "auth.login"
 login_manager.login_message = "请先登录"
+login_manager.localize_callback = gettext
 
 
 @login_manager.user_loader
@@ -24,8 +26,13 @@ def load_user(user_id: str) -> User | None:
 
 
 class LoginForm(FlaskForm):
-    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=60)])
-    password = PasswordField("密码", validators=[DataRequired("请输入密码"), Length(max=200)])
+    username = StringField(
+        lazy_gettext("用户名"),
+        validators=[DataRequired(lazy_gettext("请输入用户名")), Length(max=60)],
+    )
+    password = PasswordField(
+        lazy_gettext("密码"), validators=[DataRequired(lazy_gettext("请输入密码")), Length(max=200)]
+    )
 
 
 def _safe_next(target: str | None) -> str:
@@ -56,5 +63,5 @@ def login():
 @login_required
 def logout():
     logout_user()
-    flash("已退出登录", "info")
+    flash(gettext("已退出登录"), "info")
     return redirect(url_for("auth.login"))

@@ -17,10 +17,11 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from webapp.database import session
-from workflows import cases, files
+from workflows import access, cases, files
 from workflows.errors import Forbidden, ValidationFailed
 
 bp = Blueprint("cases", __name__)
@@ -116,7 +117,7 @@ def _search_url(criteria: dict, page: int = 1) -> str:
 def search():
     db = session()
     if not cases.may_search(current_user):
-        raise Forbidden("无权查询案件")
+        raise Forbidden(gettext("无权查询案件"))
     source = request.form if request.method == "POST" else request.args
     id_number = (source.get("id_number") or "").strip()
     if request.method == "POST" or id_number:
@@ -171,7 +172,7 @@ def _render_search(db, criteria: cases.CaseCriteria, found, error: str | None, s
             error=error,
             searched_id=searched_id,
             without_id_url=_search_url(dict(current, subject="")),
-            orgs=cases.search_orgs(db, current_user),
+            orgs=access.orgs_in_scope(db, current_user),
             programmes=cases.PROGRAMMES,
             statuses=cases.STATUS_LABELS,
             status_label=cases.status_label,

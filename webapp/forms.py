@@ -10,6 +10,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy.orm import Session
@@ -34,21 +35,23 @@ KEPT = "__kept"  # suffix of the hidden field that remembers an upload across a 
 _MONEY = re.compile(r"-?\d+(\.\d{1,2})?")
 
 
-def yuan_to_fen(text: str, label: str = "金额") -> int:
+def yuan_to_fen(text: str, label: str | None = None) -> int:
     """'5,000.50' or '5000.5' (元) → 500050 (分)."""
+    label = gettext("金额") if label is None else label
     cleaned = re.sub(r"[\s,，]", "", text or "").removesuffix("元")
     if not _MONEY.fullmatch(cleaned):
         if re.fullmatch(r"-?\d+\.\d{3,}", cleaned):
-            raise ValueError(f"{label}最多保留两位小数（精确到分）")
-        raise ValueError(f"{label}应为金额（元），如 5000.50")
+            raise ValueError(gettext("%(label)s最多保留两位小数（精确到分）", label=label))
+        raise ValueError(gettext("%(label)s应为金额（元），如 5000.50", label=label))
     try:
         return int(Decimal(cleaned) * 100)
     except InvalidOperation:
-        raise ValueError(f"{label}应为金额（元），如 5000.50") from None
+        raise ValueError(gettext("%(label)s应为金额（元），如 5000.50", label=label)) from None
 
 
-def choices(pairs, prompt: str = "请选择") -> list[SelectChoice]:
+def choices(pairs, prompt: str | None = None) -> list[SelectChoice]:
     """Options for a select, led by an empty prompt so nothing is chosen by accident."""
+    prompt = gettext("请选择") if prompt is None else prompt
     return [SelectChoice("", prompt)] + [SelectChoice(str(v), label) for v, label in pairs]
 
 
@@ -162,7 +165,7 @@ def collect(form: FlaskForm, fields: list[dict], session: Session, user: User) -
     if local:
         _, errors = rules.validate(fields, data)
         errors.update(local)
-        raise ValidationFailed("填写内容有误，请按提示修改", errors=errors)
+        raise ValidationFailed(gettext("填写内容有误，请按提示修改"), errors=errors)
     return data
 
 

@@ -1,6 +1,7 @@
 """The start page (what waits for this person), the navigation, and the health check."""
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import func, select, text
 
@@ -20,12 +21,12 @@ def navigation() -> dict:
         return {"nav": [], "roles": ROLES}
     db = session()
     entries = [
-        ("我的任务", "tasks.mine", tasks.count_tasks(db, current_user, "mine")),
-        ("待认领", "tasks.group", tasks.count_tasks(db, current_user, "group")),
-        ("登记申请", "tasks.new_case_choose", None),
-        ("案件查询", "cases.search", None),
-        ("流程管理", "processes.index", None),
-        ("公示", "notices.index", None),
+        (gettext("我的任务"), "tasks.mine", tasks.count_tasks(db, current_user, "mine")),
+        (gettext("待认领"), "tasks.group", tasks.count_tasks(db, current_user, "group")),
+        (gettext("登记申请"), "tasks.new_case_choose", None),
+        (gettext("案件查询"), "cases.search", None),
+        (gettext("流程管理"), "processes.index", None),
+        (gettext("公示"), "notices.index", None),
     ]
     views = current_app.view_functions
     return {"nav": [e for e in entries if e[1] in views], "roles": ROLES}

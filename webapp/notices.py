@@ -5,6 +5,7 @@ objections are rate-limited per address.
 """
 
 from flask import Blueprint, render_template, request
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -22,17 +23,17 @@ OBJECTION_LIMIT = "5 per hour; 20 per day"
 
 class ObjectionForm(FlaskForm):
     contact = StringField(
-        "联系方式",
+        lazy_gettext("联系方式"),
         validators=[
-            DataRequired("请填写联系方式"),
-            Length(max=100, message="联系方式应在 100 字以内"),
+            DataRequired(lazy_gettext("请填写联系方式")),
+            Length(max=100, message=lazy_gettext("联系方式应在 100 字以内")),
         ],
     )
     reason = TextAreaField(
-        "异议理由",
+        lazy_gettext("异议理由"),
         validators=[
-            DataRequired("请填写异议理由"),
-            Length(min=5, max=2000, message="异议理由应为 5 至 2000 字"),
+            DataRequired(lazy_gettext("请填写异议理由")),
+            Length(min=5, max=2000, message=lazy_gettext("异议理由应为 5 至 2000 字")),
         ],
     )
 

@@ -13,13 +13,14 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from wtforms import SelectField
 
 from webapp import forms
 from webapp.database import session
-from workflows import cases, tasks
+from workflows import access, cases, tasks
 from workflows.cases import PROGRAMMES
 from workflows.clock import as_utc, now
 from workflows.errors import Forbidden, NotFound, ValidationFailed
@@ -29,12 +30,15 @@ from workflows.processes import latest_version, loaded_version
 bp = Blueprint("tasks", __name__)
 
 PAGE_SIZE = 20
-LISTS = {"mine": ("tasks.mine", "我的任务"), "group": ("tasks.group", "待认领")}
+LISTS = {
+    "mine": ("tasks.mine", lazy_gettext("我的任务")),
+    "group": ("tasks.group", lazy_gettext("待认领")),
+}
 SORT_LABELS = {
-    "created": "到达时间（早→晚）",
-    "-created": "到达时间（晚→早）",
-    "due": "办理期限（近→远）",
-    "-due": "办理期限（远→近）",
+    "created": lazy_gettext("到达时间（早→晚）"),
+    "-created": lazy_gettext("到达时间（晚→早）"),
+    "due": lazy_gettext("办理期限（近→远）"),
+    "-due": lazy_gettext("办理期限（远→近）"),
 }
 
 
@@ -56,10 +60,10 @@ def waited(since: datetime | None) -> str:
         return "—"
     seconds = max(0, int((now() - as_utc(since)).total_seconds()))
     if seconds >= 86400:
-        return f"{seconds // 86400} 天"
+        return gettext("%(n)s 天", n=seconds // 86400)
     if seconds >= 3600:
-        return f"{seconds // 3600} 小时"
-    return f"{max(1, seconds // 60)} 分钟"
+        return gettext("%(n)s 小时", n=seconds // 3600)
+    return gettext("%(n)s 分钟", n=max(1, seconds // 60))
 
 
 # --- the task lists ----------------------------------------------------------------------
@@ -109,7 +113,7 @@ def _task_list(scope: str):
         args=args,
         programmes=PROGRAMMES,
         steps=tasks.step_choices(db, user, scope),
-        orgs=tasks.org_choices(db, user),
+        orgs=access.orgs_in_scope(db, user),
         approvals=approvals,
         # "All N matching" is offered once the list is narrowed to one approval step.
         all_matching=bool(flt.element_id and approvals),
@@ -136,7 +140,14 @@ def group():
 @login_required
 def claim(task_id: int):
     row = tasks.claim(session(), _user(), task_id)
-    flash(f"已认领任务“{row.name}”（{row.case.case_no}），可在“我的任务”中办理", "info")
+    flash(
+        gettext(
+            "已认领任务“%(name)s”（%(case_no)s），可在“我的任务”中办理",
+            name=row.name,
+            case_no=row.case.case_no,
+        ),
+        "info",
+    )
     return redirect(_safe_next(url_for("tasks.show", task_id=task_id)))
 
 
@@ -144,7 +155,7 @@ def claim(task_id: int):
 @login_required
 def unclaim(task_id: int):
     row = tasks.unclaim(session(), _user(), task_id)
-    flash(f"已放弃认领任务“{row.name}”，任务退回待认领", "info")
+    flash(gettext("已放弃认领任务“%(name)s”，任务退回待认领", name=row.name), "info")
     return redirect(_safe_next(url_for("tasks.mine")))
 
 
@@ -154,10 +165,15 @@ def handover(task_id: int):
     db = session()
     to_username = (request.form.get("to_username") or "").strip()
     if not to_username:
-        raise ValidationFailed("请选择要转交的同事", errors={"to_username": "请选择同事"})
+        raise ValidationFailed(
+            gettext("请选择要转交的同事"), errors={"to_username": gettext("请选择同事")}
+        )
     row = tasks.hand_over(db, _user(), task_id, to_username)
     target = db.get(User, row.assignee_id)
-    flash(f"已将任务“{row.name}”转交给{target.display_name}", "info")
+    flash(
+        gettext("已将任务“%(name)s”转交给%(person)s", name=row.name, person=target.display_name),
+        "info",
+    )
     return redirect(_safe_next(url_for("tasks.mine")))
 
 
@@ -183,7 +199,14 @@ def show(task_id: int):
             general = forms.show_errors(form, err.errors)
             status = 422
         else:
-            flash(f"已提交：{view.task.name}（{view.case.case_no}）", "info")
+            flash(
+                gettext(
+                    "已提交：%(name)s（%(case_no)s）",
+                    name=view.task.name,
+                    case_no=view.case.case_no,
+                ),
+                "info",
+            )
             return redirect(url_for("tasks.mine"))
         view = tasks.get_task(db, user, task_id)  # the failed attempt was rolled back
     is_open = view.task.status == "open"
@@ -212,7 +235,7 @@ def _batch_ids() -> list[int]:
     if request.form.get("all") == "1":
         scope = request.form.get("scope", "group")
         if scope not in LISTS:
-            raise ValidationFailed("未知的任务列表")
+            raise ValidationFailed(gettext("未知的任务列表"))
         flt = _filter_from(request.form)
         return tasks.matching_task_ids(session(), _user(), scope, flt)
     return [int(v) for v in request.form.getlist("task_ids") if v.isdigit()]
@@ -245,7 +268,7 @@ def batch_approve():
 
 def _require_caseworker(user: User) -> None:
     if not user.has_role("caseworker"):
-        raise Forbidden("只有经办人可以登记申请")
+        raise Forbidden(gettext("只有经办人可以登记申请"))
 
 
 def _open_campaigns(process_id: str) -> list[Campaign]:
@@ -280,7 +303,7 @@ def new_case(process_id: str):
     db, user = session(), _user()
     _require_caseworker(user)
     if process_id not in PROGRAMMES:
-        raise NotFound("没有这项业务")
+        raise NotFound(gettext("没有这项业务"))
     prog = PROGRAMMES[process_id]
     fields = loaded_version(db, latest_version(db, process_id).id).meta.get("start_form", [])
     extra = {}
@@ -288,8 +311,8 @@ def new_case(process_id: str):
     if prog.needs_campaign:
         chosen = request.args.get("campaign", "")
         extra["campaign"] = SelectField(
-            "活动",
-            choices=forms.choices(((c.id, c.name) for c in campaigns), "请选择活动"),
+            lazy_gettext("活动"),
+            choices=forms.choices(((c.id, c.name) for c in campaigns), gettext("请选择活动")),
             default=chosen,
             validate_choice=False,
             render_kw={"required": True},
@@ -309,7 +332,7 @@ def new_case(process_id: str):
             general = forms.show_errors(form, err.errors)
             status = 422
         else:
-            flash(f"申请已登记，案件编号 {case.case_no}", "info")
+            flash(gettext("申请已登记，案件编号 %(case_no)s", case_no=case.case_no), "info")
             if "cases.show" in current_app.view_functions:
                 return redirect(url_for("cases.show", case_id=case.id))
             return redirect(url_for("tasks.mine"))

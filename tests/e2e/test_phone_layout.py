@@ -7,11 +7,15 @@ VIEWPORT = {"width": 375, "height": 740}
 
 
 def test_home_visit_form_fits_a_phone_screen(live_server, browser, world, shot):
-    case = cases.start_case(world.session, world.user("cw1"), "tuition_grant",
-                            world.tuition_application(), world.campaigns["tuition"].id)
+    case = cases.start_case(
+        world.session,
+        world.user("cw1"),
+        "tuition_grant",
+        world.tuition_application(),
+        world.campaigns["tuition"].id,
+    )
     task = world.open_task(case, "home_visit_task")
-    context = browser.new_context(locale="zh-CN", viewport=VIEWPORT, is_mobile=True,
-                                  has_touch=True)
+    context = browser.new_context(locale="zh-CN", viewport=VIEWPORT, is_mobile=True, has_touch=True)
     page = context.new_page()
     page.goto(live_server + "/login")
     page.fill("input[name=username]", "cw1")

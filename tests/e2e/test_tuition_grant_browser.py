@@ -6,9 +6,9 @@ draws the diagram with the finished and current steps marked."""
 
 from datetime import timedelta
 
+from conftest import cst, valid_card, valid_id
 from sqlalchemy import select
 
-from conftest import cst, valid_card, valid_id
 from workflows import timers
 from workflows.models import Case, Payment, PublicNotice
 
@@ -32,7 +32,8 @@ def open_first_task(page, live_server, case_no):
 
 
 def test_grant_goes_from_application_to_payment_in_the_browser(
-        live_server, browser, world, clock, tmp_path, shot):
+    live_server, browser, world, clock, tmp_path, shot
+):
     letter = tmp_path / "录取通知书.pdf"
     letter.write_bytes(b"%PDF-1.4\n% admission letter\n%%EOF\n")
     student_id = valid_id("51100220070302123")
@@ -113,9 +114,11 @@ def test_grant_goes_from_application_to_payment_in_the_browser(
     l2.goto(f"{live_server}/cases/{case.id}")
     l2.wait_for_selector("#case-diagram svg .wf-current")
     done = l2.eval_on_selector_all(
-        "#case-diagram svg .djs-element.wf-done", "els => els.map(e => e.dataset.elementId)")
+        "#case-diagram svg .djs-element.wf-done", "els => els.map(e => e.dataset.elementId)"
+    )
     current = l2.eval_on_selector_all(
-        "#case-diagram svg .djs-element.wf-current", "els => els.map(e => e.dataset.elementId)")
+        "#case-diagram svg .djs-element.wf-current", "els => els.map(e => e.dataset.elementId)"
+    )
     assert {"call_home_visit", "call_public_notice", "call_approval"} <= set(done)
     assert current == ["call_disbursement"]
     shot(l2, "case-page-diagram")
