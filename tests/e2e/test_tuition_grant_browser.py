@@ -110,6 +110,14 @@ def test_grant_goes_from_application_to_payment_in_the_browser(
     payment = world.session.scalars(select(Payment).where(Payment.case_id == case.id)).one()
     assert (payment.status, payment.amount_fen) == ("payable", 500000)
 
+    # Level 2 finds the case by the student's ID number; the number never shows.
+    l2.goto(live_server + "/cases")
+    l2.fill("#id_number", student_id)
+    l2.click("form button.primary")
+    l2.wait_for_selector("text=" + case.case_no)
+    assert student_id not in l2.content() and student_id not in l2.url
+    shot(l2, "case-search")
+
     # The case page draws the diagram: visit, notice and approval done, payment current.
     l2.goto(f"{live_server}/cases/{case.id}")
     l2.wait_for_selector("#case-diagram svg .wf-current")
