@@ -8,9 +8,11 @@ from datetime import datetime
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
 from workflows.clock import as_utc
+from workflows.errors import Conflict
 
 DEFAULT_URL = "sqlite:///instance/warmflow.sqlite"
 
@@ -82,3 +84,18 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[None]:
+    """One user action, one transaction: commit at the end, roll back on any error, and
+    turn a moved version column into a clear conflict."""
+    try:
+        yield
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise Conflict("其他人已办理了此任务，请刷新后重试") from None
+    except BaseException:
+        session.rollback()
+        raise

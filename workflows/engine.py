@@ -10,8 +10,7 @@ answers "someone else completed this task".
 
 import json
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,11 +23,11 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from workflows import access, scripting, serialization, workdays
 from workflows.audit import record
 from workflows.clock import now
+from workflows.db import unit_of_work  # noqa: F401 (services use engine.unit_of_work)
 from workflows.errors import Conflict, ValidationFailed, WarmflowError
 from workflows.models import Case, HumanTask, ProcessInstance
 from workflows.processes import LoadedVersion, loaded_version
@@ -371,21 +370,6 @@ def diagram_marks(session: Session, case: Case) -> dict[str, dict[str, list[str]
         # A step done before and open again (rework loop) shows as current only.
         entry["done"] = [e for e in entry["done"] if e not in entry["current"]]
     return marks
-
-
-@contextmanager
-def unit_of_work(session: Session) -> Iterator[None]:
-    """One user action, one transaction: commit at the end, roll back on any error, and
-    turn a moved version column into a clear conflict."""
-    try:
-        yield
-        session.commit()
-    except StaleDataError:
-        session.rollback()
-        raise Conflict("其他人已办理了此任务，请刷新后重试") from None
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def require_ready(loaded: Loaded, task_uuid: str):

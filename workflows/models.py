@@ -91,6 +91,19 @@ class ProcessVersion(Base):
     comment: Mapped[str] = mapped_column(String(500), default="")
 
 
+class ProcessDraft(Base):
+    """A manager's unsaved-to-production edit of a process: one draft per process."""
+
+    __tablename__ = "process_draft"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100), unique=True)
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    saved_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
 class Campaign(Base):
     """A 金秋助学 or 四季送 campaign: year, standard amounts, budgets, notice period."""
 

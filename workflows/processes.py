@@ -17,13 +17,15 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from workflows import scripting, serialization
 from workflows.audit import record
-from workflows.errors import NotFound, ValidationFailed
-from workflows.models import ProcessVersion
+from workflows.clock import now
+from workflows.db import unit_of_work
+from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from workflows.models import ProcessDraft, ProcessInstance, ProcessVersion, User
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
@@ -505,3 +507,212 @@ def pin_called_versions(session: Session, version: LoadedVersion) -> dict[str, i
         pinned[pid] = called.id
         pending.extend(called.called)
     return pinned
+
+
+# --- managing processes (managers only) ------------------------------------------------
+# The 流程管理 area: versions with their cases, drafts, validation findings for the
+# editor, deploy, compare and roll back. Every function checks the manager role itself.
+
+
+def require_manager(user: User) -> None:
+    if not (user.is_active and user.has_role("manager")):
+        raise Forbidden("只有管理员可以管理流程")
+
+
+@dataclass
+class VersionSummary:
+    version: ProcessVersion
+    running: int
+    finished: int
+    deployed_by: str
+
+
+@dataclass
+class ProcessSummary:
+    process_id: str
+    name: str
+    versions: list[VersionSummary]  # newest first
+    draft: ProcessDraft | None
+
+    @property
+    def latest(self) -> ProcessVersion:
+        return self.versions[0].version
+
+
+def _case_counts(session: Session, versions: list[ProcessVersion]) -> dict[int, tuple[int, int]]:
+    """(running, finished) cases per version: started on it, or calling it (pinned)."""
+    counts: dict[int, list[int]] = {v.id: [0, 0] for v in versions}
+    rows = session.execute(
+        select(ProcessInstance.version_id, ProcessInstance.status, func.count()).group_by(
+            ProcessInstance.version_id, ProcessInstance.status
+        )
+    )
+    for version_id, status, count in rows:
+        if version_id in counts:
+            counts[version_id][0 if status == "running" else 1] += count
+    for version in versions:
+        if not session.scalar(
+            select(func.count(ProcessVersion.id)).where(
+                ProcessVersion.called_processes.contains(version.process_id)
+            )
+        ):
+            continue
+        pin = f'"{version.process_id}": {version.id}'
+        pinned = or_(
+            ProcessInstance.subprocess_versions.contains(pin + ","),
+            ProcessInstance.subprocess_versions.contains(pin + "}"),
+        )
+        for status, count in session.execute(
+            select(ProcessInstance.status, func.count())
+            .where(pinned)
+            .group_by(ProcessInstance.status)
+        ):
+            counts[version.id][0 if status == "running" else 1] += count
+    return {vid: (c[0], c[1]) for vid, c in counts.items()}
+
+
+def list_processes(session: Session, user: User) -> list[ProcessSummary]:
+    require_manager(user)
+    versions = list(
+        session.scalars(
+            select(ProcessVersion).order_by(ProcessVersion.process_id, ProcessVersion.number.desc())
+        )
+    )
+    counts = _case_counts(session, versions)
+    names = dict(session.execute(select(User.id, User.display_name)).all())
+    drafts = {d.process_id: d for d in session.scalars(select(ProcessDraft))}
+    summaries: dict[str, ProcessSummary] = {}
+    for v in versions:
+        summary = summaries.setdefault(
+            v.process_id, ProcessSummary(v.process_id, v.name, [], drafts.get(v.process_id))
+        )
+        running, finished = counts[v.id]
+        summary.versions.append(
+            VersionSummary(
+                v,
+                running,
+                finished,
+                names.get(v.deployed_by_id, "系统") if v.deployed_by_id else "系统",
+            )
+        )
+    return list(summaries.values())
+
+
+def get_process(session: Session, user: User, process_id: str) -> ProcessSummary:
+    for summary in list_processes(session, user):
+        if summary.process_id == process_id:
+            return summary
+    raise NotFound(f"流程“{process_id}”不存在")
+
+
+def get_version(session: Session, user: User, process_id: str, number: int) -> ProcessVersion:
+    require_manager(user)
+    version = session.scalars(
+        select(ProcessVersion).where(
+            ProcessVersion.process_id == process_id, ProcessVersion.number == number
+        )
+    ).first()
+    if version is None:
+        raise NotFound(f"流程“{process_id}”没有第 {number} 版")
+    return version
+
+
+def findings_for(session: Session, user: User, xml: bytes | str) -> list[Finding]:
+    """Everything wrong with a diagram, for the editor to mark; empty when it may deploy."""
+    require_manager(user)
+    try:
+        diagram = read_diagram(parse_xml(xml))
+    except ValidationFailed as err:
+        return [Finding("", err.message)]
+    return validate(diagram, deployed_process_ids(session))
+
+
+def save_draft(
+    session: Session, user: User, process_id: str, xml: str, lock_version: int | None = None
+) -> ProcessDraft:
+    """Keep a manager's work without deploying it. A draft saved by someone else since
+    `lock_version` is a conflict, not a silent overwrite."""
+    require_manager(user)
+    diagram = read_diagram(parse_xml(xml))  # well-formed, safe, one process
+    if diagram.process_id != process_id:
+        raise ValidationFailed(f"草稿中的流程标识是“{diagram.process_id}”，应为“{process_id}”")
+    with unit_of_work(session):
+        draft = session.scalars(
+            select(ProcessDraft).where(ProcessDraft.process_id == process_id)
+        ).first()
+        if draft is None:
+            draft = ProcessDraft(process_id=process_id, bpmn_xml=xml)
+            session.add(draft)
+        elif lock_version is not None and draft.lock_version != lock_version:
+            raise Conflict("其他管理员已修改了该草稿，请重新打开后再编辑")
+        draft.bpmn_xml = xml
+        draft.saved_by_id = user.id
+        draft.saved_at = now()
+    return draft
+
+
+def deploy_xml(
+    session: Session, user: User, process_id: str, xml: str, comment: str = ""
+) -> DeployResult:
+    """Deploy a manager's diagram as the newest version; its draft is done with."""
+    require_manager(user)
+    diagram = read_diagram(parse_xml(xml))
+    if diagram.process_id != process_id:
+        raise ValidationFailed(f"文件中的流程标识是“{diagram.process_id}”，应为“{process_id}”")
+    with unit_of_work(session):
+        result = deploy(session, user.id, xml, comment=comment, commit=False)
+        session.execute(delete(ProcessDraft).where(ProcessDraft.process_id == process_id))
+    return result
+
+
+def rollback(session: Session, user: User, process_id: str, number: int) -> DeployResult:
+    """Deploy an older version again as the newest; running cases are not touched."""
+    old = get_version(session, user, process_id, number)
+    if latest_version(session, process_id).id == old.id:
+        raise ValidationFailed(f"第 {number} 版已是当前版本")
+    with unit_of_work(session):
+        result = deploy(
+            session, user.id, old.bpmn_xml, comment=f"回滚至第 {number} 版", commit=False
+        )
+    return result
+
+
+@dataclass
+class Comparison:
+    older: ProcessVersion
+    newer: ProcessVersion
+    added: list[str]
+    removed: list[str]
+    changed: dict[str, str]  # element id → what changed, in Chinese
+
+
+def _elements(xml: str) -> dict[str, Any]:
+    process = parse_xml(xml).getroot().find("bpmn:process", NS)
+    found = {}
+    for node in process.iter():
+        if isinstance(node.tag, str) and node.get("id") and node is not process:
+            kind = _local(node.tag)
+            if kind in FLOW_NODES or kind == "sequenceFlow":
+                found[node.get("id")] = node
+    return found
+
+
+def compare(session: Session, user: User, process_id: str, older: int, newer: int) -> Comparison:
+    """Which elements one version adds, removes or changes against another (by id)."""
+    a = get_version(session, user, process_id, older)
+    b = get_version(session, user, process_id, newer)
+    before, after = _elements(a.bpmn_xml), _elements(b.bpmn_xml)
+    changed = {}
+    for eid in sorted(set(before) & set(after)):
+        old, new = before[eid], after[eid]
+        if etree.tostring(old, method="c14n") == etree.tostring(new, method="c14n"):
+            continue
+        if (old.get("name") or "") != (new.get("name") or ""):
+            changed[eid] = f"名称：{old.get('name') or '（无）'} → {new.get('name') or '（无）'}"
+        elif _read_fields(old) != _read_fields(new):
+            changed[eid] = "表单字段已修改"
+        else:
+            changed[eid] = "属性已修改"
+    return Comparison(
+        a, b, sorted(set(after) - set(before)), sorted(set(before) - set(after)), changed
+    )
