@@ -6,7 +6,19 @@ import secrets
 from flask import Flask, request, session
 from flask_babel import get_locale
 
-from webapp import api, auth, cases, database, errors, filters, main, notices, tasks
+from webapp import (
+    api,
+    auth,
+    cases,
+    database,
+    editor,
+    errors,
+    filters,
+    main,
+    notices,
+    processes,
+    tasks,
+)
 from webapp.extensions import babel, csrf, limiter, login_manager
 
 LANGUAGES = ("zh_CN", "en")
@@ -51,6 +63,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(tasks.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(notices.bp)
+    app.register_blueprint(processes.bp)
+    app.register_blueprint(editor.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a bearer token
     return app
