@@ -15,7 +15,6 @@ from flask import (
 )
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required
-from sqlalchemy import select
 from wtforms import SelectField
 
 from webapp import forms
@@ -24,7 +23,7 @@ from workflows import access, cases, tasks
 from workflows.cases import PROGRAMMES
 from workflows.clock import as_utc, now
 from workflows.errors import Forbidden, NotFound, ValidationFailed
-from workflows.models import Campaign, User
+from workflows.models import User
 from workflows.processes import latest_version, loaded_version
 
 bp = Blueprint("tasks", __name__)
@@ -271,16 +270,6 @@ def _require_caseworker(user: User) -> None:
         raise Forbidden(gettext("只有经办人可以登记申请"))
 
 
-def _open_campaigns(process_id: str) -> list[Campaign]:
-    return list(
-        session().scalars(
-            select(Campaign)
-            .where(Campaign.programme == process_id, Campaign.status == "open")
-            .order_by(Campaign.year.desc(), Campaign.id)
-        )
-    )
-
-
 @bp.get("/apply")
 @login_required
 def new_case_choose():
@@ -292,7 +281,7 @@ def new_case_choose():
             latest_version(db, prog.process_id)
         except NotFound:
             continue  # not deployed here
-        campaigns = _open_campaigns(prog.process_id) if prog.needs_campaign else []
+        campaigns = cases.open_campaigns(db, prog.process_id) if prog.needs_campaign else []
         offers.append((prog, campaigns))
     return render_template("tasks/apply_choose.html", offers=offers)
 
@@ -307,7 +296,7 @@ def new_case(process_id: str):
     prog = PROGRAMMES[process_id]
     fields = loaded_version(db, latest_version(db, process_id).id).meta.get("start_form", [])
     extra = {}
-    campaigns = _open_campaigns(process_id) if prog.needs_campaign else []
+    campaigns = cases.open_campaigns(session(), process_id) if prog.needs_campaign else []
     if prog.needs_campaign:
         chosen = request.args.get("campaign", "")
         extra["campaign"] = SelectField(

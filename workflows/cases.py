@@ -103,6 +103,17 @@ def programme(process_id: str) -> Programme:
     return PROGRAMMES[process_id]
 
 
+def open_campaigns(session: Session, process_id: str) -> list[Campaign]:
+    """Campaigns of a programme that accept applications now, newest year first."""
+    return list(
+        session.scalars(
+            select(Campaign)
+            .where(Campaign.programme == process_id, Campaign.status == "open")
+            .order_by(Campaign.year.desc(), Campaign.id)
+        )
+    )
+
+
 def _claim_scope(prog: Programme, campaign: Campaign | None) -> tuple[str, int]:
     if prog.process_id == "seasonal_aid" and campaign is not None:
         # One case per worker per campaign (冬送温暖 and 夏送清凉 of one year are separate).
