@@ -20,4 +20,5 @@ def test_engine_benchmark_prints_all_figures_as_its_last_line():
     figures = json.loads(run.stdout.strip().splitlines()[-1])
     for key in ("ms_per_task", "raw_ms_per_task", "ratio", "state_bytes_per_case"):
         assert figures[key] > 0
-    assert figures["ratio"] == round(figures["ms_per_task"] / figures["raw_ms_per_task"], 3)
+    # The printed figures are rounded to 3 places; the ratio comes from the unrounded ones.
+    assert abs(figures["ratio"] - figures["ms_per_task"] / figures["raw_ms_per_task"]) < 0.005
