@@ -29,7 +29,12 @@ def navigation() -> dict:
         (gettext("公示"), "notices.index", None),
     ]
     views = current_app.view_functions
-    return {"nav": [e for e in entries if e[1] in views], "roles": ROLES}
+    # 流程管理 is for managers only; nobody else is offered a page that answers 403.
+    hidden = set() if current_user.has_role("manager") else {"processes.index"}
+    return {
+        "nav": [e for e in entries if e[1] in views and e[1] not in hidden],
+        "roles": ROLES,
+    }
 
 
 @bp.get("/healthz")
