@@ -18,7 +18,8 @@ from sqlalchemy import select
 from webapp import openapi
 from webapp.database import session
 from webapp.extensions import limiter
-from workflows import auth, cases, engine, files, notices, privacy, tasks
+from webapp.processes import change_list, refusal
+from workflows import auth, cases, engine, files, notices, privacy, processes, tasks
 from workflows.clock import CST
 from workflows.errors import Conflict, Forbidden, ValidationFailed, WarmflowError
 from workflows.models import (
@@ -28,6 +29,7 @@ from workflows.models import (
     HumanTask,
     Organisation,
     ProcessInstance,
+    ProcessVersion,
     PublicNotice,
     User,
 )
@@ -428,4 +430,136 @@ def notice_objection(notice_id: int):
             message="异议已受理，公示暂停，工会将调查核实",
         ),
         201,
+    )
+
+
+# --- processes (managers only) -----------------------------------------------------------------
+
+
+def version_json(version: ProcessVersion, summary: processes.VersionSummary | None = None) -> dict:
+    """A deployed version; with its summary, the cases running and finished on it."""
+    deployer = user_json(version.deployed_by_id)
+    answer = {
+        "process_id": version.process_id,
+        "number": version.number,
+        "name": version.name,
+        "deployed_at": iso(version.deployed_at),
+        "deployed_by": deployer["display_name"] if deployer else "系统",
+        "comment": version.comment,
+        "checksum": version.checksum,
+    }
+    if summary is not None:
+        answer["running"], answer["finished"] = summary.running, summary.finished
+    return answer
+
+
+def _xml_from_body() -> str:
+    xml = body().get("xml")
+    if not isinstance(xml, str) or not xml.strip():
+        message = "请提供流程图 XML（xml）"
+        raise ValidationFailed(message, errors={"xml": message})
+    return xml
+
+
+def _refused(err: ValidationFailed):
+    found = refusal(err)
+    answer = {"code": err.code, "message": err.message, "findings": found}
+    answer["errors"] = err.errors or {f["element"] or "xml": f["message"] for f in found}
+    return jsonify(answer), 422
+
+
+@bp.get("/processes")
+@token_required
+def process_list():
+    summaries = processes.list_processes(session(), g.api_user)
+    return jsonify(
+        [
+            {
+                "process_id": p.process_id,
+                "name": p.name,
+                "versions": [version_json(v.version, v) for v in p.versions],
+                "draft": {
+                    "saved_at": iso(p.draft.saved_at),
+                    "saved_by": (user_json(p.draft.saved_by_id) or {}).get("display_name"),
+                    "lock_version": p.draft.lock_version,
+                }
+                if p.draft
+                else None,
+            }
+            for p in summaries
+        ]
+    )
+
+
+@bp.get("/processes/<process_id>/versions/<int:number>")
+@token_required
+def process_version(process_id: str, number: int):
+    version = processes.get_version(session(), g.api_user, process_id, number)
+    return jsonify(version_json(version) | {"xml": version.bpmn_xml})
+
+
+@bp.post("/processes/<process_id>/validate")
+@token_required
+def process_validate(process_id: str):
+    processes.require_manager(g.api_user)
+    xml = _xml_from_body()
+    found = processes.findings_for(session(), g.api_user, xml)
+    if not found:
+        diagram = processes.read_diagram(processes.parse_xml(xml))
+        if diagram.process_id != process_id:
+            found.append(
+                processes.Finding(
+                    diagram.process_id, f"流程标识是“{diagram.process_id}”，应为“{process_id}”"
+                )
+            )
+    return jsonify(findings=[{"element": f.element, "message": f.message} for f in found])
+
+
+@bp.post("/processes/<process_id>/versions")
+@token_required
+def process_deploy(process_id: str):
+    db, user = session(), g.api_user
+    processes.require_manager(user)
+    processes.get_process(db, user, process_id)  # 404 for an unknown process
+    payload = body()
+    xml = _xml_from_body()
+    comment = _text(payload.get("comment"))[:500]
+    try:
+        result = processes.deploy_xml(db, user, process_id, xml, comment=comment)
+    except ValidationFailed as err:
+        db.rollback()
+        return _refused(err)
+    return jsonify(version=version_json(result.version), created=result.created), (
+        201 if result.created else 200
+    )
+
+
+@bp.post("/processes/<process_id>/versions/<int:number>/rollback")
+@token_required
+def process_rollback(process_id: str, number: int):
+    result = processes.rollback(session(), g.api_user, process_id, number)
+    return jsonify(version=version_json(result.version)), 201
+
+
+@bp.get("/processes/<process_id>/compare")
+@token_required
+def process_compare(process_id: str):
+    processes.require_manager(g.api_user)
+    a, b = _int_arg("a", 0, 1), _int_arg("b", 0, 1)
+    if not a or not b:
+        message = "请用 a、b 指定要比较的两个版本号"
+        raise ValidationFailed(message, errors={"a" if not a else "b": message})
+    diff = processes.compare(session(), g.api_user, process_id, min(a, b), max(a, b))
+    rows = change_list(diff)
+
+    def pick(kind: str, with_change: bool = False) -> list[dict]:
+        keys = ("element", "name", "change") if with_change else ("element", "name")
+        return [{k: r[k] for k in keys} for r in rows if r["kind"] == kind]
+
+    return jsonify(
+        older=diff.older.number,
+        newer=diff.newer.number,
+        added=pick("added"),
+        removed=pick("removed"),
+        changed=pick("changed", True),
     )

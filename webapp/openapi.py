@@ -40,6 +40,16 @@ def _id_param(name: str, what: str) -> dict:
     }
 
 
+def _process_param() -> dict:
+    return {
+        "name": "process_id",
+        "in": "path",
+        "required": True,
+        "description": "流程标识，如 approval_by_level",
+        "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"},
+    }
+
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -355,13 +365,168 @@ SCHEMAS: dict[str, Any] = {
             "token_type": {"type": "string", "const": "Bearer"},
         },
     },
+    "ProcessVersion": {
+        "type": "object",
+        "required": [
+            "process_id",
+            "number",
+            "name",
+            "deployed_at",
+            "deployed_by",
+            "comment",
+            "checksum",
+        ],
+        "properties": {
+            "process_id": {"type": "string"},
+            "number": {"type": "integer", "description": "版本号，从 1 起"},
+            "name": {"type": "string"},
+            "deployed_at": DATETIME,
+            "deployed_by": {"type": "string", "description": "部署人姓名；随系统部署的为“系统”"},
+            "comment": {"type": "string"},
+            "checksum": {"type": "string", "description": "BPMN 文本的 SHA-256"},
+            "running": {"type": "integer", "description": "在该版本上运行中的案件数（含调用）"},
+            "finished": {"type": "integer", "description": "在该版本上已结束的案件数"},
+        },
+    },
+    "ProcessVersionXml": {
+        "allOf": [
+            _ref("ProcessVersion"),
+            {
+                "type": "object",
+                "required": ["xml"],
+                "properties": {"xml": {"type": "string", "description": "部署时的 BPMN 原文"}},
+            },
+        ]
+    },
+    "Process": {
+        "type": "object",
+        "required": ["process_id", "name", "versions", "draft"],
+        "properties": {
+            "process_id": {"type": "string"},
+            "name": {"type": "string"},
+            "versions": {
+                "type": "array",
+                "items": _ref("ProcessVersion"),
+                "description": "最新版本在前",
+            },
+            "draft": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "properties": {
+                            "saved_at": DATETIME,
+                            "saved_by": _nullable("string"),
+                            "lock_version": {"type": "integer"},
+                        },
+                    },
+                    {"type": "null"},
+                ],
+                "description": "未部署的草稿（编辑器保存），没有则为 null",
+            },
+        },
+    },
+    "Finding": {
+        "type": "object",
+        "required": ["element", "message"],
+        "properties": {
+            "element": {"type": "string", "description": "出问题的元素 id；整个文件的问题为空串"},
+            "message": {"type": "string", "description": "中文说明"},
+        },
+    },
+    "Findings": {
+        "type": "object",
+        "required": ["findings"],
+        "properties": {
+            "findings": {
+                "type": "array",
+                "items": _ref("Finding"),
+                "description": "为空表示可以部署",
+            }
+        },
+    },
+    "ProcessXmlRequest": {
+        "type": "object",
+        "required": ["xml"],
+        "properties": {
+            "xml": {
+                "type": "string",
+                "description": "BPMN 2.0 XML（UTF-8，不超过 2 MB，不得含 DOCTYPE）",
+            }
+        },
+    },
+    "DeployRequest": {
+        "type": "object",
+        "required": ["xml"],
+        "properties": {
+            "xml": {
+                "type": "string",
+                "description": "BPMN 2.0 XML（UTF-8，不超过 2 MB，不得含 DOCTYPE）",
+            },
+            "comment": {"type": "string", "maxLength": 500, "description": "版本说明"},
+        },
+    },
+    "DeployRefused": {
+        "allOf": [
+            _ref("Error"),
+            {
+                "type": "object",
+                "required": ["findings"],
+                "properties": {"findings": {"type": "array", "items": _ref("Finding")}},
+            },
+        ]
+    },
+    "DeployResult": {
+        "type": "object",
+        "required": ["version", "created"],
+        "properties": {
+            "version": _ref("ProcessVersion"),
+            "created": {"type": "boolean", "description": "false：与当前版本相同，未产生新版本"},
+        },
+    },
+    "ElementRef": {
+        "type": "object",
+        "required": ["element", "name"],
+        "properties": {"element": {"type": "string"}, "name": {"type": "string"}},
+    },
+    "Comparison": {
+        "type": "object",
+        "required": ["older", "newer", "added", "removed", "changed"],
+        "properties": {
+            "older": {"type": "integer"},
+            "newer": {"type": "integer"},
+            "added": {"type": "array", "items": _ref("ElementRef"), "description": "较新版本新增"},
+            "removed": {
+                "type": "array",
+                "items": _ref("ElementRef"),
+                "description": "较新版本删除",
+            },
+            "changed": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        _ref("ElementRef"),
+                        {
+                            "type": "object",
+                            "required": ["change"],
+                            "properties": {
+                                "change": {
+                                    "type": "string",
+                                    "description": "改动说明，如 名称：甲 → 乙",
+                                }
+                            },
+                        },
+                    ]
+                },
+            },
+        },
+    },
 }
 
 ERROR_TEXT = {
     400: "请求无法处理，如流程无法继续（code process_error）",
     401: "未提供或无效的访问令牌（或用户名、密码错误）",
-    403: "超出本人岗位或单位的办理范围",
-    404: "任务、案件或公示不存在",
+    403: "超出本人岗位或单位的办理范围（流程管理接口：非管理员）",
+    404: "任务、案件、公示、流程或版本不存在",
     409: "冲突：已由他人认领或办理（code conflict），或任务已办理完毕（code already_done）",
     413: "上传内容过大",
     422: "提交的数据有误；errors 按字段给出提示",
@@ -606,6 +771,120 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/processes": {
+        "get": {
+            "operationId": "listProcesses",
+            "summary": "流程及其各版本、案件数与草稿（管理员）",
+            "tags": ["processes"],
+            "security": SECURED,
+            "responses": {
+                "200": _json({"type": "array", "items": _ref("Process")}, "按流程标识排序"),
+                **_errors(401, 403),
+            },
+        }
+    },
+    "/processes/{process_id}/versions/{number}": {
+        "get": {
+            "operationId": "getProcessVersion",
+            "summary": "某一版本及其 BPMN 原文（管理员）",
+            "tags": ["processes"],
+            "security": SECURED,
+            "parameters": [_process_param(), _id_param("number", "版本号")],
+            "responses": {
+                "200": _json(_ref("ProcessVersionXml"), "版本与 XML"),
+                **_errors(401, 403, 404),
+            },
+        }
+    },
+    "/processes/{process_id}/validate": {
+        "post": {
+            "operationId": "validateProcess",
+            "summary": "校验流程图而不部署（管理员）",
+            "description": "返回全部问题及其元素 id，供编辑器标注；为空表示可以部署。",
+            "tags": ["processes"],
+            "security": SECURED,
+            "parameters": [_process_param()],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("ProcessXmlRequest")}},
+            },
+            "responses": {
+                "200": _json(_ref("Findings"), "校验结果"),
+                **_errors(401, 403, 413, 422),
+            },
+        }
+    },
+    "/processes/{process_id}/versions": {
+        "post": {
+            "operationId": "deployProcess",
+            "summary": "部署新版本（管理员）",
+            "description": "通过校验后成为最新版本，新登记的案件使用它；运行中的案件不受影响。"
+            "与当前版本相同时返回 200 且不产生新版本。未通过校验返回 422 及 findings。",
+            "tags": ["processes"],
+            "security": SECURED,
+            "parameters": [_process_param()],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("DeployRequest")}},
+            },
+            "responses": {
+                "201": _json(_ref("DeployResult"), "已部署的新版本"),
+                "200": _json(_ref("DeployResult"), "与当前版本相同，未产生新版本"),
+                "422": _json(_ref("DeployRefused"), "未通过校验：findings 列出每个问题"),
+                **_errors(401, 403, 404, 413),
+            },
+        }
+    },
+    "/processes/{process_id}/versions/{number}/rollback": {
+        "post": {
+            "operationId": "rollbackProcess",
+            "summary": "回滚：把旧版本重新部署为最新版本（管理员）",
+            "description": "产生一个内容与该旧版本相同的新版本；已是当前版本时返回 422。",
+            "tags": ["processes"],
+            "security": SECURED,
+            "parameters": [_process_param(), _id_param("number", "要回滚到的版本号")],
+            "responses": {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "required": ["version"],
+                        "properties": {"version": _ref("ProcessVersion")},
+                    },
+                    "新部署的版本",
+                ),
+                **_errors(401, 403, 404, 422),
+            },
+        }
+    },
+    "/processes/{process_id}/compare": {
+        "get": {
+            "operationId": "compareProcessVersions",
+            "summary": "比较两个版本：新增、删除、修改的元素（管理员）",
+            "tags": ["processes"],
+            "security": SECURED,
+            "parameters": [
+                _process_param(),
+                {
+                    "name": "a",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1},
+                    "description": "一个版本号（较小者视为较旧）",
+                },
+                {
+                    "name": "b",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1},
+                    "description": "另一个版本号",
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("Comparison"), "按元素 id 比较的结果"),
+                **_errors(401, 403, 404, 422),
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "operationId": "openapi",
@@ -635,6 +914,7 @@ DOCUMENT: dict[str, Any] = {
         {"name": "tasks", "description": "待办任务"},
         {"name": "cases", "description": "案件"},
         {"name": "notices", "description": "公示与异议（公开）"},
+        {"name": "processes", "description": "流程管理（仅管理员）"},
         {"name": "meta", "description": "接口文档"},
     ],
     "paths": PATHS,
