@@ -31,11 +31,15 @@ $(MO): webapp/translations/en/LC_MESSAGES/messages.po | $(VENV)/.installed
 	$(BIN)/pybabel compile -d webapp/translations
 
 # bpmn-js from the npm registry (pinned by frontend/package-lock.json); its prebuilt viewer
-# bundle and styles are served by the app itself, never from a CDN. Without npm the case
-# page still works and shows a note in place of the diagram.
-vendor: $(VENDOR)/bpmn-js/bpmn-viewer.production.min.js
+# bundle and styles are served by the app itself, never from a CDN. The process editor
+# (bpmn-js Modeler + properties panel with the Camunda 7 provider) is bundled from the same
+# node_modules by esbuild. Without npm the case page still works and shows a note in place
+# of the diagram, and the editor page says it is not installed.
+VIEWER := $(VENDOR)/bpmn-js/bpmn-viewer.production.min.js
+EDITOR := $(VENDOR)/editor/editor.js
+vendor: $(VIEWER) $(EDITOR)
 
-$(VENDOR)/bpmn-js/bpmn-viewer.production.min.js: frontend/package.json frontend/package-lock.json
+$(VIEWER): frontend/package.json frontend/package-lock.json
 	@if ! command -v npm >/dev/null 2>&1; then \
 	  echo "warmflow: npm not found; case diagrams stay off (install Node.js, then: make vendor)"; \
 	  exit 0; \
@@ -46,6 +50,22 @@ $(VENDOR)/bpmn-js/bpmn-viewer.production.min.js: frontend/package.json frontend/
 	cp frontend/node_modules/bpmn-js/dist/bpmn-viewer.production.min.js \
 	   frontend/node_modules/bpmn-js/dist/assets/*.css \
 	   frontend/node_modules/bpmn-js/LICENSE $(VENDOR)/bpmn-js/
+
+$(EDITOR): frontend/editor.js frontend/package.json frontend/package-lock.json $(VIEWER)
+	@if [ ! -x frontend/node_modules/.bin/esbuild ]; then \
+	  echo "warmflow: npm packages missing; the process editor stays off (install Node.js, then: make vendor)"; \
+	  exit 0; \
+	fi; \
+	set -e; \
+	modules=frontend/node_modules; \
+	rm -rf $(VENDOR)/editor && mkdir -p $(VENDOR)/editor; \
+	$$modules/.bin/esbuild frontend/editor.js --bundle --minify --log-level=warning \
+	  --outfile=$(EDITOR); \
+	cp $$modules/bpmn-js/dist/assets/diagram-js.css $$modules/bpmn-js/dist/assets/bpmn-js.css \
+	   $$modules/@bpmn-io/properties-panel/dist/assets/properties-panel.css $(VENDOR)/editor/; \
+	cp -R $$modules/bpmn-js/dist/assets/bpmn-font $(VENDOR)/editor/; \
+	for pkg in bpmn-js bpmn-js-properties-panel @bpmn-io/properties-panel camunda-bpmn-moddle; do \
+	  cp $$modules/$$pkg/LICENSE $(VENDOR)/editor/LICENSE.$$(basename $$pkg); done
 
 run: setup
 	$(BIN)/warmflow init-db --demo
