@@ -68,3 +68,14 @@ def test_api_token_is_issued_for_good_credentials_only(app, world):
     assert bad.status_code == 401 and bad.get_json()["code"] == "unauthorized"
     not_json = app.test_client().post("/api/v1/token", data="username=cw1")
     assert not_json.status_code == 422
+
+
+def test_menu_offers_only_pages_the_role_may_open(app, as_user):
+    caseworker = as_user("cw1").get("/").get_data(as_text=True)
+    approver = as_user("l2").get("/").get_data(as_text=True)
+    manager = as_user("mgr").get("/").get_data(as_text=True)
+    assert "登记申请" in caseworker and "流程管理" not in caseworker
+    assert "登记申请" not in approver and "流程管理" not in approver
+    assert "流程管理" in manager and "登记申请" not in manager
+    for page in (caseworker, approver, manager):
+        assert "我的任务" in page and "案件查询" in page and "公示" in page

@@ -13,7 +13,7 @@ processes page's file upload (a form post, answered with a page).
 import functools
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from webapp.database import session
@@ -86,9 +86,6 @@ def edit(process_id: str):
         "processes/editor.html",
         summary=summary,
         editor_installed=_editor_installed(),
-        list_url=url_for("processes.index")
-        if "processes.index" in current_app.view_functions
-        else None,
     )
 
 

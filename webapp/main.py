@@ -1,6 +1,6 @@
 """The start page (what waits for this person), the navigation, and the health check."""
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
+from flask import Blueprint, jsonify, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import func, select, text
@@ -16,25 +16,25 @@ bp = Blueprint("main", __name__)
 
 @bp.app_context_processor
 def navigation() -> dict:
-    """Menu entries for the signed-in user, with task counts; only pages that exist."""
+    """Menu entries for the signed-in user, with task counts. An entry that needs a role
+    is offered only to those who have it: nobody is shown a page that answers 403."""
     if not current_user.is_authenticated:
         return {"nav": [], "roles": ROLES}
     db = session()
     entries = [
-        (gettext("我的任务"), "tasks.mine", tasks.count_tasks(db, current_user, "mine")),
-        (gettext("待认领"), "tasks.group", tasks.count_tasks(db, current_user, "group")),
-        (gettext("登记申请"), "tasks.new_case_choose", None),
-        (gettext("案件查询"), "cases.search", None),
-        (gettext("流程管理"), "processes.index", None),
-        (gettext("公示"), "notices.index", None),
+        (gettext("我的任务"), "tasks.mine", tasks.count_tasks(db, current_user, "mine"), None),
+        (gettext("待认领"), "tasks.group", tasks.count_tasks(db, current_user, "group"), None),
+        (gettext("登记申请"), "tasks.new_case_choose", None, "caseworker"),
+        (gettext("案件查询"), "cases.search", None, None),
+        (gettext("流程管理"), "processes.index", None, "manager"),
+        (gettext("公示"), "notices.index", None, None),
     ]
-    views = current_app.view_functions
-    # 流程管理 is for managers only; nobody else is offered a page that answers 403.
-    hidden = set() if current_user.has_role("manager") else {"processes.index"}
-    return {
-        "nav": [e for e in entries if e[1] in views and e[1] not in hidden],
-        "roles": ROLES,
-    }
+    nav = [
+        (label, endpoint, count)
+        for label, endpoint, count, role in entries
+        if role is None or current_user.has_role(role)
+    ]
+    return {"nav": nav, "roles": ROLES}
 
 
 @bp.get("/healthz")

@@ -26,7 +26,6 @@ from workflows.models import User
 bp = Blueprint("processes", __name__)
 
 VIEWER_BUNDLE = "vendor/bpmn-js/bpmn-viewer.production.min.js"
-EDITOR_ENDPOINT = "editor.edit"
 
 
 def _user() -> User:
@@ -84,13 +83,10 @@ def change_list(diff: processes.Comparison) -> list[dict]:
 
 def _render_index(refused: dict | None = None, status: int = 200):
     summaries = processes.list_processes(session(), _user())
-    editable = EDITOR_ENDPOINT in current_app.view_functions
     return (
         render_template(
             "processes/index.html",
             summaries=summaries,
-            editable=editable,
-            editor_endpoint=EDITOR_ENDPOINT,
             refused=refused,
             max_mb=processes.MAX_BPMN_BYTES // 1024 // 1024,
         ),

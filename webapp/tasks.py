@@ -6,7 +6,6 @@ from datetime import datetime
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -322,9 +321,7 @@ def new_case(process_id: str):
             status = 422
         else:
             flash(gettext("申请已登记，案件编号 %(case_no)s", case_no=case.case_no), "info")
-            if "cases.show" in current_app.view_functions:
-                return redirect(url_for("cases.show", case_id=case.id))
-            return redirect(url_for("tasks.mine"))
+            return redirect(url_for("cases.show", case_id=case.id))
     page = render_template(
         "cases/new.html",
         prog=prog,
