@@ -50,7 +50,14 @@ from workflows import (  # noqa: E402
     users,
 )
 from workflows.clock import CST  # noqa: E402
-from workflows.models import Campaign, HumanTask, Payment, ProcessInstance, StoredFile  # noqa: E402
+from workflows.models import (  # noqa: E402
+    Campaign,
+    CampaignBudget,
+    HumanTask,
+    Payment,
+    ProcessInstance,
+    StoredFile,
+)
 
 STEPS_PER_CASE = 6
 START = datetime(2026, 9, 7, 10, 0, tzinfo=CST)
@@ -103,6 +110,7 @@ def raw_engine() -> PythonScriptEngine:
                 "post_notice": later,
                 "close_notice": lambda r: r,
                 "request_payment": lambda: None,
+                "reserve_budget": lambda: None,
                 "archive_worker": lambda m: past,
                 "leave_archive": lambda: None,
             }
@@ -193,6 +201,8 @@ def setup_world(factory):
             city_approval_threshold_fen=500000,
         )
         session.add(campaign)
+        session.flush()
+        session.add(CampaignBudget(campaign_id=campaign.id, org_id=district.id, budget_fen=10**15))
         session.commit()
         return people, campaign.id
 

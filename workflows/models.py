@@ -137,6 +137,18 @@ class CampaignBudget(Base):
     __mapper_args__ = {"version_id_col": lock_version}
 
 
+class BudgetReservation(Base):
+    """The amount a finally approved case holds of its district's campaign budget; released
+    (deleted, with `campaign_budget.reserved_fen` lowered) when the case ends unpaid."""
+
+    __tablename__ = "budget_reservation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), unique=True)
+    budget_id: Mapped[int] = mapped_column(ForeignKey("campaign_budget.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
 class Case(Base):
     """The business side of one application; its workflow is `process_instance`."""
 

@@ -1,0 +1,154 @@
+"""Campaign budgets: the final approval reserves the case's amount from its district
+federation's budget (DESIGN.md "Money"), in the same transaction, or is refused.
+
+The diagram asks for it (`reserve_budget()` in approval_by_level's `approved` step); the
+handler locks the budget row, so concurrent final approvals queue on it and never
+overspend. A case that ends without being paid (rejected later, cancelled, objection
+upheld) gives its reservation back; a paid case keeps it.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from workflows import access, engine, scripting
+from workflows.audit import record
+from workflows.models import (
+    BudgetReservation,
+    Campaign,
+    CampaignBudget,
+    Organisation,
+    Payment,
+)
+
+# Outcomes after which the money is spent and the reservation stays.
+KEPT_ON = frozenset({"end_paid"})
+
+
+def yuan(fen: int) -> str:
+    """Integer fen as yuan with two decimals, without floating point."""
+    sign = "-" if fen < 0 else ""
+    fen = abs(int(fen))
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
+@scripting.register("reserve_budget", "终审通过时从本区（县）总工会的活动预算中占用案件金额")
+def reserve_budget() -> None:
+    data = engine.current_data()
+    campaign_id = data.get("campaign_id")
+    engine.ask(
+        "reserve_budget",
+        amount_fen=int(data.get("amount_fen") or 0),
+        campaign_id=int(campaign_id) if campaign_id else None,
+    )
+
+
+def _locked_budget(session: Session, *where) -> CampaignBudget | None:
+    """The budget row, locked until commit and read fresh. SQLite has no row locks and
+    ignores FOR UPDATE: a no-op write first takes its database write lock, so concurrent
+    approvals queue there instead of failing on the row's version at commit."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(CampaignBudget).where(*where).values(reserved_fen=CampaignBudget.reserved_fen)
+        )
+    return session.scalars(
+        select(CampaignBudget)
+        .where(*where)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+@engine.effect_handler("reserve_budget")
+def _reserve(session: Session, loaded: engine.Loaded, payload: dict) -> None:
+    case = loaded.case
+    campaign_id = payload.get("campaign_id") or case.campaign_id
+    amount = int(payload.get("amount_fen") or 0)
+    if campaign_id is None or amount <= 0:
+        return  # an archive case (no campaign) or goods (no money): nothing to reserve
+    existing = session.scalars(
+        select(BudgetReservation).where(BudgetReservation.case_id == case.id)
+    ).first()
+    if existing is not None:
+        return  # approved once already: the reservation stands
+    org_id = access.org_at_level(case.org, 2)
+    org = session.get(Organisation, org_id)
+    campaign = session.get(Campaign, campaign_id)
+    where = f"{org.name} {campaign.name}"
+    budget = _locked_budget(
+        session, CampaignBudget.campaign_id == campaign_id, CampaignBudget.org_id == org_id
+    )
+    if budget is None:
+        raise engine.ProcessError(f"{where} 未设置预算，不能审批通过，请联系市总工会设置预算")
+    remaining = budget.budget_fen - budget.reserved_fen
+    if amount > remaining:
+        raise engine.ProcessError(
+            f"{where} 预算不足：剩余 {yuan(remaining)} 元，本案需 {yuan(amount)} 元"
+        )
+    budget.reserved_fen += amount
+    session.add(BudgetReservation(case_id=case.id, budget_id=budget.id, amount_fen=amount))
+    record(
+        session,
+        None,
+        case.id,
+        "budget.reserve",
+        f"占用{where}预算 {yuan(amount)} 元，剩余 {yuan(remaining - amount)} 元",
+        budget_id=budget.id,
+        amount_fen=amount,
+    )
+
+
+def _release(session: Session, loaded: engine.Loaded) -> None:
+    """A case that closes unpaid gives its reservation back."""
+    case = loaded.case
+    if case.outcome in KEPT_ON:
+        return
+    reservation = session.scalars(
+        select(BudgetReservation).where(BudgetReservation.case_id == case.id)
+    ).first()
+    if reservation is None:
+        return
+    paid = session.scalars(
+        select(Payment.id).where(Payment.case_id == case.id, Payment.status == "paid")
+    ).first()
+    if paid is not None:
+        return  # the money went out: it stays spent whatever the outcome says
+    budget = _locked_budget(session, CampaignBudget.id == reservation.budget_id)
+    budget.reserved_fen -= reservation.amount_fen
+    session.delete(reservation)
+    record(
+        session,
+        None,
+        case.id,
+        "budget.release",
+        f"案件未发放结案（{case.outcome_label}），释放预算 {yuan(reservation.amount_fen)} 元",
+        budget_id=budget.id,
+        amount_fen=reservation.amount_fen,
+    )
+
+
+engine.CLOSE_HOOKS.append(_release)
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    budget_fen: int
+    reserved_fen: int
+
+    @property
+    def remaining_fen(self) -> int:
+        return self.budget_fen - self.reserved_fen
+
+
+def budget_status(session: Session, campaign_id: int, org_id: int) -> BudgetStatus | None:
+    """A district's budget for a campaign: budget, reserved and remaining fen (None when
+    the campaign has no budget for that organisation)."""
+    row = session.scalars(
+        select(CampaignBudget).where(
+            CampaignBudget.campaign_id == campaign_id, CampaignBudget.org_id == org_id
+        )
+    ).first()
+    if row is None:
+        return None
+    return BudgetStatus(row.budget_fen, row.reserved_fen)
