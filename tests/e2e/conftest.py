@@ -76,3 +76,25 @@ def shot():
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+@pytest.fixture
+def sign_in(browser, live_server):
+    """sign_in("cw1") → a page in its own browser context, signed in as that world user."""
+    contexts = []
+
+    def open_as(username: str):
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(live_server + "/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", "pw-" + username)
+        page.click("button[type=submit]")
+        page.wait_for_url(live_server + "/")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()

@@ -23,20 +23,8 @@ TASK = "[data-element-id=home_visit_task]"
 FIELDS = "[data-group-id=group-CamundaPlatform__FormData]"
 
 
-def sign_in(browser, live_server, username):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    page.goto(live_server + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-" + username)
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server + "/")
-    return page
-
-
-def open_editor(browser, live_server, process_id):
-    page = sign_in(browser, live_server, "mgr")
+def open_editor(sign_in, live_server, process_id):
+    page = sign_in("mgr")
     errors = []
     page.on("pageerror", lambda err: errors.append(str(err)))
     page.on("dialog", lambda dialog: dialog.accept())
@@ -59,8 +47,8 @@ def open_group(page, group_id):
         group.locator(".bio-properties-panel-group-header").click()
 
 
-def test_manager_renames_the_home_visit_adds_a_field_and_deploys(live_server, browser, world, shot):
-    page, errors = open_editor(browser, live_server, "home_visit")
+def test_manager_renames_the_home_visit_adds_a_field_and_deploys(live_server, sign_in, world, shot):
+    page, errors = open_editor(sign_in, live_server, "home_visit")
     assert "已载入第 1 版" in page.inner_text(".editor-status")
     page.click(TASK)
     page.wait_for_selector(".bio-properties-panel-header-label >> text=入户核查")
@@ -136,7 +124,7 @@ def test_manager_renames_the_home_visit_adds_a_field_and_deploys(live_server, br
     )
     task = world.open_task(case, "home_visit_task")
     assert task.name == "入户核查（两人）"
-    cw = sign_in(browser, live_server, "cw1")
+    cw = sign_in("cw1")
     cw.goto(f"{live_server}/tasks/{task.id}")
     cw.wait_for_selector("form.task-form")
     assert "入户核查（两人）" in cw.inner_text("h1")
@@ -157,11 +145,11 @@ def test_manager_renames_the_home_visit_adds_a_field_and_deploys(live_server, br
     shot(cw, "editor-case-diagram")
 
 
-def test_a_draft_loads_back_into_the_editor(live_server, browser, world):
+def test_a_draft_loads_back_into_the_editor(live_server, sign_in, world):
     xml = (BPMN / "approval_by_level.bpmn").read_text("utf-8")
     edited = xml.replace('name="基层工会审批"', 'name="基层工会初审"', 1)
     processes.save_draft(world.session, world.user("mgr"), "approval_by_level", edited)
-    page, errors = open_editor(browser, live_server, "approval_by_level")
+    page, errors = open_editor(sign_in, live_server, "approval_by_level")
     assert "草稿" in page.inner_text(".editor-status")
     assert business_value(page, "approve_l1", "name") == "基层工会初审"
     assert errors == []
@@ -175,8 +163,8 @@ VISIT_OK = dict(
 )
 
 
-def test_every_shipped_diagram_survives_the_modeler(live_server, browser, world, clock):
-    page, errors = open_editor(browser, live_server, "tuition_grant")
+def test_every_shipped_diagram_survives_the_modeler(live_server, sign_in, world, clock):
+    page, errors = open_editor(sign_in, live_server, "tuition_grant")
     mgr = world.user("mgr")
     exported = {}
     for path in sorted(BPMN.glob("*.bpmn")):

@@ -13,18 +13,6 @@ from workflows import timers
 from workflows.models import Case, Payment, PublicNotice
 
 
-def sign_in(browser, live_server, username):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    page.goto(live_server + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-" + username)
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server + "/")
-    return page
-
-
 def open_first_task(page, live_server, case_no):
     page.goto(live_server + "/tasks/group")
     page.click(f"text={case_no}")
@@ -32,14 +20,14 @@ def open_first_task(page, live_server, case_no):
 
 
 def test_grant_goes_from_application_to_payment_in_the_browser(
-    live_server, browser, world, clock, tmp_path, shot
+    live_server, browser, sign_in, world, clock, tmp_path, shot
 ):
     letter = tmp_path / "录取通知书.pdf"
     letter.write_bytes(b"%PDF-1.4\n% admission letter\n%%EOF\n")
     student_id = valid_id("51100220070302123")
 
     # The caseworker files the application.
-    cw = sign_in(browser, live_server, "cw1")
+    cw = sign_in("cw1")
     cw.goto(live_server + "/apply")
     shot(cw, "apply-choose")
     cw.click("text=2026年金秋助学")
@@ -88,14 +76,14 @@ def test_grant_goes_from_application_to_payment_in_the_browser(
     assert timers.fire_due_timers(world.factory) == 1
 
     # Level 1 approves on the task page.
-    l1 = sign_in(browser, live_server, "l1")
+    l1 = sign_in("l1")
     open_first_task(l1, live_server, case.case_no)
     shot(l1, "approval-form")
     l1.click("button.decision.approve")
     l1.wait_for_url("**/tasks/**")
 
     # Level 2 approves through batch approval, after seeing count and total.
-    l2 = sign_in(browser, live_server, "l2")
+    l2 = sign_in("l2")
     l2.goto(live_server + "/tasks/group")
     shot(l2, "task-list")
     l2.check(f"input[aria-label='选择 {case.case_no}']")
