@@ -18,6 +18,7 @@ from webapp import (
     notices,
     processes,
     tasks,
+    workdays,
 )
 from webapp.extensions import babel, csrf, limiter, login_manager
 
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(notices.bp)
     app.register_blueprint(processes.bp)
     app.register_blueprint(editor.bp)
+    app.register_blueprint(workdays.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a bearer token
     return app

@@ -19,7 +19,7 @@ from webapp import openapi
 from webapp.database import session
 from webapp.extensions import limiter
 from webapp.processes import change_list, refusal
-from workflows import auth, cases, engine, files, notices, privacy, processes, tasks
+from workflows import auth, cases, engine, files, notices, privacy, processes, tasks, workdays
 from workflows.clock import CST
 from workflows.errors import Conflict, Forbidden, ValidationFailed, WarmflowError
 from workflows.models import (
@@ -466,6 +466,37 @@ def _refused(err: ValidationFailed):
     answer = {"code": err.code, "message": err.message, "findings": found}
     answer["errors"] = err.errors or {f["element"] or "xml": f["message"] for f in found}
     return jsonify(answer), 422
+
+
+def _arrangement_json(shown) -> dict:
+    return {
+        "year": shown.year,
+        "library_knows": shown.library_knows,
+        "entered": shown.entered,
+        "holidays": [d.isoformat() for d in shown.holidays],
+        "workdays": [d.isoformat() for d in shown.workdays],
+    }
+
+
+@bp.get("/calendar/<int:year>")
+@token_required
+def calendar_year(year: int):
+    workdays.require_manager(g.api_user)
+    return jsonify(_arrangement_json(workdays.arrangement(session(), year)))
+
+
+@bp.put("/calendar/<int:year>")
+@token_required
+def calendar_enter(year: int):
+    data = body()
+    lists = {k: data.get(k, []) for k in ("holidays", "workdays")}
+    for key, value in lists.items():
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationFailed(f"{key} 应为日期字符串列表", errors={key: "应为日期列表"})
+    shown = workdays.enter_year_as(
+        session(), g.api_user, year, " ".join(lists["holidays"]), " ".join(lists["workdays"])
+    )
+    return jsonify(_arrangement_json(shown))
 
 
 @bp.get("/processes")

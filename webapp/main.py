@@ -27,6 +27,7 @@ def navigation() -> dict:
         (gettext("登记申请"), "tasks.new_case_choose", None, "caseworker"),
         (gettext("案件查询"), "cases.search", None, None),
         (gettext("流程管理"), "processes.index", None, "manager"),
+        (gettext("节假日安排"), "workdays.index", None, "manager"),
         (gettext("公示"), "notices.index", None, None),
     ]
     nav = [

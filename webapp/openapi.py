@@ -357,6 +357,17 @@ SCHEMAS: dict[str, Any] = {
         "required": ["username", "password"],
         "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
     },
+    "CalendarYear": {
+        "type": "object",
+        "required": ["year", "library_knows", "entered", "holidays", "workdays"],
+        "properties": {
+            "year": {"type": "integer"},
+            "library_knows": {"type": "boolean", "description": "chinese-calendar 已内置该年安排"},
+            "entered": {"type": "boolean", "description": "管理员已录入该年安排"},
+            "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
+            "workdays": {"type": "array", "items": {"type": "string", "format": "date"}},
+        },
+    },
     "Token": {
         "type": "object",
         "required": ["token", "token_type"],
@@ -770,6 +781,50 @@ PATHS: dict[str, Any] = {
                 **_errors(404, 422, 429),
             },
         }
+    },
+    "/calendar/{year}": {
+        "get": {
+            "operationId": "getCalendarYear",
+            "summary": "某年的节假日安排（管理员）",
+            "tags": ["calendar"],
+            "security": SECURED,
+            "parameters": [_id_param("year", "年份")],
+            "responses": {
+                "200": _json(_ref("CalendarYear"), "该年的安排"),
+                **_errors(401, 403),
+            },
+        },
+        "put": {
+            "operationId": "enterCalendarYear",
+            "summary": "录入或替换某年的放假日期与调休上班日期（管理员）",
+            "tags": ["calendar"],
+            "security": SECURED,
+            "parameters": [_id_param("year", "年份")],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "holidays": {
+                                    "type": "array",
+                                    "items": {"type": "string", "format": "date"},
+                                },
+                                "workdays": {
+                                    "type": "array",
+                                    "items": {"type": "string", "format": "date"},
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json(_ref("CalendarYear"), "保存后的安排"),
+                **_errors(400, 401, 403, 422),
+            },
+        },
     },
     "/processes": {
         "get": {

@@ -6,6 +6,7 @@ official arrangement each November (`CalendarDay` rows plus a `CalendarYear` row
 until they do, Monday–Friday count and the period carries a visible warning.
 """
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflows.audit import record
-from workflows.clock import CST, local_now
-from workflows.models import CalendarDay, CalendarYear
+from workflows.clock import CST
+from workflows.errors import Forbidden, ValidationFailed
+from workflows.models import CalendarDay, CalendarYear, User
 
 _LIBRARY_YEARS: dict[int, bool] = {}
 
@@ -145,5 +147,68 @@ def enter_year(
     invalidate()
 
 
-def today_local() -> date:
-    return local_now().date()
+# --- the manager's page: enter next year's arrangement each November --------------------
+
+
+@dataclass
+class YearArrangement:
+    year: int
+    library_knows: bool  # chinese-calendar has the official arrangement built in
+    entered: bool  # a manager entered it here
+    holidays: list[date]  # entered here: holidays falling on weekdays
+    workdays: list[date]  # entered here: 调休 working weekends
+
+
+def arrangement(session: Session, year: int) -> YearArrangement:
+    rows = session.scalars(
+        select(CalendarDay)
+        .where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
+        .order_by(CalendarDay.day)
+    ).all()
+    return YearArrangement(
+        year,
+        library_knows(year),
+        session.get(CalendarYear, year) is not None,
+        [r.day for r in rows if not r.is_workday],
+        [r.day for r in rows if r.is_workday],
+    )
+
+
+def parse_days(text: str, field: str) -> list[date]:
+    """Dates typed one per line or separated by commas or spaces (2027-01-01, ...)."""
+    days = []
+    for word in re.split(r"[\s,，、;；]+", text or ""):
+        if not word:
+            continue
+        try:
+            days.append(date.fromisoformat(word))
+        except ValueError:
+            message = f"“{word}”不是日期，请按 2027-01-01 的格式填写"
+            raise ValidationFailed(message, errors={field: message}) from None
+    return sorted(set(days))
+
+
+def require_manager(user: User) -> None:
+    if not (user.is_active and user.has_role("manager")):
+        raise Forbidden("只有管理员可以录入节假日安排")
+
+
+def enter_year_as(
+    session: Session, user: User, year: int, holidays_text: str, workdays_text: str
+) -> YearArrangement:
+    """A manager enters (or replaces) a year's official holidays and make-up days."""
+    require_manager(user)
+    if not 2000 <= year <= 2100:
+        raise ValidationFailed("年份应在 2000 至 2100 之间", errors={"year": "年份无效"})
+    holidays = parse_days(holidays_text, "holidays")
+    workdays_ = parse_days(workdays_text, "workdays")
+    both = set(holidays) & set(workdays_)
+    if both:
+        message = f"{'、'.join(d.isoformat() for d in sorted(both))} 不能既是假日又是上班日"
+        raise ValidationFailed(message, errors={"workdays": message})
+    try:
+        enter_year(session, user.id, year, holidays, workdays_)
+    except ValueError as err:
+        session.rollback()
+        raise ValidationFailed(str(err), errors={"holidays": str(err)}) from None
+    return arrangement(session, year)
