@@ -296,19 +296,31 @@ CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 @pytest.fixture
-def app(engine, world, tmp_path, monkeypatch):
+def make_app(engine, world, tmp_path, monkeypatch):
+    """make_app(**config) → the web app on the test database; rate limits off unless asked.
+    The shared limiter is switched off again afterwards so no other test inherits it."""
     from webapp import create_app
+    from webapp.extensions import limiter
 
     monkeypatch.setenv("WARMFLOW_FILES_DIR", str(tmp_path / "files"))
-    app = create_app(
-        {
+
+    def make(**config):
+        settings = {
             "TESTING": True,
             "SECRET_KEY": "test-secret",
             "DATABASE_URL": engine.url.render_as_string(hide_password=False),
             "RATELIMIT_ENABLED": False,
         }
-    )
-    return app
+        settings.update(config)
+        return create_app(settings)
+
+    yield make
+    limiter.enabled = False
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 def csrf_from(client, url: str) -> str:

@@ -8,8 +8,6 @@ import pytest
 from conftest import api_token, valid_card
 from sqlalchemy import select
 
-from webapp import create_app
-from webapp.extensions import limiter
 from workflows import cases, timers
 from workflows.models import Case, HumanTask, PublicNotice
 
@@ -444,30 +442,18 @@ def test_notice_list_and_objection_open_an_investigation(client, world, tokens):
     assert "经营两家商铺" in form["values"]["objection_summary"]
 
 
-def test_objections_are_rate_limited(engine, world, tmp_path, monkeypatch):
-    monkeypatch.setenv("WARMFLOW_FILES_DIR", str(tmp_path / "files"))
-    was = limiter.enabled
-    try:
-        app = create_app(
-            {
-                "TESTING": True,
-                "SECRET_KEY": "test-secret",
-                "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-                "RATELIMIT_ENABLED": True,
-            }
-        )
-        case = start(world)
-        world.do("cw1", case, "home_visit_task", VISIT_OK)
-        client = app.test_client()
-        notice_id = client.get("/api/v1/notices").get_json()["items"][0]["id"]
-        url = f"/api/v1/notices/{notice_id}/objections"
-        payload = {"contact": "13900000000", "reason": "该生家庭并不困难"}
-        codes = [client.post(url, json=payload).status_code for _ in range(6)]
-        assert codes == [201] * 5 + [429]
-        limited = client.post(url, json=payload)
-        assert limited.status_code == 429 and limited.get_json()["code"] == "http_error"
-    finally:
-        limiter.enabled = was
+def test_objections_are_rate_limited(make_app, world):
+    app = make_app(RATELIMIT_ENABLED=True)
+    case = start(world)
+    world.do("cw1", case, "home_visit_task", VISIT_OK)
+    client = app.test_client()
+    notice_id = client.get("/api/v1/notices").get_json()["items"][0]["id"]
+    url = f"/api/v1/notices/{notice_id}/objections"
+    payload = {"contact": "13900000000", "reason": "该生家庭并不困难"}
+    codes = [client.post(url, json=payload).status_code for _ in range(6)]
+    assert codes == [201] * 5 + [429]
+    limited = client.post(url, json=payload)
+    assert limited.status_code == 429 and limited.get_json()["code"] == "http_error"
 
 
 # --- the OpenAPI document -------------------------------------------------------------------

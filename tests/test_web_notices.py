@@ -7,7 +7,6 @@ import pytest
 from conftest import csrf_from, cst
 from sqlalchemy import func, select
 
-from webapp.extensions import limiter
 from workflows import cases, timers
 from workflows.models import Objection, PublicNotice
 
@@ -205,21 +204,9 @@ def test_unknown_notice_is_not_found(app, world):
 
 
 @pytest.fixture
-def limited_app(engine, world, tmp_path, monkeypatch):
-    """The app as in production: rate limits on (the shared `limiter` is re-armed)."""
-    from webapp import create_app
-
-    monkeypatch.setenv("WARMFLOW_FILES_DIR", str(tmp_path / "files"))
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-            "RATELIMIT_ENABLED": True,
-        }
-    )
-    yield app
-    limiter.enabled = False  # the next app configures it again; never leak into others
+def limited_app(make_app):
+    """The app as in production: rate limits on."""
+    return make_app(RATELIMIT_ENABLED=True)
 
 
 def test_sixth_objection_within_an_hour_from_one_address_is_refused(limited_app, world):

@@ -2,15 +2,12 @@
 
 import pytest
 
-from webapp import create_app
 from workflows.errors import Forbidden
 
 
 @pytest.fixture
-def app(engine, world):
-    app = create_app(
-        {"TESTING": True, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
-    )
+def app(make_app):
+    app = make_app()
 
     @app.get("/api/boom")
     def boom():
