@@ -7,7 +7,7 @@ tests all drive it through the service modules named after the domain areas
 
 # The modules that register diagram functions (post_notice, request_payment, ...) and
 # their effects must be loaded before any diagram is validated or run.
-from workflows import archive, budgets, cases, notices, payments  # noqa: E402,F401
+from workflows import archive, budgets, campaigns, cases, notices, payments  # noqa: E402,F401
 from workflows.errors import (  # noqa: F401  (re-exported for callers)
     AlreadyDone,
     Conflict,

@@ -31,6 +31,10 @@ def archive_worker(months: int) -> str:
         "archive_worker",
         valid_until=valid_until.isoformat(),
         category=str(data.get("hardship_category") or ""),
+        # What a campaign launch needs to open a case for this worker later.
+        bank_card=str(data.get("bank_card") or ""),
+        account_name=str(data.get("account_name") or ""),
+        phone=str(data.get("phone") or ""),
     )
     return valid_until.isoformat()
 
@@ -71,6 +75,11 @@ def _archive(session: Session, loaded: engine.Loaded, payload: dict) -> None:
         )
     row.status = "archived"
     row.valid_until = valid_until
+    row.category = payload["category"] or row.category
+    row.subject_id_masked = case.subject_id_masked
+    row.bank_card = payload.get("bank_card", "")
+    row.account_name = payload.get("account_name", "")
+    row.phone = payload.get("phone", "")
 
 
 @engine.effect_handler("leave_archive")

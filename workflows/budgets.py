@@ -23,7 +23,7 @@ from workflows.models import (
 )
 
 # Outcomes after which the money is spent and the reservation stays.
-KEPT_ON = frozenset({"end_paid"})
+KEPT_ON = frozenset({"end_paid", "end_goods"})
 
 
 def yuan(fen: int) -> str:

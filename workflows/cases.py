@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from workflows import access, engine, forms, privacy
 from workflows.audit import record
-from workflows.clock import now
+from workflows.clock import CST, now
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import (
     AuditEvent,
@@ -105,13 +105,17 @@ def programme(process_id: str) -> Programme:
 
 def open_campaigns(session: Session, process_id: str) -> list[Campaign]:
     """Campaigns of a programme that accept applications now, newest year first."""
-    return list(
-        session.scalars(
+    today = now().astimezone(CST).date()
+    return [
+        c
+        for c in session.scalars(
             select(Campaign)
             .where(Campaign.programme == process_id, Campaign.status == "open")
             .order_by(Campaign.year.desc(), Campaign.id)
         )
-    )
+        if (c.opens_on is None or c.opens_on <= today)
+        and (c.closes_on is None or today <= c.closes_on)
+    ]
 
 
 def _claim_scope(prog: Programme, campaign: Campaign | None) -> tuple[str, int]:
@@ -181,8 +185,7 @@ def start_case(
                 raise ValidationFailed(
                     f"请选择一个{prog.label}活动", errors={"campaign": "请选择活动"}
                 )
-            if campaign.status != "open":
-                raise ValidationFailed(f"活动“{campaign.name}”已结束，不再受理申请")
+            refuse_closed(campaign)
         version = loaded_version(session, latest_version(session, process_id).id)
         fields = version.meta.get("start_form", [])
         clean, errors = forms.validate(fields, data)
@@ -190,90 +193,155 @@ def start_case(
             raise ValidationFailed("申请信息有误，请按提示修改", errors=errors)
         check_files(session, user, forms.file_ids(fields, clean), None)
 
-        amount = 0
-        if campaign is not None and prog.standard_by:
-            standards = json.loads(campaign.standards_json or "{}")
-            choice = clean.get(prog.standard_by)
-            if choice not in standards:
-                message = f"活动“{campaign.name}”未设置该类别的标准"
-                raise ValidationFailed(message, errors={prog.standard_by: message})
-            amount = int(standards[choice])
-
         id_number = clean[prog.id_field]
         key = privacy.subject_key(id_number)
-        scope = _claim_scope(prog, campaign)
+        case = open_case(
+            session,
+            user,
+            user.org,
+            Opening(prog, campaign, version, _called(session, version)),
+            clean,
+            key,
+            privacy.mask_id(id_number),
+        )
+        attach_files(session, forms.file_ids(fields, clean), case)
+    return case
+
+
+def refuse_closed(campaign: Campaign) -> None:
+    """A campaign takes applications while open and within its dates."""
+    if campaign.status != "open":
+        raise ValidationFailed(f"活动“{campaign.name}”已结束，不再受理申请")
+    today = now().astimezone(CST).date()
+    if campaign.opens_on and today < campaign.opens_on:
+        raise ValidationFailed(
+            f"活动“{campaign.name}”自 {campaign.opens_on.isoformat()} 起受理申请"
+        )
+    if campaign.closes_on and today > campaign.closes_on:
+        raise ValidationFailed(
+            f"活动“{campaign.name}”已于 {campaign.closes_on.isoformat()} 截止受理"
+        )
+
+
+def _called(session: Session, version) -> dict:
+    return {
+        pid: loaded_version(session, vid)
+        for pid, vid in pin_called_versions(session, version).items()
+    }
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What every case opened in one go shares: programme, campaign and the versions it
+    pins (a campaign launch resolves them once for thousands of cases)."""
+
+    prog: Programme
+    campaign: Campaign | None
+    version: Any
+    called: dict
+
+    @classmethod
+    def latest(cls, session: Session, prog: Programme, campaign: Campaign | None) -> "Opening":
+        version = loaded_version(session, latest_version(session, prog.process_id).id)
+        return cls(prog, campaign, version, _called(session, version))
+
+
+def standard_amount(campaign: Campaign | None, prog: Programme, clean: dict) -> int:
+    if campaign is None or not prog.standard_by:
+        return 0
+    standards = json.loads(campaign.standards_json or "{}")
+    choice = clean.get(prog.standard_by)
+    if choice not in standards:
+        message = f"活动“{campaign.name}”未设置该类别的标准"
+        raise ValidationFailed(message, errors={prog.standard_by: message})
+    return int(standards[choice])
+
+
+def open_case(
+    session: Session,
+    actor: User,
+    org: Organisation,
+    opening: Opening,
+    clean: dict[str, Any],
+    key: str,
+    id_masked: str,
+) -> Case:
+    """Open a case for already validated data at `org` and run it to its first wait, in
+    the caller's transaction. Refuses a second claim for the same subject."""
+    prog, campaign, version = opening.prog, opening.campaign, opening.version
+    amount = standard_amount(campaign, prog, clean)
+    scope = _claim_scope(prog, campaign)
+    claim = _existing_claim(session, scope, key)
+    if claim is not None:
+        _refuse_duplicate(session, prog, claim, scope[1])
+
+    case = Case(
+        programme=prog.process_id,
+        campaign_id=campaign.id if campaign else None,
+        org_id=org.id,
+        applicant_name=clean[prog.name_field],
+        subject_key=key,
+        subject_id_masked=id_masked,
+        amount_fen=amount,
+        category=str(clean.get(prog.standard_by) or "") if prog.standard_by else "",
+        created_by_id=actor.id,
+    )
+    case.org = org
+    session.add(case)
+    session.flush()
+    year = campaign.year if campaign else now().year
+    case.case_no = f"{prog.case_prefix}{year}{case.id:06d}"
+    try:
+        # A savepoint: losing the race to a concurrent application undoes only the claim,
+        # and the caller's transaction (or a launch's chunk) rolls back this case.
+        with session.begin_nested():
+            session.add(
+                GrantClaim(programme=scope[0], year=scope[1], subject_key=key, case_id=case.id)
+            )
+    except IntegrityError:
         claim = _existing_claim(session, scope, key)
         if claim is not None:
             _refuse_duplicate(session, prog, claim, scope[1])
+        raise
 
-        case = Case(
-            programme=process_id,
-            campaign_id=campaign.id if campaign else None,
-            org_id=user.org_id,
-            applicant_name=clean[prog.name_field],
-            subject_key=key,
-            subject_id_masked=privacy.mask_id(id_number),
-            amount_fen=amount,
-            created_by_id=user.id,
-        )
-        case.org = user.org
-        session.add(case)
-        session.flush()
-        year = campaign.year if campaign else now().year
-        case.case_no = f"{prog.case_prefix}{year}{case.id:06d}"
-        session.add(GrantClaim(programme=scope[0], year=scope[1], subject_key=key, case_id=case.id))
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            claim = _existing_claim(session, scope, key)
-            if claim is not None:
-                _refuse_duplicate(session, prog, claim, scope[1])
-            raise
+    instance = ProcessInstance(
+        case_id=case.id,
+        version_id=version.id,
+        subprocess_versions=json.dumps({pid: v.id for pid, v in opening.called.items()}),
+        state=b"",
+    )
+    instance.case = case
+    session.add(instance)
+    session.flush()
 
-        attach_files(session, forms.file_ids(fields, clean), case)
-        called = {
-            pid: loaded_version(session, vid)
-            for pid, vid in pin_called_versions(session, version).items()
-        }
-        instance = ProcessInstance(
-            case_id=case.id,
-            version_id=version.id,
-            subprocess_versions=json.dumps({pid: v.id for pid, v in called.items()}),
-            state=b"",
-        )
-        instance.case = case
-        session.add(instance)
-        session.flush()
+    start_data = dict(clean)
+    start_data.update(
+        programme=prog.process_id,
+        case_no=case.case_no,
+        amount_fen=amount,
+        campaign_id=campaign.id if campaign else None,
+        campaign_year=year,
+        aid_kind=campaign.aid_kind if campaign else "cash",
+        city_approval_threshold_fen=campaign.city_approval_threshold_fen if campaign else 0,
+        notice_days=campaign.notice_days if campaign else DEFAULT_NOTICE_DAYS,
+    )
+    workflow = engine.new_workflow(version, opening.called)
+    loaded = engine.Loaded(instance, case, version, opening.called, workflow)
 
-        start_data = dict(clean)
-        start_data.update(
-            programme=process_id,
-            case_no=case.case_no,
-            amount_fen=amount,
-            campaign_id=campaign.id if campaign else None,
-            campaign_year=year,
-            aid_kind=campaign.aid_kind if campaign else "cash",
-            city_approval_threshold_fen=campaign.city_approval_threshold_fen if campaign else 0,
-            notice_days=campaign.notice_days if campaign else DEFAULT_NOTICE_DAYS,
-        )
-        workflow = engine.new_workflow(version, called)
-        loaded = engine.Loaded(instance, case, version, called, workflow)
+    def seed(wf):
+        for task in wf.get_tasks(state=engine.TaskState.READY):
+            task.data.update(start_data)
 
-        def seed(wf):
-            for task in wf.get_tasks(state=engine.TaskState.READY):
-                task.data.update(start_data)
-
-        record(
-            session,
-            user.id,
-            case.id,
-            "case.start",
-            f"登记{prog.label}申请：{privacy.mask_name(case.applicant_name)}",
-            programme=process_id,
-            version=version.number,
-        )
-        engine.advance(session, loaded, user.id, seed)
+    record(
+        session,
+        actor.id,
+        case.id,
+        "case.start",
+        f"登记{prog.label}申请：{privacy.mask_name(case.applicant_name)}",
+        programme=prog.process_id,
+        version=version.number,
+    )
+    engine.advance(session, loaded, actor.id, seed)
     return case
 
 

@@ -299,6 +299,12 @@ def _end_event(workflow: BpmnWorkflow):
     return max(ends, key=lambda t: t.last_state_change) if ends else None
 
 
+def final_data(workflow: BpmnWorkflow) -> dict:
+    """The data a finished workflow ended with (at its end event)."""
+    end = _end_event(workflow)
+    return end.data if end is not None else workflow.data
+
+
 def compact_closed_state(workflow: BpmnWorkflow) -> bytes:
     """A closed case no longer runs: keep its final data and which elements it passed
     through (for the diagram view); the full history is in audit_event and human_task."""
@@ -309,8 +315,7 @@ def compact_closed_state(workflow: BpmnWorkflow) -> bytes:
             names = passed.setdefault(task.workflow.spec.name, [])
             if bpmn_id not in names:
                 names.append(bpmn_id)
-    end = _end_event(workflow)
-    data = end.data if end is not None else workflow.data
+    data = final_data(workflow)
     return serialization.pack(
         {"format": serialization.STATE_FORMAT, "closed": True, "data": data, "passed": passed}
     )

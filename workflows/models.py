@@ -123,6 +123,30 @@ class Campaign(Base):
     closes_on: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20), default="open")
     owner_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    # Goods campaigns (夏送清凉): what is handed out; standards are then its value in fen.
+    goods_name: Mapped[str] = mapped_column(String(100), default="")
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class CampaignLaunch(Base):
+    """One "launch for every archived worker in scope" run, with its progress: the page
+    polls it while a background thread opens the cases."""
+
+    __tablename__ = "campaign_launch"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running|done|failed
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)  # already had a case
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class CampaignBudget(Base):
@@ -170,6 +194,9 @@ class Case(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Goods cases: the quantity signed for (物资签收), copied from the task when it closes.
+    goods_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    category: Mapped[str] = mapped_column(String(40), default="")
 
     org: Mapped[Organisation] = relationship(lazy="joined")
 
@@ -261,6 +288,11 @@ class HardshipRecord(Base):
     archived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What a campaign launch needs to open a case for the worker without asking again.
+    subject_id_masked: Mapped[str] = mapped_column(String(30), default="")
+    bank_card: Mapped[str] = mapped_column(String(30), default="")
+    account_name: Mapped[str] = mapped_column(String(60), default="")
+    phone: Mapped[str] = mapped_column(String(30), default="")
 
 
 class PublicNotice(Base):
@@ -294,12 +326,45 @@ class Objection(Base):
 
 
 class PaymentBatch(Base):
+    """A bank file: payable payments of one campaign and organisation subtree.
+    draft → sent → reconciled (every line has the bank's answer)."""
+
     __tablename__ = "payment_batch"
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(40), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="draft")  # draft|sent|reconciled
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"), index=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    line_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # sha256 of each result file imported, space-separated: a repeat changes nothing.
+    imported_files: Mapped[str] = mapped_column(Text, default="")
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class PaymentLine(Base):
+    """One line of a bank file: what was sent for a payment in a batch, and the bank's
+    answer. A payment that failed and was corrected gets a new line in a later batch."""
+
+    __tablename__ = "payment_line"
+    __table_args__ = (UniqueConstraint("batch_id", "payment_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("payment_batch.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    account_name: Mapped[str] = mapped_column(String(60))
+    bank_card: Mapped[str] = mapped_column(String(30))
+    result: Mapped[str] = mapped_column(String(10), default="")  # "" | paid | failed
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    result_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Payment(Base):
@@ -322,6 +387,9 @@ class Payment(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("payment_batch.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The bank's answer is recorded at import; telling the case's workflow happens after,
+    # one case per transaction (payments.deliver_results): "pending" until then.
+    delivery: Mapped[str] = mapped_column(String(10), default="", index=True)
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
     __mapper_args__ = {"version_id_col": lock_version}
 

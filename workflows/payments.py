@@ -15,7 +15,7 @@ from workflows.audit import record
 from workflows.clock import now
 from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.forms import normalise_bank_card
-from workflows.models import Case, Payment, User
+from workflows.models import Case, Payment, PaymentLine, User
 from workflows.privacy import mask_card
 
 RESULT_MESSAGE = "payment_result"
@@ -119,27 +119,41 @@ def record_result(
             return payment  # the same answer again: nothing to do
         if payment.status not in ("payable", "in_batch"):
             raise Conflict("该笔付款当前不在待发放状态")
-        loaded = engine.load_case(session, case.id)
         payment.status = result
         payment.attempts += 1
         if result == "paid":
             payment.paid_at = now()
         else:
             payment.last_failure_reason = reason.strip()[:200]
-        event = BpmnEvent(
-            MessageEventDefinition(RESULT_MESSAGE),
-            {
-                "payload": {"status": result, "reason": reason.strip(), "payment_id": payment.id},
-                "result_var": "payment_result",
-            },
-        )
-        record(
-            session,
-            user.id if user else None,
-            case.id,
-            "payment.result",
-            "银行发放成功" if result == "paid" else f"银行发放失败：{reason.strip()}",
-            payment_id=payment.id,
-        )
-        engine.advance(session, loaded, user.id if user else None, lambda wf: wf.send_event(event))
+        line = session.scalars(
+            select(PaymentLine).where(
+                PaymentLine.payment_id == payment.id, PaymentLine.batch_id == payment.batch_id
+            )
+        ).first()
+        if line is not None and not line.result:
+            line.result, line.reason, line.result_at = result, payment.last_failure_reason, now()
+        notify_case(session, payment, user.id if user else None)
     return payment
+
+
+def notify_case(session: Session, payment: Payment, actor_id: int | None) -> None:
+    """Move the case on with the payment's recorded answer (caller's transaction): a paid
+    case finishes, a failed one opens 更正银行卡."""
+    loaded = engine.load_case(session, payment.case_id)
+    reason = payment.last_failure_reason if payment.status == "failed" else ""
+    event = BpmnEvent(
+        MessageEventDefinition(RESULT_MESSAGE),
+        {
+            "payload": {"status": payment.status, "reason": reason, "payment_id": payment.id},
+            "result_var": "payment_result",
+        },
+    )
+    record(
+        session,
+        actor_id,
+        payment.case_id,
+        "payment.result",
+        "银行发放成功" if payment.status == "paid" else f"银行发放失败：{reason}",
+        payment_id=payment.id,
+    )
+    engine.advance(session, loaded, actor_id, lambda wf: wf.send_event(event))

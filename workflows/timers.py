@@ -74,10 +74,16 @@ def _park(factory: sessionmaker, instance_id: int, message: str) -> None:
 
 
 def run_worker(factory: sessionmaker, interval: float = 30.0, once: bool = False) -> None:
+    from workflows import batches  # the worker also moves cases on after a bank import
+
     while True:
         count = fire_due_timers(factory)
         if count:
             log.info("fired %d timer(s)", count)
+        with factory() as session:
+            delivered = batches.deliver_results(session)
+        if delivered:
+            log.info("delivered %d bank result(s) to their cases", delivered)
         if once:
             return
         time.sleep(interval)

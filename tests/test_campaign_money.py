@@ -1,0 +1,319 @@
+"""A whole cash campaign through the services: launch from the archive, approve within
+budget, pay by bank file, fix the failed cards, pay again; every fen accounted for."""
+
+import pytest
+from campaign_helpers import approve_all, archive_workers, card, result_file
+from sqlalchemy import func, select
+
+from workflows import batches, campaigns, reports, tasks
+from workflows.errors import Conflict, ValidationFailed
+from workflows.models import (
+    BudgetReservation,
+    Campaign,
+    CampaignBudget,
+    CampaignLaunch,
+    Case,
+    HumanTask,
+    Payment,
+    PaymentBatch,
+    PaymentLine,
+)
+
+
+def launch(world, user="mgr"):
+    row = campaigns.start_launch(world.session, world.user(user), world.campaigns["winter"].id)
+    campaigns.run_launch(world.factory, row.id, chunk=7)
+    world.session.expire_all()
+    return world.session.get(CampaignLaunch, row.id)
+
+
+def approvers(world):
+    return [world.user(u) for u in ("l1", "l1_g3", "l2", "l2_d2", "l3")]
+
+
+def correct_cards(world) -> int:
+    fixed = 0
+    for name in ("cw1", "cw3"):
+        user = world.user(name)
+        for row in tasks.list_tasks(world.session, user, "all", limit=100000):
+            if row.element_id != "correct_bank_card":
+                continue
+            tasks.complete(
+                world.session,
+                user,
+                row.id,
+                {"bank_card": card(500000 + row.id), "account_name": "改正后户名"},
+            )
+            fixed += 1
+    return fixed
+
+
+def pay_round(world, fail_every):
+    fin = world.user("fin")
+    built = []
+    for group in batches.payable_groups(world.session, fin):
+        batch = batches.build_batch(world.session, fin, group.campaign.id, group.org.id)
+        batches.bank_file(world.session, fin, batch.id, "csv")
+        batches.mark_sent(world.session, fin, batch.id)
+        content = result_file(world.session, batch.id, fail_every)
+        report = batches.import_results(world.session, fin, batch.id, "result.csv", content)
+        assert report.waiting == 0
+        built.append(batch)
+    batches.deliver_results(world.session)
+    return built
+
+
+def test_launch_opens_one_case_per_archived_worker_and_never_twice(world):
+    archive_workers(world.session, [world.orgs["g1"].id, world.orgs["g3"].id], 30)
+    first = launch(world)
+    assert (first.status, first.total, first.created, first.skipped, first.failed) == (
+        "done",
+        30,
+        30,
+        0,
+        0,
+    )
+    again = launch(world)
+    assert (again.created, again.skipped) == (0, 30)
+    winter = world.campaigns["winter"].id
+    assert world.session.scalar(select(func.count(Case.id)).where(Case.campaign_id == winter)) == 30
+    # Each launched case waits for its union's level-1 approver, amount by category.
+    opened = world.session.scalars(select(Case).where(Case.campaign_id == winter)).all()
+    assert {c.amount_fen for c in opened if c.category == "medical"} == {300000}
+    assert (
+        world.session.scalar(
+            select(func.count(HumanTask.id)).where(
+                HumanTask.element_id == "approve_l1", HumanTask.status == "open"
+            )
+        )
+        == 30
+    )
+
+
+def test_launch_is_for_managers_and_seasonal_campaigns_only(world):
+    from workflows.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        campaigns.start_launch(world.session, world.user("cw1"), world.campaigns["winter"].id)
+    with pytest.raises(ValidationFailed, match="本人申请"):
+        campaigns.start_launch(world.session, world.user("mgr"), world.campaigns["tuition"].id)
+
+
+def test_a_worker_without_a_valid_card_is_reported_not_launched(world):
+    archive_workers(world.session, [world.orgs["g1"].id], 3)
+    from workflows.models import HardshipRecord
+
+    record = world.session.scalars(select(HardshipRecord)).first()
+    record.bank_card = "123"
+    world.session.commit()
+    row = launch(world)
+    assert (row.created, row.failed) == (2, 1)
+    assert "银行卡号无效" in row.message
+
+
+def test_thousand_cases_five_percent_failed_reconcile_to_the_fen(world):
+    archive_workers(world.session, [world.orgs["g1"].id, world.orgs["g3"].id], 1000)
+    assert launch(world).created == 1000
+    assert approve_all(world.session, approvers(world)) >= 2000
+
+    first = pay_round(world, fail_every=20)
+    failed_first = world.session.scalar(
+        select(func.count(PaymentLine.id)).where(PaymentLine.result == "failed")
+    )
+    assert failed_first == sum(b.line_count // 20 for b in first)
+    assert 45 <= failed_first <= 55
+    assert correct_cards(world) == failed_first
+    second = pay_round(world, fail_every=None)
+    assert sum(b.line_count for b in second) == failed_first
+
+    s = world.session
+    s.expire_all()
+    winter = world.campaigns["winter"].id
+    payments = s.scalars(select(Payment).where(Payment.campaign_id == winter)).all()
+    assert len(payments) == 1000 and {p.status for p in payments} == {"paid"}
+    # Paid exactly once: one successful bank line per payment.
+    paid_lines = s.execute(
+        select(PaymentLine.payment_id, func.count())
+        .where(PaymentLine.result == "paid")
+        .group_by(PaymentLine.payment_id)
+    ).all()
+    assert len(paid_lines) == 1000 and {n for _, n in paid_lines} == {1}
+    assert {c.outcome for c in s.scalars(select(Case).where(Case.campaign_id == winter))} == {
+        "end_paid"
+    }
+    paid_fen = sum(p.amount_fen for p in payments)
+    assert paid_fen == s.scalar(
+        select(func.sum(PaymentLine.amount_fen)).where(PaymentLine.result == "paid")
+    )
+    budgets = s.scalars(select(CampaignBudget).where(CampaignBudget.campaign_id == winter)).all()
+    assert sum(b.reserved_fen for b in budgets) == paid_fen
+    assert s.scalar(select(func.sum(BudgetReservation.amount_fen))) == paid_fen
+    assert (
+        s.scalar(select(func.count(PaymentBatch.id)).where(PaymentBatch.status != "reconciled"))
+        == 0
+    )
+
+    report = reports.campaign_report(s, world.user("mgr"), winter)
+    assert report.total.paid_fen == paid_fen
+    assert report.total.paid_count == 1000 and report.total.helped == 1000
+    assert report.total.pending_fen == report.total.failed_fen == 0
+    assert sum(f.paid_fen for f in report.by_category) == paid_fen
+    by_district = {f.label: f for f in report.by_district}
+    for budget in budgets:
+        district = s.get(type(world.orgs["d1"]), budget.org_id)
+        assert by_district[district.name].paid_fen == budget.reserved_fen
+        assert by_district[district.name].budget_fen == budget.budget_fen
+
+
+def _sent_batch(world, n=4):
+    archive_workers(world.session, [world.orgs["g1"].id], n)
+    launch(world)
+    approve_all(world.session, approvers(world))
+    fin = world.user("fin")
+    batch = batches.build_batch(
+        world.session, fin, world.campaigns["winter"].id, world.orgs["d1"].id
+    )
+    batches.mark_sent(world.session, fin, batch.id)
+    return fin, batch
+
+
+def test_the_same_result_file_twice_changes_nothing(world):
+    fin, batch = _sent_batch(world)
+    content = result_file(world.session, batch.id, fail_every=2)
+    first = batches.import_results(world.session, fin, batch.id, "r.csv", content)
+    assert (first.paid, first.failed) == (2, 2)
+    again = batches.import_results(world.session, fin, batch.id, "r.csv", content)
+    assert again.repeated and again.paid == again.failed == 0
+    # The same answers in another file (an XLSX this time) change nothing either.
+    xlsx = result_file(world.session, batch.id, fail_every=2, fmt="xlsx")
+    third = batches.import_results(world.session, fin, batch.id, "r.xlsx", xlsx)
+    assert (third.paid, third.failed, third.unchanged) == (0, 0, 4)
+    statuses = [p.status for p in world.session.scalars(select(Payment).order_by(Payment.id))]
+    assert sorted(statuses) == ["failed", "failed", "paid", "paid"]
+
+
+def _refused(world, fin, batch, content, *messages):
+    before = [
+        (p.id, p.status, p.lock_version)
+        for p in world.session.scalars(select(Payment).order_by(Payment.id))
+    ]
+    with pytest.raises(ValidationFailed) as caught:
+        batches.import_results(world.session, fin, batch.id, "r.csv", content)
+    text = " ".join(caught.value.errors.values())
+    for message in messages:
+        assert message in text
+    world.session.expire_all()
+    after = [
+        (p.id, p.status, p.lock_version)
+        for p in world.session.scalars(select(Payment).order_by(Payment.id))
+    ]
+    assert after == before
+    assert world.session.get(PaymentBatch, batch.id).status == "sent"
+
+
+def test_a_bad_line_refuses_the_whole_file(world):
+    fin, batch = _sent_batch(world)
+    good = result_file(world.session, batch.id).decode()
+    lines = good.splitlines()
+    ref = lines[1].split(",")[0]
+    unknown = "\n".join([*lines, "PF20990101-9999-000001,1000.00,成功,"]).encode()
+    _refused(world, fin, batch, unknown, "未知的参考号")
+    changed = "\n".join([lines[0], lines[1].replace("1000.00", "1000.01"), *lines[2:]]).encode()
+    _refused(world, fin, batch, changed, "不符")
+    no_reason = "\n".join([lines[0], f"{ref},1000.00,失败,", *lines[2:]]).encode()
+    _refused(world, fin, batch, no_reason, "原因")
+    duplicate = "\n".join([*lines, lines[1]]).encode()
+    _refused(world, fin, batch, duplicate, "重复")
+
+
+def test_another_batchs_line_is_refused(world):
+    fin, batch = _sent_batch(world)
+    archive_workers(world.session, [world.orgs["g3"].id], 2, start=100)
+    launch(world)
+    approve_all(world.session, approvers(world))
+    other = batches.build_batch(
+        world.session, fin, world.campaigns["winter"].id, world.orgs["d2"].id
+    )
+    batches.mark_sent(world.session, fin, other.id)
+    mine = result_file(world.session, batch.id).decode().splitlines()
+    theirs = result_file(world.session, other.id).decode().splitlines()
+    _refused(world, fin, batch, "\n".join([*mine, theirs[1]]).encode(), "属于批次")
+
+
+def test_batches_are_for_finance_in_scope_and_never_take_a_payment_twice(world):
+    fin, batch = _sent_batch(world)
+    with pytest.raises(ValidationFailed, match="没有待发放"):
+        batches.build_batch(world.session, fin, world.campaigns["winter"].id, world.orgs["d1"].id)
+    from workflows.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        batches.build_batch(
+            world.session, world.user("l2"), world.campaigns["winter"].id, world.orgs["d1"].id
+        )
+    with pytest.raises(Conflict):
+        batches.mark_sent(world.session, fin, batch.id)
+    # Card numbers leave whole in the bank file only; its name carries the reference.
+    bank = batches.bank_file(world.session, fin, batch.id, "csv")
+    assert bank.filename == f"{batch.reference}.csv"
+    assert card(0) in bank.content.decode("utf-8-sig")
+    xlsx = batches.bank_file(world.session, fin, batch.id, "xlsx")
+    assert xlsx.content[:2] == b"PK"
+
+
+def test_a_draft_batch_can_be_undone(world):
+    archive_workers(world.session, [world.orgs["g1"].id], 2)
+    launch(world)
+    approve_all(world.session, approvers(world))
+    fin = world.user("fin")
+    batch = batches.build_batch(
+        world.session, fin, world.campaigns["winter"].id, world.orgs["d1"].id
+    )
+    batches.cancel_batch(world.session, fin, batch.id)
+    world.session.expire_all()
+    assert {p.status for p in world.session.scalars(select(Payment))} == {"payable"}
+    assert world.session.scalar(select(func.count(PaymentLine.id))) == 0
+
+
+def test_campaign_settings_are_validated_and_versioned(world):
+    mgr = world.user("mgr")
+    data = dict(
+        code="xsql2027",
+        name="2027年夏送清凉",
+        programme="seasonal_aid",
+        season="summer",
+        year=2027,
+        aid_kind="goods",
+        goods_name="防暑降温物资",
+        notice_days=5,
+        city_approval_threshold_fen=0,
+        opens_on="2027-06-01",
+        closes_on="2027-08-31",
+        standards={k: 5000 for k in ("living", "medical", "schooling", "disaster", "other")},
+    )
+    campaign = campaigns.save_campaign(world.session, mgr, data)
+    assert campaign.aid_kind == "goods" and campaign.lock_version == 1
+    with pytest.raises(ValidationFailed) as caught:
+        campaigns.save_campaign(
+            world.session, mgr, dict(data, code="x2", closes_on="2027-05-01", standards={})
+        )
+    assert {"closes_on", "standards.living"} <= set(caught.value.errors)
+    with pytest.raises(ValidationFailed) as caught:
+        campaigns.save_campaign(world.session, mgr, dict(data, name="重复的代码"))
+    assert "已被" in caught.value.errors["code"]
+    campaigns.save_campaign(world.session, mgr, dict(data, name="改名"), campaign.id, 1)
+    with pytest.raises(Conflict):
+        campaigns.save_campaign(world.session, mgr, dict(data, name="旧页面"), campaign.id, 1)
+    assert world.session.get(Campaign, campaign.id).name == "改名"
+
+
+def test_budget_never_below_what_is_reserved(world):
+    fin, batch = _sent_batch(world, n=2)
+    mgr = world.user("mgr")
+    winter = world.campaigns["winter"].id
+    with pytest.raises(ValidationFailed) as caught:
+        campaigns.set_budgets(world.session, mgr, winter, {world.orgs["d1"].id: 100})
+    assert "不能低于" in caught.value.errors[str(world.orgs["d1"].id)]
+    reserved = 100000 + 300000  # a living and a medical case
+    rows = campaigns.set_budgets(world.session, mgr, winter, {world.orgs["d1"].id: reserved})
+    d1 = next(r for r in rows if r.org.id == world.orgs["d1"].id)
+    assert (d1.budget_fen, d1.reserved_fen, d1.remaining_fen) == (reserved, reserved, 0)

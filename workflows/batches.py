@@ -1,0 +1,745 @@
+"""Bank disbursement batches: build a batch from payable payments, hand the bank its file,
+import the bank's answer, and tell each case (DESIGN.md "Money").
+
+    payable ──build──▶ in_batch ──import──▶ paid
+                                       └──▶ failed ──更正银行卡──▶ payable (a later batch)
+
+A batch moves draft → sent → reconciled. Every line of a bank file is a `payment_line`
+with its own reference, so the bank's answer is matched to exactly what was sent. An
+import is checked whole before anything changes: one unknown reference, changed amount
+or line of another batch refuses the file, with the bad lines listed. Importing the same
+answer again changes nothing.
+
+Recording the answer is a few bulk statements (60,000 lines in seconds); moving each
+case on (the `payment_result` message to its workflow) happens afterwards, one case per
+transaction, in `deliver_results` (run by the web app after an import and by the
+worker), so a slow or failing case never holds up the money's record.
+"""
+
+import csv
+import hashlib
+import io
+import logging
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from workflows import access, engine, payments
+from workflows.audit import record
+from workflows.budgets import yuan
+from workflows.clock import CST, now
+from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed, WarmflowError
+from workflows.models import (
+    Campaign,
+    Case,
+    Organisation,
+    Payment,
+    PaymentBatch,
+    PaymentLine,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_STATUS_LABELS = {"draft": "待发送", "sent": "已发送银行", "reconciled": "已对账"}
+LINE_RESULT_LABELS = {"": "等待银行结果", "paid": "成功", "failed": "失败"}
+BANK_FILE_HEADER = ["序号", "户名", "卡号", "金额（元）", "用途", "参考号"]
+MAX_RESULT_FILE = 20 * 1024 * 1024
+MAX_LISTED = 200  # bad lines listed in a refusal; the count says how many in all
+CHUNK = 900  # ids per IN (...): under SQLite's variable limit
+
+# Column names the bank's result file may use, and the words for its two answers.
+RESULT_COLUMNS = {
+    "reference": {"参考号", "reference", "ref", "交易参考号", "业务参考号"},
+    "status": {"状态", "status", "结果", "result", "处理结果"},
+    "reason": {"原因", "reason", "失败原因", "备注"},
+    "amount": {"金额（元）", "金额(元)", "金额", "amount"},
+}
+PAID_WORDS = {"成功", "success", "paid", "s", "ok", "已发放", "交易成功"}
+FAILED_WORDS = {"失败", "failed", "fail", "f", "退回", "交易失败"}
+
+
+def _require_finance(user: User) -> None:
+    if not user.has_role("finance"):
+        raise Forbidden("只有财务人员可以办理银行发放")
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _subtree(org: Organisation):
+    return select(Organisation.id).where(Organisation.path.startswith(org.path))
+
+
+# --- what can be paid -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayableGroup:
+    campaign: Campaign
+    org: Organisation  # the district federation
+    count: int
+    total_fen: int
+
+
+def payable_groups(session: Session, user: User) -> list[PayableGroup]:
+    """Payable payments in the user's scope, by campaign and district: what a batch can be
+    built from."""
+    _require_finance(user)
+    districts = {
+        o.id: o
+        for o in session.scalars(
+            select(Organisation).where(
+                Organisation.level == 2, Organisation.path.startswith(user.org.path)
+            )
+        )
+    }
+    sums: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    rows = session.execute(
+        select(Payment.campaign_id, Organisation.path, func.count(), func.sum(Payment.amount_fen))
+        .join(Organisation, Organisation.id == Payment.org_id)
+        .where(
+            Payment.status == "payable",
+            Payment.campaign_id.is_not(None),
+            Organisation.path.startswith(user.org.path),
+        )
+        .group_by(Payment.campaign_id, Organisation.path)
+    )
+    for campaign_id, path, count, total in rows:
+        ids = [int(p) for p in path.strip("/").split("/")]
+        district = next((i for i in ids if i in districts), None)
+        if district is None:
+            continue
+        entry = sums[(campaign_id, district)]
+        entry[0] += count
+        entry[1] += int(total or 0)
+    campaigns = {c.id: c for c in session.scalars(select(Campaign))}
+    return [
+        PayableGroup(campaigns[c], districts[o], n, total)
+        for (c, o), (n, total) in sorted(
+            sums.items(), key=lambda kv: (kv[0][0], districts[kv[0][1]].path)
+        )
+    ]
+
+
+# --- batches ----------------------------------------------------------------------------
+
+
+def _visible_batch(session: Session, user: User, batch_id: int) -> PaymentBatch:
+    _require_finance(user)
+    batch = session.get(PaymentBatch, batch_id)
+    if batch is None:
+        raise NotFound("发放批次不存在")
+    org = session.get(Organisation, batch.org_id) if batch.org_id else None
+    if org is None or not access.in_subtree(user, org):
+        raise Forbidden("无权查看该批次")
+    return batch
+
+
+def get_batch(session: Session, user: User, batch_id: int) -> PaymentBatch:
+    return _visible_batch(session, user, batch_id)
+
+
+def list_batches(
+    session: Session, user: User, campaign_id: int | None = None
+) -> list[PaymentBatch]:
+    _require_finance(user)
+    query = (
+        select(PaymentBatch)
+        .join(Organisation, Organisation.id == PaymentBatch.org_id)
+        .where(Organisation.path.startswith(user.org.path))
+        .order_by(PaymentBatch.id.desc())
+    )
+    if campaign_id is not None:
+        query = query.where(PaymentBatch.campaign_id == campaign_id)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    waiting: int
+    paid: int
+    failed: int
+    paid_fen: int
+    failed_fen: int
+
+
+def batch_counts(session: Session, batch: PaymentBatch) -> BatchCounts:
+    counts = {
+        result: (n, int(total or 0))
+        for result, n, total in session.execute(
+            select(PaymentLine.result, func.count(), func.sum(PaymentLine.amount_fen))
+            .where(PaymentLine.batch_id == batch.id)
+            .group_by(PaymentLine.result)
+        )
+    }
+    return BatchCounts(
+        counts.get("", (0, 0))[0],
+        counts.get("paid", (0, 0))[0],
+        counts.get("failed", (0, 0))[0],
+        counts.get("paid", (0, 0))[1],
+        counts.get("failed", (0, 0))[1],
+    )
+
+
+def batch_lines(
+    session: Session,
+    user: User,
+    batch_id: int,
+    result: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[tuple[PaymentLine, Case]], int]:
+    """A page of the batch's lines with their cases, and how many there are in all."""
+    _visible_batch(session, user, batch_id)
+    where = [PaymentLine.batch_id == batch_id]
+    if result is not None:
+        where.append(PaymentLine.result == result)
+    total = session.scalar(select(func.count()).select_from(PaymentLine).where(*where))
+    rows = session.execute(
+        select(PaymentLine, Case)
+        .join(Payment, Payment.id == PaymentLine.payment_id)
+        .join(Case, Case.id == Payment.case_id)
+        .where(*where)
+        .order_by(PaymentLine.seq)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [(line, case) for line, case in rows], total
+
+
+def build_batch(session: Session, user: User, campaign_id: int, org_id: int) -> PaymentBatch:
+    """Put every payable payment of a campaign in an organisation's subtree into a new
+    batch (draft). Payments already in a batch are never taken twice."""
+    _require_finance(user)
+    with engine.unit_of_work(session):
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound("活动不存在")
+        org = session.get(Organisation, org_id)
+        if org is None:
+            raise NotFound("单位不存在")
+        if not access.in_subtree(user, org):
+            raise Forbidden("无权为该单位发放")
+        payments = list(
+            session.scalars(
+                select(Payment)
+                .where(
+                    Payment.status == "payable",
+                    Payment.campaign_id == campaign_id,
+                    Payment.org_id.in_(_subtree(org)),
+                )
+                .order_by(Payment.id)
+                .with_for_update(skip_locked=True, of=Payment)
+            )
+        )
+        if not payments:
+            raise ValidationFailed(f"{org.name}在“{campaign.name}”中没有待发放的付款")
+        batch = PaymentBatch(
+            reference=f"tmp-{secrets.token_hex(8)}",
+            campaign_id=campaign_id,
+            org_id=org_id,
+            created_by_id=user.id,
+            line_count=len(payments),
+            total_fen=sum(p.amount_fen for p in payments),
+        )
+        session.add(batch)
+        session.flush()
+        batch.reference = f"PF{now().astimezone(CST):%Y%m%d}-{batch.id:04d}"
+        session.execute(
+            insert(PaymentLine),
+            [
+                {
+                    "batch_id": batch.id,
+                    "payment_id": p.id,
+                    "seq": seq,
+                    "reference": f"{batch.reference}-{seq:06d}",
+                    "amount_fen": p.amount_fen,
+                    "account_name": p.account_name,
+                    "bank_card": p.bank_card,
+                }
+                for seq, p in enumerate(payments, start=1)
+            ],
+        )
+        ids = [p.id for p in payments]
+        moved = 0
+        for part in _chunks(ids):
+            moved += session.execute(
+                update(Payment)
+                .where(Payment.id.in_(part), Payment.status == "payable")
+                .values(
+                    status="in_batch",
+                    batch_id=batch.id,
+                    lock_version=Payment.lock_version + 1,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        if moved != len(ids):
+            raise Conflict("部分付款刚被他人处理，请重新生成批次")
+        session.expire_all()
+        record(
+            session,
+            user.id,
+            None,
+            "batch.build",
+            f"生成发放批次 {batch.reference}：{len(ids)} 笔，{yuan(batch.total_fen)} 元",
+            batch_id=batch.id,
+        )
+    return batch
+
+
+def cancel_batch(session: Session, user: User, batch_id: int) -> None:
+    """Undo a batch not yet sent: its payments become payable again."""
+    with engine.unit_of_work(session):
+        batch = _visible_batch(session, user, batch_id)
+        if batch.status != "draft":
+            raise Conflict("批次已发送银行，不能撤销")
+        session.execute(
+            update(Payment)
+            .where(Payment.batch_id == batch.id, Payment.status == "in_batch")
+            .values(status="payable", batch_id=None, lock_version=Payment.lock_version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(PaymentLine.__table__.delete().where(PaymentLine.batch_id == batch.id))
+        record(session, user.id, None, "batch.cancel", f"撤销发放批次 {batch.reference}")
+        session.delete(batch)
+
+
+def mark_sent(session: Session, user: User, batch_id: int) -> PaymentBatch:
+    with engine.unit_of_work(session):
+        batch = _visible_batch(session, user, batch_id)
+        if batch.status != "draft":
+            raise Conflict("该批次已标记为已发送")
+        batch.status = "sent"
+        batch.sent_at = now()
+        batch.sent_by_id = user.id
+        record(
+            session,
+            user.id,
+            None,
+            "batch.sent",
+            f"发放批次 {batch.reference} 已发送银行",
+            batch_id=batch.id,
+        )
+    return batch
+
+
+# --- the bank file ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BankFile:
+    filename: str  # the batch reference only: no name or number in a file name
+    content: bytes
+    mimetype: str
+
+
+def _purpose(campaign: Campaign | None) -> str:
+    if campaign is None:
+        return "帮扶资金"
+    if campaign.programme == "tuition_grant":
+        return f"{campaign.name}助学金"
+    return f"{campaign.name}慰问金"
+
+
+def bank_rows(session: Session, batch: PaymentBatch):
+    purpose = _purpose(session.get(Campaign, batch.campaign_id) if batch.campaign_id else None)
+    rows = session.execute(
+        select(
+            PaymentLine.seq,
+            PaymentLine.account_name,
+            PaymentLine.bank_card,
+            PaymentLine.amount_fen,
+            PaymentLine.reference,
+        )
+        .where(PaymentLine.batch_id == batch.id)
+        .order_by(PaymentLine.seq)
+    )
+    for seq, name, card, fen, reference in rows:
+        yield [seq, name, card, yuan(fen), purpose, reference]
+
+
+def bank_file(session: Session, user: User, batch_id: int, fmt: str = "csv") -> BankFile:
+    """The file for the bank: card numbers whole (the only place they leave whole)."""
+    if fmt not in ("csv", "xlsx"):
+        raise ValidationFailed("文件格式应为 csv 或 xlsx")
+    batch = _visible_batch(session, user, batch_id)
+    rows = bank_rows(session, batch)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(BANK_FILE_HEADER)
+        writer.writerows(rows)
+        content = ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        mimetype = "text/csv; charset=utf-8"
+    else:
+        content = _xlsx(BANK_FILE_HEADER, rows, text_columns={2, 5}, title=batch.reference)
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    with engine.unit_of_work(session):
+        record(
+            session,
+            user.id,
+            None,
+            "batch.download",
+            f"下载发放批次 {batch.reference} 的银行文件（{fmt.upper()}）",
+            batch_id=batch.id,
+        )
+    return BankFile(f"{batch.reference}.{fmt}", content, mimetype)
+
+
+def _xlsx(header: list[str], rows, text_columns: set[int] = frozenset(), title: str = "") -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=(title or "Sheet1")[:31])
+    sheet.append(header)
+    for row in rows:
+        cells = []
+        for index, value in enumerate(row):
+            if index in text_columns:
+                cell = WriteOnlyCell(sheet, value=str(value))
+                cell.number_format = "@"  # a card number stays text, not 6.22E+18
+                cells.append(cell)
+            else:
+                cells.append(value)
+        sheet.append(cells)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def xlsx_table(header: list[str], rows, title: str = "") -> bytes:
+    """A plain XLSX of one table (reports use it too)."""
+    return _xlsx(header, rows, title=title)
+
+
+# --- the bank's answer -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    line_no: int  # as the user sees it in the file (header is line 1)
+    reference: str
+    status: str  # the word in the file
+    reason: str
+    amount: str | None
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _read_table(filename: str, content: bytes) -> list[list[str]]:
+    name = (filename or "").lower()
+    if content[:4] == b"PK\x03\x04" or name.endswith(".xlsx"):
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception:  # noqa: BLE001 - any unreadable workbook gets the same answer
+            raise ValidationFailed("无法读取该 XLSX 文件，请确认文件未损坏") from None
+        sheet = book.worksheets[0]
+        table = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        book.close()
+        return table
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = content.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ValidationFailed("无法识别文件编码，请另存为 UTF-8 的 CSV 或 XLSX")
+    return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text))]
+
+
+def parse_result_file(filename: str, content: bytes) -> list[ResultRow]:
+    """The bank's result file (CSV or XLSX) as rows; a header names the columns."""
+    if not content:
+        raise ValidationFailed("结果文件是空的")
+    if len(content) > MAX_RESULT_FILE:
+        raise ValidationFailed("结果文件超过 20 MB")
+    table = [row for row in _read_table(filename, content)]
+    header_at = next((i for i, row in enumerate(table) if any(row)), None)
+    if header_at is None:
+        raise ValidationFailed("结果文件是空的")
+    header = [h.strip().lower() for h in table[header_at]]
+    columns: dict[str, int] = {}
+    for key, names in RESULT_COLUMNS.items():
+        lowered = {n.lower() for n in names}
+        for index, title in enumerate(header):
+            if title in lowered:
+                columns[key] = index
+                break
+    missing = [k for k in ("reference", "status") if k not in columns]
+    if missing:
+        raise ValidationFailed("结果文件缺少表头“参考号”和“状态”列（第一行应为表头）")
+    rows = []
+    for offset, row in enumerate(table[header_at + 1 :], start=header_at + 2):
+        if not any(row):
+            continue
+
+        def get(key: str, row=row) -> str | None:
+            index = columns.get(key)
+            if index is None:
+                return None
+            return row[index] if index < len(row) else ""
+
+        rows.append(
+            ResultRow(
+                offset,
+                get("reference") or "",
+                get("status") or "",
+                get("reason") or "",
+                get("amount"),
+            )
+        )
+    if not rows:
+        raise ValidationFailed("结果文件没有数据行")
+    return rows
+
+
+def _result_of(word: str) -> str | None:
+    word = word.strip().lower()
+    if word in PAID_WORDS:
+        return "paid"
+    if word in FAILED_WORDS:
+        return "failed"
+    return None
+
+
+def _fen_of(text: str) -> int | None:
+    try:
+        value = Decimal(text.replace(",", "").replace("，", "").strip())
+    except InvalidOperation:
+        return None
+    if value != value.quantize(Decimal("0.01")):
+        return None
+    return int(value * 100)
+
+
+@dataclass
+class ImportReport:
+    batch: PaymentBatch
+    repeated: bool = False  # this very file was imported before: nothing changed
+    paid: int = 0
+    failed: int = 0
+    unchanged: int = 0  # lines whose answer was already recorded
+    waiting: int = 0  # lines of the batch still without an answer
+    failures: list[dict] = field(default_factory=list)
+
+
+def import_results(
+    session: Session, user: User, batch_id: int, filename: str, content: bytes
+) -> ImportReport:
+    """Record the bank's answer for a sent batch. The whole file is checked first; any bad
+    line refuses all of it. The same file (or the same answers) again changes nothing."""
+    digest = hashlib.sha256(content or b"").hexdigest()
+    with engine.unit_of_work(session):
+        batch = _visible_batch(session, user, batch_id)
+        if digest in (batch.imported_files or "").split():
+            report = ImportReport(batch, repeated=True)
+            report.waiting = batch_counts(session, batch).waiting
+            return report
+        if batch.status == "draft":
+            raise Conflict("批次尚未发送银行，不能导入结果；请先标记为已发送")
+        rows = parse_result_file(filename, content)
+        lines = {
+            line.reference: line
+            for line in session.scalars(select(PaymentLine).where(PaymentLine.batch_id == batch.id))
+        }
+        foreign = _foreign_references(
+            session, batch, [r.reference for r in rows if r.reference not in lines]
+        )
+        problems: list[tuple[int, str]] = []
+        seen: set[str] = set()
+        answers: list[tuple[PaymentLine, str, str]] = []
+        for row in rows:
+            line = lines.get(row.reference)
+            if not row.reference:
+                problems.append((row.line_no, "缺少参考号"))
+                continue
+            if row.reference in seen:
+                problems.append((row.line_no, f"参考号 {row.reference} 重复出现"))
+                continue
+            seen.add(row.reference)
+            if line is None:
+                other = foreign.get(row.reference)
+                problems.append(
+                    (
+                        row.line_no,
+                        f"参考号 {row.reference} 属于批次 {other}，不属于本批次"
+                        if other
+                        else f"未知的参考号 {row.reference}",
+                    )
+                )
+                continue
+            result = _result_of(row.status)
+            if result is None:
+                problems.append((row.line_no, f"无法识别的状态“{row.status}”，应为成功或失败"))
+                continue
+            if row.amount is not None:
+                fen = _fen_of(row.amount)
+                if fen != line.amount_fen:
+                    problems.append(
+                        (
+                            row.line_no,
+                            f"金额 {row.amount} 与发送的 {yuan(line.amount_fen)} 元不符",
+                        )
+                    )
+                    continue
+            reason = row.reason.strip()[:200]
+            if result == "failed" and not reason:
+                problems.append((row.line_no, "失败的行必须写明原因"))
+                continue
+            if line.result and line.result != result:
+                problems.append(
+                    (
+                        row.line_no,
+                        f"该笔已登记为“{LINE_RESULT_LABELS[line.result]}”，不能改为"
+                        f"“{LINE_RESULT_LABELS[result]}”",
+                    )
+                )
+                continue
+            answers.append((line, result, reason))
+        if problems:
+            listed = {f"第{n}行": message for n, message in problems[:MAX_LISTED]}
+            more = len(problems) - len(listed)
+            if more > 0:
+                listed["其余"] = f"另有 {more} 行有误"
+            raise ValidationFailed(
+                f"结果文件有 {len(problems)} 行有误，整份文件未导入，请核对后重新导入",
+                errors=listed,
+            )
+        report = _apply(session, user, batch, answers)
+        session.flush()  # the session does not autoflush: count what was just recorded
+        batch.imported_files = f"{batch.imported_files or ''} {digest}".strip()
+        counts = batch_counts(session, batch)
+        report.waiting = counts.waiting
+        if counts.waiting == 0:
+            batch.status = "reconciled"
+            batch.reconciled_at = now()
+        record(
+            session,
+            user.id,
+            None,
+            "batch.import",
+            f"导入批次 {batch.reference} 的银行结果：成功 {report.paid}，失败 {report.failed}，"
+            f"已登记 {report.unchanged}，待结果 {report.waiting}",
+            batch_id=batch.id,
+        )
+    return report
+
+
+def _foreign_references(session: Session, batch: PaymentBatch, references: list[str]) -> dict:
+    found = {}
+    for part in _chunks(references):
+        for reference, batch_ref in session.execute(
+            select(PaymentLine.reference, PaymentBatch.reference)
+            .join(PaymentBatch, PaymentBatch.id == PaymentLine.batch_id)
+            .where(PaymentLine.reference.in_(part), PaymentLine.batch_id != batch.id)
+        ):
+            found[reference] = batch_ref
+    return found
+
+
+def _apply(session, user, batch, answers) -> ImportReport:
+    report = ImportReport(batch)
+    at = now()
+    new = [(line, result, reason) for line, result, reason in answers if not line.result]
+    report.unchanged = len(answers) - len(new)
+    paid_ids = [line.payment_id for line, result, _ in new if result == "paid"]
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for line, result, reason in new:
+        if result == "failed":
+            by_reason[reason].append(line.payment_id)
+    for line, result, reason in new:
+        line.result, line.reason, line.result_at = result, reason, at
+
+    def move(ids: list[int], **values) -> int:
+        moved = 0
+        for part in _chunks(ids):
+            moved += session.execute(
+                update(Payment)
+                .where(
+                    Payment.id.in_(part),
+                    Payment.batch_id == batch.id,
+                    Payment.status == "in_batch",
+                )
+                .values(
+                    attempts=Payment.attempts + 1,
+                    delivery="pending",
+                    lock_version=Payment.lock_version + 1,
+                    **values,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        return moved
+
+    moved = move(paid_ids, status="paid", paid_at=at)
+    for reason, ids in by_reason.items():
+        moved += move(ids, status="failed", last_failure_reason=reason)
+    if moved != len(new):
+        raise Conflict("部分付款状态已被他人改变，未导入，请刷新后重试")
+    report.paid = len(paid_ids)
+    report.failed = len(new) - len(paid_ids)
+    report.failures = [
+        {"reference": line.reference, "reason": reason}
+        for line, result, reason in new
+        if result == "failed"
+    ][:MAX_LISTED]
+    return report
+
+
+# --- telling the cases -------------------------------------------------------------------
+
+
+def pending_deliveries(session: Session) -> int:
+    return session.scalar(select(func.count(Payment.id)).where(Payment.delivery == "pending"))
+
+
+def deliver_results(session: Session, limit: int | None = None) -> int:
+    """Send each recorded bank answer to its case's workflow, one case per transaction: a
+    paid case finishes, a failed one opens 更正银行卡. Returns how many were delivered."""
+    query = select(Payment.id).where(Payment.delivery == "pending").order_by(Payment.id)
+    if limit is not None:
+        query = query.limit(limit)
+    ids = list(session.scalars(query))
+    session.rollback()
+    delivered = 0
+    for payment_id in ids:
+        try:
+            with engine.unit_of_work(session):
+                payment = session.get(Payment, payment_id)
+                if payment is None or payment.delivery != "pending":
+                    continue
+                payments.notify_case(session, payment, None)
+                payment.delivery = ""
+            delivered += 1
+        except Conflict:
+            continue  # another worker moved this case on first
+        except WarmflowError as err:
+            log.warning("payment %s: result not delivered: %s", payment_id, err.message)
+            with engine.unit_of_work(session):
+                payment = session.get(Payment, payment_id)
+                payment.delivery = "error"
+                record(
+                    session,
+                    None,
+                    payment.case_id,
+                    "payment.delivery_error",
+                    f"银行结果未能推进案件：{err.message}",
+                    payment_id=payment_id,
+                )
+    return delivered

@@ -1,0 +1,546 @@
+"""Campaigns: what a manager sets up (standards per category, budgets per district,
+notice period, dates) and the launch that opens one case for every archived worker in
+scope (依档帮扶).
+
+A launch runs in the background: `start_launch` records it and `run_launch` works
+through the archive in chunks, each chunk one transaction, each worker a savepoint, so
+one bad record costs one case and a crash loses at most a chunk, which the next launch
+redoes. The per-campaign claim (`grant_claim`) makes launching twice harmless: a worker
+who has a case in the campaign is skipped.
+"""
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from workflows import access, engine
+from workflows.audit import record
+from workflows.budgets import yuan
+from workflows.cases import PROGRAMMES, Opening, _claim_scope, open_case, refuse_closed
+from workflows.clock import now
+from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed, WarmflowError
+from workflows.forms import normalise_bank_card
+from workflows.models import (
+    Campaign,
+    CampaignBudget,
+    CampaignLaunch,
+    Case,
+    GrantClaim,
+    HardshipRecord,
+    Organisation,
+    User,
+)
+from workflows.processes import latest_version, loaded_version
+
+log = logging.getLogger(__name__)
+
+SEASONS = {"spring": "春送岗位", "summer": "夏送清凉", "autumn": "秋送助学", "winter": "冬送温暖"}
+AID_KINDS = {"cash": "慰问金（银行卡发放）", "goods": "慰问物资（签收）"}
+STATUSES = {"open": "受理中", "closed": "已结束"}
+# Programmes a manager may run campaigns for, and which of them can be launched from the
+# archive (a tuition grant needs the student's own application).
+CAMPAIGN_PROGRAMMES = ("seasonal_aid", "tuition_grant")
+LAUNCHABLE = ("seasonal_aid",)
+LAUNCH_CHUNK = 200
+# A launch whose thread has not reported for this long is taken as dead (server restart).
+STALE_AFTER = timedelta(minutes=2)
+MAX_FEN = 100_000_000_00  # one hundred million yuan: a typo guard, not a policy
+
+
+def _require_manager(user: User) -> None:
+    if not user.has_role("manager"):
+        raise Forbidden("只有管理员可以管理活动")
+
+
+def may_view(user: User) -> bool:
+    return any(user.has_role(r) for r in ("manager", "finance", "approver_l2", "approver_l3"))
+
+
+def list_campaigns(session: Session, user: User) -> list[Campaign]:
+    if not may_view(user):
+        raise Forbidden("无权查看活动")
+    return list(session.scalars(select(Campaign).order_by(Campaign.year.desc(), Campaign.id)))
+
+
+def get_campaign(session: Session, user: User, campaign_id: int) -> Campaign:
+    if not may_view(user):
+        raise Forbidden("无权查看活动")
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound("活动不存在")
+    return campaign
+
+
+def categories(session: Session, programme: str) -> list[tuple[str, str]]:
+    """(id, label) of the field that picks a campaign's standard amount, from the newest
+    deployed version's start form (困难类别 for 四季送, 学历层次 for 金秋助学)."""
+    prog = PROGRAMMES[programme]
+    version = loaded_version(session, latest_version(session, programme).id)
+    for spec in version.meta.get("start_form", []):
+        if spec["id"] == prog.standard_by:
+            return [(str(k), str(v)) for k, v in spec.get("options", [])]
+    return []
+
+
+def standards(campaign: Campaign) -> dict[str, int]:
+    return {k: int(v) for k, v in json.loads(campaign.standards_json or "{}").items()}
+
+
+# --- creating and editing -------------------------------------------------------------
+
+_CODE = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
+
+
+def _int(value: Any, field: str, label: str, errors: dict, low: int, high: int) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        errors[field] = f"{label}应为整数"
+        return low
+    if not low <= number <= high:
+        errors[field] = f"{label}应在 {low} 至 {high} 之间"
+    return number
+
+
+def _fen(value: Any, field: str, label: str, errors: dict) -> int:
+    """Amounts arrive in fen (an integer): the web form converts yuan with Decimal."""
+    if isinstance(value, bool) or isinstance(value, float):
+        errors[field] = f"{label}应为整数（分）"
+        return 0
+    return _int(value, field, label, errors, 0, MAX_FEN)
+
+
+def _date(value: Any, field: str, label: str, errors: dict) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        errors[field] = f"{label}格式应为 YYYY-MM-DD"
+        return None
+
+
+def save_campaign(
+    session: Session,
+    user: User,
+    data: dict[str, Any],
+    campaign_id: int | None = None,
+    lock_version: int | None = None,
+) -> Campaign:
+    """Create a campaign, or change one (`lock_version` as read: a stale edit is a
+    Conflict). `standards` maps each category id to fen."""
+    _require_manager(user)
+    errors: dict[str, str] = {}
+    with engine.unit_of_work(session):
+        campaign = None
+        if campaign_id is not None:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None:
+                raise NotFound("活动不存在")
+            if lock_version is not None and campaign.lock_version != int(lock_version):
+                raise Conflict("该活动已被他人修改，请刷新后再改")
+        programme = str(data.get("programme") or (campaign.programme if campaign else ""))
+        if programme not in CAMPAIGN_PROGRAMMES:
+            errors["programme"] = "请选择业务类型"
+        code = str(data.get("code") or (campaign.code if campaign else "")).strip().lower()
+        if not _CODE.match(code):
+            errors["code"] = "活动代码为 2 至 40 位小写字母、数字、下划线或连字符，以字母开头"
+        else:
+            other = session.scalars(select(Campaign).where(Campaign.code == code)).first()
+            if other is not None and other is not campaign:
+                errors["code"] = f"活动代码“{code}”已被“{other.name}”使用"
+        name = str(data.get("name") or "").strip()
+        if not name:
+            errors["name"] = "请填写活动名称"
+        elif len(name) > 100:
+            errors["name"] = "活动名称不超过 100 字"
+        season = str(data.get("season") or "")
+        if season not in SEASONS:
+            errors["season"] = "请选择季节"
+        year = _int(data.get("year"), "year", "年度", errors, 2000, 2100)
+        aid_kind = str(data.get("aid_kind") or "cash")
+        if aid_kind not in AID_KINDS:
+            errors["aid_kind"] = "请选择发放方式"
+        elif aid_kind == "goods" and programme == "tuition_grant":
+            errors["aid_kind"] = "金秋助学只能以助学金方式发放"
+        goods_name = str(data.get("goods_name") or "").strip()[:100]
+        if aid_kind == "goods" and not goods_name:
+            errors["goods_name"] = "请填写发放的物资名称"
+        notice_days = _int(data.get("notice_days", 5), "notice_days", "公示期", errors, 1, 30)
+        threshold = _fen(
+            data.get("city_approval_threshold_fen", 0),
+            "city_approval_threshold_fen",
+            "报市总审批的金额",
+            errors,
+        )
+        opens_on = _date(data.get("opens_on"), "opens_on", "受理开始日期", errors)
+        closes_on = _date(data.get("closes_on"), "closes_on", "受理截止日期", errors)
+        if opens_on and closes_on and closes_on < opens_on:
+            errors["closes_on"] = "截止日期不能早于开始日期"
+        status = str(data.get("status") or "open")
+        if status not in STATUSES:
+            errors["status"] = "状态应为受理中或已结束"
+        amounts: dict[str, int] = {}
+        if programme in CAMPAIGN_PROGRAMMES:
+            given = data.get("standards") or {}
+            if not isinstance(given, dict):
+                given = {}
+            for key, label in categories(session, programme):
+                value = given.get(key)
+                if value in (None, ""):
+                    errors[f"standards.{key}"] = f"请填写“{label}”的标准（分）"
+                    continue
+                amounts[key] = _fen(value, f"standards.{key}", f"“{label}”的标准", errors)
+            unknown = sorted(set(given) - set(amounts) - {k.split(".", 1)[-1] for k in errors})
+            if unknown:
+                errors["standards"] = "未知的类别：" + "、".join(map(str, unknown))
+        if errors:
+            raise ValidationFailed("活动信息有误，请按提示修改", errors=errors)
+        if campaign is None:
+            campaign = Campaign(code=code, programme=programme, owner_org_id=user.org_id)
+            session.add(campaign)
+            action = "campaign.create"
+        else:
+            if programme != campaign.programme and _has_cases(session, campaign):
+                raise ValidationFailed(
+                    "活动已有案件，不能更改业务类型", errors={"programme": "已有案件"}
+                )
+            campaign.programme = programme
+            action = "campaign.update"
+        campaign.code = code
+        campaign.name = name
+        campaign.season = season
+        campaign.year = year
+        campaign.aid_kind = aid_kind
+        campaign.goods_name = goods_name if aid_kind == "goods" else ""
+        campaign.notice_days = notice_days
+        campaign.city_approval_threshold_fen = threshold
+        campaign.opens_on = opens_on
+        campaign.closes_on = closes_on
+        campaign.status = status
+        campaign.standards_json = json.dumps(amounts, sort_keys=True)
+        session.flush()
+        record(session, user.id, None, action, f"活动“{name}”", campaign_id=campaign.id)
+    return campaign
+
+
+def _has_cases(session: Session, campaign: Campaign) -> bool:
+    return session.scalar(select(func.count(Case.id)).where(Case.campaign_id == campaign.id)) > 0
+
+
+# --- budgets --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    org: Organisation
+    budget_fen: int | None
+    reserved_fen: int
+    lock_version: int
+
+    @property
+    def remaining_fen(self) -> int | None:
+        return None if self.budget_fen is None else self.budget_fen - self.reserved_fen
+
+
+def budget_rows(session: Session, campaign_id: int) -> list[BudgetRow]:
+    """Every district federation, with its budget for the campaign (None if not set)."""
+    budgets = {
+        b.org_id: b
+        for b in session.scalars(
+            select(CampaignBudget).where(CampaignBudget.campaign_id == campaign_id)
+        )
+    }
+    rows = []
+    for org in session.scalars(
+        select(Organisation).where(Organisation.level == 2).order_by(Organisation.path)
+    ):
+        b = budgets.get(org.id)
+        rows.append(
+            BudgetRow(
+                org,
+                b.budget_fen if b else None,
+                b.reserved_fen if b else 0,
+                b.lock_version if b else 0,
+            )
+        )
+    return rows
+
+
+def set_budgets(
+    session: Session, user: User, campaign_id: int, budgets: dict[int, Any]
+) -> list[BudgetRow]:
+    """Set district budgets ({org id: fen}); a budget never goes below what approved
+    cases already hold."""
+    _require_manager(user)
+    errors: dict[str, str] = {}
+    with engine.unit_of_work(session):
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound("活动不存在")
+        for raw_org, value in budgets.items():
+            try:
+                org_id = int(raw_org)
+            except (TypeError, ValueError):
+                errors[str(raw_org)] = "未知的单位"
+                continue
+            org = session.get(Organisation, org_id)
+            if org is None or org.level != 2:
+                errors[str(raw_org)] = "预算只能按县（区）总工会设置"
+                continue
+            if value in (None, ""):
+                continue
+            fen = _fen(value, str(org_id), f"{org.name}的预算", errors)
+            if str(org_id) in errors:
+                continue
+            budget = session.scalars(
+                select(CampaignBudget)
+                .where(CampaignBudget.campaign_id == campaign_id, CampaignBudget.org_id == org_id)
+                .with_for_update()
+            ).first()
+            if budget is None:
+                session.add(CampaignBudget(campaign_id=campaign_id, org_id=org_id, budget_fen=fen))
+            else:
+                if fen < budget.reserved_fen:
+                    errors[str(org_id)] = (
+                        f"{org.name}已占用 {yuan(budget.reserved_fen)} 元，预算不能低于此数"
+                    )
+                    continue
+                budget.budget_fen = fen
+            record(
+                session,
+                user.id,
+                None,
+                "budget.set",
+                f"{campaign.name} {org.name} 预算 {yuan(fen)} 元",
+                campaign_id=campaign_id,
+                org_id=org_id,
+                budget_fen=fen,
+            )
+        if errors:
+            raise ValidationFailed("预算有误，请按提示修改", errors=errors)
+    return budget_rows(session, campaign_id)
+
+
+# --- launching from the archive -------------------------------------------------------
+
+
+def launchable(campaign: Campaign) -> bool:
+    return campaign.programme in LAUNCHABLE
+
+
+def _scope_orgs(session: Session, user: User) -> list[int]:
+    return [o.id for o in access.orgs_in_scope(session, user)]
+
+
+def _workers(session: Session, org_ids: list[int]):
+    return (
+        select(HardshipRecord)
+        .where(HardshipRecord.status == "archived", HardshipRecord.org_id.in_(org_ids))
+        .order_by(HardshipRecord.id)
+    )
+
+
+def running_launch(session: Session, campaign_id: int) -> CampaignLaunch | None:
+    row = session.scalars(
+        select(CampaignLaunch)
+        .where(CampaignLaunch.campaign_id == campaign_id, CampaignLaunch.status == "running")
+        .order_by(CampaignLaunch.id.desc())
+    ).first()
+    if row is not None and now() - row.heartbeat_at > STALE_AFTER:
+        row.status = "failed"
+        row.message = "发起中断（服务重启？），可再次发起，已建案件不会重复"
+        row.finished_at = now()
+        return None
+    return row
+
+
+def start_launch(session: Session, user: User, campaign_id: int) -> CampaignLaunch:
+    """Record a launch for every archived worker in the manager's scope; `run_launch`
+    does the work (in a background thread in the web app)."""
+    _require_manager(user)
+    with engine.unit_of_work(session):
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound("活动不存在")
+        if not launchable(campaign):
+            raise ValidationFailed(
+                f"{PROGRAMMES[campaign.programme].label}需由本人申请，不能按档案批量发起"
+            )
+        refuse_closed(campaign)
+        if running_launch(session, campaign_id) is not None:
+            raise Conflict("该活动正在发起中，请等待完成")
+        total = session.scalar(
+            select(func.count()).select_from(
+                _workers(session, _scope_orgs(session, user)).subquery()
+            )
+        )
+        launch = CampaignLaunch(
+            campaign_id=campaign_id, org_id=user.org_id, started_by_id=user.id, total=total
+        )
+        session.add(launch)
+        session.flush()
+        record(
+            session,
+            user.id,
+            None,
+            "campaign.launch",
+            f"按档案发起“{campaign.name}”：在档职工 {total} 人",
+            campaign_id=campaign_id,
+            launch_id=launch.id,
+        )
+    return launch
+
+
+def get_launch(session: Session, user: User, launch_id: int) -> CampaignLaunch:
+    _require_manager(user)
+    launch = session.get(CampaignLaunch, launch_id)
+    if launch is None:
+        raise NotFound("发起记录不存在")
+    return launch
+
+
+def latest_launch(session: Session, campaign_id: int) -> CampaignLaunch | None:
+    return session.scalars(
+        select(CampaignLaunch)
+        .where(CampaignLaunch.campaign_id == campaign_id)
+        .order_by(CampaignLaunch.id.desc())
+    ).first()
+
+
+def _application(worker: HardshipRecord, campaign: Campaign) -> dict[str, Any]:
+    data = {
+        "worker_name": worker.worker_name,
+        "hardship_category": worker.category,
+        "account_name": worker.account_name,
+        "phone": worker.phone,
+        "bank_card": worker.bank_card,
+        "launched_from_archive": worker.id,
+    }
+    if campaign.aid_kind == "cash":
+        if not worker.account_name:
+            raise ValidationFailed("档案缺少开户名")
+        try:
+            data["bank_card"] = normalise_bank_card(worker.bank_card)
+        except ValueError:
+            raise ValidationFailed("档案中的银行卡号无效或缺失") from None
+    return data
+
+
+def run_launch(factory: sessionmaker, launch_id: int, chunk: int = LAUNCH_CHUNK) -> None:
+    """Open the launch's cases, `chunk` workers per transaction, updating its progress.
+    Never raises: a failure ends up in the launch row for the page to show."""
+    with factory() as session:
+        launch = session.get(CampaignLaunch, launch_id)
+        try:
+            _run(session, launch, chunk)
+        except Exception as err:  # noqa: BLE001 - the page shows it; the log keeps the trace
+            log.exception("campaign launch %s failed", launch_id)
+            session.rollback()
+            launch = session.get(CampaignLaunch, launch_id)
+            launch.status = "failed"
+            message = err.message if isinstance(err, WarmflowError) else "发起失败，请联系管理员"
+            launch.message = f"{message}（已建案件保留，可再次发起）"[:500]
+            launch.finished_at = now()
+            session.commit()
+
+
+def _run(session: Session, launch: CampaignLaunch, chunk: int) -> None:
+    campaign = session.get(Campaign, launch.campaign_id)
+    actor = session.get(User, launch.started_by_id)
+    prog = PROGRAMMES[campaign.programme]
+    opening = Opening.latest(session, prog, campaign)
+    scope = _claim_scope(prog, campaign)
+    org_ids = _scope_orgs(session, actor)
+    orgs = {
+        o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(org_ids)))
+    }
+    problems: dict[str, int] = {}
+    last_id = 0
+    while True:
+        workers = list(
+            session.scalars(
+                _workers(session, org_ids).where(HardshipRecord.id > last_id).limit(chunk)
+            )
+        )
+        if not workers:
+            break
+        last_id = workers[-1].id
+        claimed = set(
+            session.scalars(
+                select(GrantClaim.subject_key).where(
+                    GrantClaim.programme == scope[0],
+                    GrantClaim.year == scope[1],
+                    GrantClaim.subject_key.in_([w.subject_key for w in workers]),
+                )
+            )
+        )
+        created = skipped = failed = 0
+        for worker in workers:
+            if worker.subject_key in claimed:
+                skipped += 1
+                continue
+            try:
+                with session.begin_nested():
+                    open_case(
+                        session,
+                        actor,
+                        orgs[worker.org_id],
+                        opening,
+                        _application(worker, campaign),
+                        worker.subject_key,
+                        worker.subject_id_masked,
+                    )
+                created += 1
+            except WarmflowError as err:
+                failed += 1
+                problems[err.message] = problems.get(err.message, 0) + 1
+            claimed.add(worker.subject_key)
+        launch.created += created
+        launch.skipped += skipped
+        launch.failed += failed
+        launch.heartbeat_at = now()
+        launch.message = _problem_text(problems)
+        session.commit()
+    launch.status = "done"
+    launch.finished_at = now()
+    record(
+        session,
+        actor.id,
+        None,
+        "campaign.launched",
+        f"“{campaign.name}”发起完成：新建 {launch.created}，已有 {launch.skipped}，"
+        f"未能发起 {launch.failed}",
+        campaign_id=campaign.id,
+        launch_id=launch.id,
+    )
+    session.commit()
+
+
+def _problem_text(problems: dict[str, int]) -> str:
+    text = "；".join(f"{message} {count} 人" for message, count in problems.items())
+    return text[:500]
+
+
+# --- goods: the quantity signed for ---------------------------------------------------
+
+
+def _goods_quantity(session: Session, loaded: engine.Loaded) -> None:
+    case = loaded.case
+    if case.outcome != "end_goods":
+        return
+    try:
+        case.goods_quantity = int(engine.final_data(loaded.workflow).get("goods_quantity") or 0)
+    except (TypeError, ValueError):
+        case.goods_quantity = 0
+
+
+engine.CLOSE_HOOKS.append(_goods_quantity)
