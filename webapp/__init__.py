@@ -8,15 +8,21 @@ from flask_babel import get_locale
 
 from webapp import (
     api,
+    api_campaigns,  # noqa: F401 (adds routes to the api blueprint)
+    api_finance,  # noqa: F401
+    api_reports,  # noqa: F401
     auth,
+    campaigns,
     cases,
     database,
     editor,
     errors,
     filters,
+    finance,
     main,
     notices,
     processes,
+    reports,
     tasks,
     workdays,
 )
@@ -67,6 +73,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(processes.bp)
     app.register_blueprint(editor.bp)
     app.register_blueprint(workdays.bp)
+    app.register_blueprint(campaigns.bp)
+    app.register_blueprint(finance.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a bearer token
     return app

@@ -10,6 +10,7 @@ from workflows import tasks
 from workflows.cases import PROGRAMMES
 from workflows.models import ProcessVersion
 from workflows.processes import ROLES
+from workflows.reports import REPORT_ROLES
 
 bp = Blueprint("main", __name__)
 
@@ -28,14 +29,21 @@ def navigation() -> dict:
         (gettext("案件查询"), "cases.search", None, None),
         (gettext("流程管理"), "processes.index", None, "manager"),
         (gettext("节假日安排"), "workdays.index", None, "manager"),
+        (gettext("活动管理"), "campaigns.index", None, "manager"),
+        (gettext("银行发放"), "finance.index", None, "finance"),
+        (gettext("统计报表"), "reports.index", None, REPORT_ROLES),
         (gettext("公示"), "notices.index", None, None),
     ]
     nav = [
         (label, endpoint, count)
         for label, endpoint, count, role in entries
-        if role is None or current_user.has_role(role)
+        if role is None or any(current_user.has_role(r) for r in _roles(role))
     ]
     return {"nav": nav, "roles": ROLES}
+
+
+def _roles(role: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (role,) if isinstance(role, str) else role
 
 
 @bp.get("/healthz")
