@@ -1,6 +1,8 @@
 """A whole cash campaign through the services: launch from the archive, approve within
 budget, pay by bank file, fix the failed cards, pay again; every fen accounted for."""
 
+from uuid import UUID
+
 import pytest
 from campaign_helpers import approve_all, archive_workers, card, result_file
 from sqlalchemy import func, select
@@ -317,3 +319,40 @@ def test_budget_never_below_what_is_reserved(world):
     rows = campaigns.set_budgets(world.session, mgr, winter, {world.orgs["d1"].id: reserved})
     d1 = next(r for r in rows if r.org.id == world.orgs["d1"].id)
     assert (d1.budget_fen, d1.reserved_fen, d1.remaining_fen) == (reserved, reserved, 0)
+
+
+def test_launched_cases_carry_their_own_data_and_task_ids(world):
+    from workflows import engine
+
+    archive_workers(world.session, [world.orgs["g1"].id, world.orgs["g3"].id], 12)
+    assert launch(world).created == 12
+    s = world.session
+    opened = s.scalars(select(Case).where(Case.campaign_id == world.campaigns["winter"].id)).all()
+    seen_uuids = set()
+    for case in opened:
+        data = engine.case_data(s, case)
+        assert data["worker_name"] == case.applicant_name
+        assert data["case_no"] == case.case_no
+        assert data["amount_fen"] == case.amount_fen
+        assert data["account_name"] == case.applicant_name and len(data["bank_card"]) == 19
+        task = s.scalars(select(HumanTask).where(HumanTask.case_id == case.id)).one()
+        assert task.task_uuid not in seen_uuids
+        seen_uuids.add(task.task_uuid)
+        assert task.org_id == case.org_id  # level-1 approval at the worker's own union
+        assert engine.load_case(s, case.id).workflow.get_task_from_id(UUID(task.task_uuid))
+
+
+def test_a_diagram_that_reads_personal_fields_is_run_case_by_case(world):
+    from conftest import BPMN
+
+    from workflows import engine, processes
+
+    xml = (BPMN / "seasonal_aid.bpmn").read_text(encoding="utf-8")
+    script = "approval_levels = 3 if amount_fen &gt; city_approval_threshold_fen else 2"
+    assert script in xml
+    xml = xml.replace(script, script + "\nname_length = len(worker_name)")
+    processes.deploy_xml(world.session, world.user("mgr"), "seasonal_aid", xml)
+    archive_workers(world.session, [world.orgs["g1"].id], 3)
+    assert launch(world).created == 3
+    for case in world.session.scalars(select(Case).where(Case.campaign_id.is_not(None))):
+        assert engine.case_data(world.session, case)["name_length"] == len(case.applicant_name)

@@ -252,6 +252,7 @@ def build_batch(session: Session, user: User, campaign_id: int, org_id: int) -> 
         session.add(batch)
         session.flush()
         batch.reference = f"PF{now().astimezone(CST):%Y%m%d}-{batch.id:04d}"
+        session.flush()  # no autoflush: expire_all below would drop the real reference
         session.execute(
             insert(PaymentLine),
             [

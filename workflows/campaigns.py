@@ -15,25 +15,38 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+from uuid import uuid4
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from workflows import access, engine
+from workflows import access, engine, privacy, serialization
 from workflows.audit import record
 from workflows.budgets import yuan
-from workflows.cases import PROGRAMMES, Opening, _claim_scope, open_case, refuse_closed
+from workflows.cases import (
+    PROGRAMMES,
+    Opening,
+    _claim_scope,
+    initial_data,
+    open_case,
+    refuse_closed,
+    standard_amount,
+)
 from workflows.clock import now
 from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed, WarmflowError
 from workflows.forms import normalise_bank_card
 from workflows.models import (
+    AuditEvent,
     Campaign,
     CampaignBudget,
     CampaignLaunch,
     Case,
     GrantClaim,
     HardshipRecord,
+    HumanTask,
     Organisation,
+    ProcessInstance,
     User,
 )
 from workflows.processes import latest_version, loaded_version
@@ -464,6 +477,7 @@ def _run(session: Session, launch: CampaignLaunch, chunk: int) -> None:
         o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(org_ids)))
     }
     problems: dict[str, int] = {}
+    templates: dict[str, _Template | None] = {}
     last_id = 0
     while True:
         workers = list(
@@ -483,27 +497,17 @@ def _run(session: Session, launch: CampaignLaunch, chunk: int) -> None:
                 )
             )
         )
-        created = skipped = failed = 0
+        fresh = []
+        skipped = 0
         for worker in workers:
             if worker.subject_key in claimed:
                 skipped += 1
-                continue
-            try:
-                with session.begin_nested():
-                    open_case(
-                        session,
-                        actor,
-                        orgs[worker.org_id],
-                        opening,
-                        _application(worker, campaign),
-                        worker.subject_key,
-                        worker.subject_id_masked,
-                    )
-                created += 1
-            except WarmflowError as err:
-                failed += 1
-                problems[err.message] = problems.get(err.message, 0) + 1
-            claimed.add(worker.subject_key)
+            else:
+                fresh.append(worker)
+                claimed.add(worker.subject_key)
+        created, failed = _open_chunk(
+            session, actor, orgs, opening, campaign, fresh, templates, problems
+        )
         launch.created += created
         launch.skipped += skipped
         launch.failed += failed
@@ -528,6 +532,274 @@ def _run(session: Session, launch: CampaignLaunch, chunk: int) -> None:
 def _problem_text(problems: dict[str, int]) -> str:
     text = "；".join(f"{message} {count} 人" for message, count in problems.items())
     return text[:500]
+
+
+# --- opening many cases at once -------------------------------------------------------
+#
+# Cases launched together differ only in who they are for: the diagram runs the same way
+# for every worker of a category up to its first wait (level-1 approval). So the engine
+# runs once per category with placeholder values for the personal fields, and each case
+# gets a copy of that state with its own values and fresh task ids, written in bulk.
+# This is only done when no script, condition, timer or due date of the diagrams reads
+# those fields, and nothing was asked of the services (no effects) before the first
+# wait; otherwise each case runs through the engine on its own (`open_case`).
+
+PERSONAL_FIELDS = (
+    "worker_name",
+    "account_name",
+    "bank_card",
+    "phone",
+    "case_no",
+    "launched_from_archive",
+)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _placeholder(name: str) -> str:
+    return f"\x00warmflow:{name}\x00"
+
+
+@dataclass
+class _Template:
+    text: str  # the state as JSON text, placeholders in it
+    tasks: list[dict]
+    next_timer_at: Any
+    warning: str
+    amount: int
+
+
+def _expressions(opening: Opening) -> list[str]:
+    sources = []
+    versions = [opening.version, *opening.called.values()]
+    for version in versions:
+        specs = [version.spec]
+        for spec in specs:
+            for task_spec in spec.task_specs.values():
+                script = getattr(task_spec, "script", None)
+                if isinstance(script, str):
+                    sources.append(script)
+                for condition, _name in getattr(task_spec, "cond_task_specs", None) or []:
+                    if isinstance(condition, str):
+                        sources.append(condition)
+                definition = getattr(task_spec, "event_definition", None)
+                for each in [definition, *(getattr(definition, "event_definitions", None) or [])]:
+                    expression = getattr(each, "expression", None)
+                    if isinstance(expression, str):
+                        sources.append(expression)
+        for task in version.meta.get("user_tasks", {}).values():
+            if task.get("due"):
+                sources.append(task["due"])
+    return sources
+
+
+def _reads_personal_fields(opening: Opening) -> bool:
+    import ast
+
+    for source in _expressions(opening):
+        try:
+            tree = ast.parse(source.strip())
+        except SyntaxError:
+            return True
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        if names & set(PERSONAL_FIELDS):
+            return True
+    return False
+
+
+def _make_template(
+    session: Session, opening: Opening, campaign: Campaign, category: str, org: Organisation
+) -> _Template | None:
+    if _reads_personal_fields(opening):
+        return None
+    data = {name: _placeholder(name) for name in PERSONAL_FIELDS}
+    data["hardship_category"] = category
+    try:
+        amount = standard_amount(campaign, opening.prog, data)
+    except ValidationFailed:
+        return None  # each case will be refused with the message, one by one
+    stub = Case(case_no="launch-template", org_id=org.id, programme=opening.prog.process_id)
+    stub.org = org
+    loaded = engine.Loaded(
+        None,
+        stub,
+        opening.version,
+        opening.called,
+        engine.new_workflow(opening.version, opening.called),
+    )
+    try:
+        ran = engine.first_wait(
+            session,
+            loaded,
+            initial_data(opening.prog, campaign, data, amount, _placeholder("case_no")),
+        )
+    except WarmflowError:
+        return None
+    if ran.effects or ran.workflow.is_completed() or not ran.tasks:
+        return None
+    text = serialization.state_text(ran.workflow)
+    for name in PERSONAL_FIELDS:
+        # Each placeholder must appear only as a whole value: a script that built another
+        # value from it would be copied wrongly.
+        quoted = json.dumps(_placeholder(name), ensure_ascii=False)
+        if text.count(quoted[1:-1]) != text.count(quoted):
+            return None
+    return _Template(text, ran.tasks, ran.next_timer_at, (ran.warnings or [""])[-1][:300], amount)
+
+
+def _open_chunk(session, actor, orgs, opening, campaign, workers, templates, problems):
+    """Open cases for `workers` (none of whom has a claim yet). Returns (created, failed)."""
+    created = failed = 0
+    fast: list[tuple[HardshipRecord, dict, _Template]] = []
+    slow: list[HardshipRecord] = []
+    for worker in workers:
+        try:
+            data = _application(worker, campaign)
+        except ValidationFailed as err:
+            failed += 1
+            problems[err.message] = problems.get(err.message, 0) + 1
+            continue
+        if worker.category not in templates:
+            templates[worker.category] = _make_template(
+                session, opening, campaign, worker.category, orgs[worker.org_id]
+            )
+        template = templates[worker.category]
+        if template is None:
+            slow.append(worker)
+        else:
+            fast.append((worker, data, template))
+    if fast:
+        try:
+            with session.begin_nested():
+                _write_copies(session, actor, orgs, opening, campaign, fast)
+            created += len(fast)
+        except IntegrityError:
+            # Someone applied for one of these workers meanwhile: go one by one.
+            slow.extend(worker for worker, _data, _template in fast)
+    for worker in slow:
+        try:
+            with session.begin_nested():
+                open_case(
+                    session,
+                    actor,
+                    orgs[worker.org_id],
+                    opening,
+                    _application(worker, campaign),
+                    worker.subject_key,
+                    worker.subject_id_masked,
+                )
+            created += 1
+        except WarmflowError as err:
+            failed += 1
+            problems[err.message] = problems.get(err.message, 0) + 1
+    return created, failed
+
+
+def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
+    prog, version = opening.prog, opening.version
+    scope = _claim_scope(prog, campaign)
+    at = now()
+    case_ids = list(
+        session.scalars(
+            insert(Case).returning(Case.id, sort_by_parameter_order=True),
+            [
+                dict(
+                    programme=prog.process_id,
+                    campaign_id=campaign.id,
+                    org_id=worker.org_id,
+                    applicant_name=worker.worker_name,
+                    subject_key=worker.subject_key,
+                    subject_id_masked=worker.subject_id_masked,
+                    amount_fen=template.amount,
+                    category=worker.category,
+                    created_by_id=actor.id,
+                    created_at=at,
+                )
+                for worker, _data, template in fast
+            ],
+        )
+    )
+    numbers = [f"{prog.case_prefix}{campaign.year}{case_id:06d}" for case_id in case_ids]
+    session.execute(
+        update(Case),
+        [{"id": i, "case_no": n} for i, n in zip(case_ids, numbers, strict=True)],
+    )
+    session.execute(
+        insert(GrantClaim),
+        [
+            dict(programme=scope[0], year=scope[1], subject_key=worker.subject_key, case_id=i)
+            for (worker, _data, _template), i in zip(fast, case_ids, strict=True)
+        ],
+    )
+    pins = json.dumps({pid: v.id for pid, v in opening.called.items()})
+    states, task_rows = [], []
+    for (_worker, data, template), case_no in zip(fast, numbers, strict=True):
+        text = template.text
+        values = dict(data, case_no=case_no)
+        for name in PERSONAL_FIELDS:
+            quoted = json.dumps(_placeholder(name), ensure_ascii=False)
+            text = text.replace(quoted, json.dumps(values.get(name, ""), ensure_ascii=False))
+        fresh: dict[str, str] = {}
+        text = _UUID.sub(lambda m, fresh=fresh: fresh.setdefault(m.group(0), str(uuid4())), text)
+        states.append(serialization.compress(text))
+        task_rows.append(
+            [dict(t, task_uuid=fresh.get(t["task_uuid"], t["task_uuid"])) for t in template.tasks]
+        )
+    instance_ids = list(
+        session.scalars(
+            insert(ProcessInstance).returning(ProcessInstance.id, sort_by_parameter_order=True),
+            [
+                dict(
+                    case_id=case_id,
+                    version_id=version.id,
+                    subprocess_versions=pins,
+                    state=state,
+                    next_timer_at=template.next_timer_at,
+                    calendar_warning=template.warning,
+                    updated_at=at,
+                )
+                for (_w, _d, template), case_id, state in zip(fast, case_ids, states, strict=True)
+            ],
+        )
+    )
+    session.execute(
+        insert(HumanTask),
+        [
+            dict(
+                instance_id=instance_id,
+                case_id=case_id,
+                task_uuid=t["task_uuid"],
+                process_id=t["process_id"],
+                element_id=t["element_id"],
+                name=t["name"],
+                candidate_group=t["candidate_group"],
+                org_id=access.task_org_id(orgs[worker.org_id], t["candidate_group"]),
+                due_at=t["due_at"],
+                created_at=at,
+            )
+            for (worker, _d, _t), case_id, instance_id, rows in zip(
+                fast, case_ids, instance_ids, task_rows, strict=True
+            )
+            for t in rows
+        ],
+    )
+    detail = json.dumps(
+        {"programme": prog.process_id, "version": version.number, "launch": True},
+        ensure_ascii=False,
+    )
+    session.execute(
+        insert(AuditEvent),
+        [
+            dict(
+                actor_id=actor.id,
+                case_id=case_id,
+                action="case.start",
+                summary=f"按档案发起{prog.label}：{privacy.mask_name(worker.worker_name)}",
+                detail=detail,
+                at=at,
+            )
+            for (worker, _d, _t), case_id in zip(fast, case_ids, strict=True)
+        ],
+    )
 
 
 # --- goods: the quantity signed for ---------------------------------------------------

@@ -257,6 +257,24 @@ def standard_amount(campaign: Campaign | None, prog: Programme, clean: dict) -> 
     return int(standards[choice])
 
 
+def initial_data(
+    prog: Programme, campaign: Campaign | None, clean: dict, amount: int, case_no: str
+) -> dict[str, Any]:
+    """What a new case's workflow starts with: the application and the campaign's terms."""
+    data = dict(clean)
+    data.update(
+        programme=prog.process_id,
+        case_no=case_no,
+        amount_fen=amount,
+        campaign_id=campaign.id if campaign else None,
+        campaign_year=campaign.year if campaign else now().year,
+        aid_kind=campaign.aid_kind if campaign else "cash",
+        city_approval_threshold_fen=campaign.city_approval_threshold_fen if campaign else 0,
+        notice_days=campaign.notice_days if campaign else DEFAULT_NOTICE_DAYS,
+    )
+    return data
+
+
 def open_case(
     session: Session,
     actor: User,
@@ -314,17 +332,7 @@ def open_case(
     session.add(instance)
     session.flush()
 
-    start_data = dict(clean)
-    start_data.update(
-        programme=prog.process_id,
-        case_no=case.case_no,
-        amount_fen=amount,
-        campaign_id=campaign.id if campaign else None,
-        campaign_year=year,
-        aid_kind=campaign.aid_kind if campaign else "cash",
-        city_approval_threshold_fen=campaign.city_approval_threshold_fen if campaign else 0,
-        notice_days=campaign.notice_days if campaign else DEFAULT_NOTICE_DAYS,
-    )
+    start_data = initial_data(prog, campaign, clean, amount, case.case_no)
     workflow = engine.new_workflow(version, opening.called)
     loaded = engine.Loaded(instance, case, version, opening.called, workflow)
 

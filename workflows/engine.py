@@ -172,6 +172,47 @@ def advance(
     save(session, loaded, actor_id, ctx, completed_task_uuid)
 
 
+@dataclass
+class FirstWait:
+    """A new workflow run to its first wait without saving anything: what `save` would
+    write for it (a campaign launch uses one of these for many cases)."""
+
+    workflow: BpmnWorkflow
+    effects: list[tuple[str, dict]]
+    warnings: list[str]
+    tasks: list[dict]  # task_uuid, process_id, element_id, name, candidate_group, due_at
+    next_timer_at: datetime | None
+
+
+def first_wait(session: Session, loaded: Loaded, data: dict) -> FirstWait:
+    """Seed `loaded.workflow` (new) with `data` and run it to its first wait, in memory."""
+    ctx = RunContext(loaded.case, workdays.current(session))
+    token = _run.set(ctx)
+    try:
+        workflow = loaded.workflow
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+        workflow.do_engine_steps()
+        tasks = []
+        for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+            meta = loaded.meta_for(task).get("user_tasks", {}).get(task.task_spec.name, {})
+            tasks.append(
+                dict(
+                    task_uuid=str(task.id),
+                    process_id=task.workflow.spec.name,
+                    element_id=task.task_spec.name,
+                    name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
+                    candidate_group=meta.get("group") or "caseworker",
+                    due_at=_task_due(loaded, task, meta.get("due", "")),
+                )
+            )
+    except (SpiffWorkflowException, scripting.ScriptRefused) as err:
+        raise ProcessError(_describe(err)) from None
+    finally:
+        _run.reset(token)
+    return FirstWait(workflow, ctx.effects, ctx.warnings, tasks, next_timer(workflow))
+
+
 def _describe(err: Exception) -> str:
     task = getattr(err, "task", None)
     where = ""

@@ -62,6 +62,22 @@ def state_to_bytes(workflow: BpmnWorkflow) -> bytes:
     return pack({"format": STATE_FORMAT, "workflow": dct})
 
 
+def state_text(workflow: BpmnWorkflow) -> str:
+    """The state as the JSON text `state_to_bytes` compresses (a campaign launch copies
+    one case's text for many)."""
+    dct = _STATE.to_dict(workflow)
+    return json.dumps(
+        {"format": STATE_FORMAT, "workflow": dct},
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+def compress(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8"), 6)
+
+
 def state_from_bytes(blob: bytes, spec, subprocess_specs: dict) -> BpmnWorkflow:
     dct = unpack(blob)["workflow"]
     workflow = _STATE.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
