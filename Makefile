@@ -37,7 +37,10 @@ $(MO): webapp/translations/en/LC_MESSAGES/messages.po | $(VENV)/.installed
 # of the diagram, and the editor page says it is not installed.
 VIEWER := $(VENDOR)/bpmn-js/bpmn-viewer.production.min.js
 EDITOR := $(VENDOR)/editor/editor.js
-vendor: $(VIEWER) $(EDITOR)
+# Chart.js (the 统计报表 charts): its prebuilt UMD bundle, from the same node_modules. Without
+# it the report pages keep their tables and say the charts are not installed.
+CHARTJS := $(VENDOR)/chartjs/chart.umd.min.js
+vendor: $(VIEWER) $(EDITOR) $(CHARTJS)
 
 $(VIEWER): frontend/package.json frontend/package-lock.json
 	@if ! command -v npm >/dev/null 2>&1; then \
@@ -67,6 +70,16 @@ $(EDITOR): frontend/editor.js frontend/package.json frontend/package-lock.json $
 	for pkg in bpmn-js bpmn-js-properties-panel @bpmn-io/properties-panel camunda-bpmn-moddle; do \
 	  cp $$modules/$$pkg/LICENSE $(VENDOR)/editor/LICENSE.$$(basename $$pkg); done
 
+$(CHARTJS): frontend/package.json frontend/package-lock.json $(VIEWER)
+	@if [ ! -f frontend/node_modules/chart.js/dist/chart.umd.min.js ]; then \
+	  echo "warmflow: npm packages missing; report charts stay off (install Node.js, then: make vendor)"; \
+	  exit 0; \
+	fi; \
+	set -e; \
+	rm -rf $(VENDOR)/chartjs && mkdir -p $(VENDOR)/chartjs; \
+	cp frontend/node_modules/chart.js/dist/chart.umd.min.js $(VENDOR)/chartjs/; \
+	cp frontend/node_modules/chart.js/LICENSE.md $(VENDOR)/chartjs/LICENSE.md
+
 run: setup
 	$(BIN)/warmflow init-db --demo
 	@echo "warmflow: http://127.0.0.1:$(PORT)  (the timer worker runs alongside; Ctrl-C stops both)"
@@ -85,6 +98,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/engine.py --cases 200
+	$(BIN)/python bench/campaign.py --workers 60000
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

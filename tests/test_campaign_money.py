@@ -356,3 +356,35 @@ def test_a_diagram_that_reads_personal_fields_is_run_case_by_case(world):
     assert launch(world).created == 3
     for case in world.session.scalars(select(Case).where(Case.campaign_id.is_not(None))):
         assert engine.case_data(world.session, case)["name_length"] == len(case.applicant_name)
+
+
+def test_goods_campaign_ends_in_signed_receipts_with_quantities_reported(world):
+    archive_workers(world.session, [world.orgs["g1"].id], 3)
+    summer = world.campaigns["summer"].id
+    row = campaigns.start_launch(world.session, world.user("mgr"), summer)
+    campaigns.run_launch(world.factory, row.id)
+    approve_all(world.session, approvers(world))
+    cw1 = world.user("cw1")
+    receipts = [
+        t for t in tasks.list_tasks(world.session, cw1, "all") if t.element_id == "sign_receipt"
+    ]
+    assert len(receipts) == 3
+    for quantity, task in enumerate(receipts, start=2):
+        tasks.complete(
+            world.session,
+            cw1,
+            task.id,
+            dict(
+                goods_quantity=quantity,
+                receipt_signed=True,
+                signed_by="本人",
+                sign_date="2026-09-08",
+            ),
+        )
+    world.session.expire_all()
+    closed = world.session.scalars(select(Case).where(Case.campaign_id == summer)).all()
+    assert {c.outcome for c in closed} == {"end_goods"}
+    assert sorted(c.goods_quantity for c in closed) == [2, 3, 4]
+    assert world.session.scalar(select(func.count(Payment.id))) == 0
+    report = reports.campaign_report(world.session, world.user("mgr"), summer)
+    assert (report.total.helped, report.total.goods_quantity, report.total.paid_fen) == (3, 9, 0)
