@@ -9,9 +9,12 @@ from workflows.clock import CST
 
 
 def yuan(fen: int | None) -> str:
+    """Integer fen as 元 with thousands separators, without floating point."""
     if fen is None:
         return "—"
-    return f"{fen / 100:,.2f}"
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
 
 
 def local_date(value: datetime | None) -> str:

@@ -408,6 +408,10 @@ def _xlsx(header: list[str], rows, text_columns: set[int] = frozenset(), title: 
                 cell = WriteOnlyCell(sheet, value=str(value))
                 cell.number_format = "@"  # a card number stays text, not 6.22E+18
                 cells.append(cell)
+            elif isinstance(value, Decimal):
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = "0.00"  # 元, exact to the fen
+                cells.append(cell)
             else:
                 cells.append(value)
         sheet.append(cells)

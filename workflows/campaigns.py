@@ -158,7 +158,7 @@ def save_campaign(
             campaign = session.get(Campaign, campaign_id)
             if campaign is None:
                 raise NotFound("活动不存在")
-            if lock_version is not None and campaign.lock_version != int(lock_version):
+            if lock_version is not None and str(campaign.lock_version) != str(lock_version):
                 raise Conflict("该活动已被他人修改，请刷新后再改")
         programme = str(data.get("programme") or (campaign.programme if campaign else ""))
         if programme not in CAMPAIGN_PROGRAMMES:

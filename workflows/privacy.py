@@ -6,7 +6,10 @@ Notices are public: names show as 王*明 and ID numbers keep only the first 3 a
 
 import hashlib
 import hmac
+import logging
 import os
+import re
+import traceback
 
 _DEV_KEY = "warmflow-development-hash-key"
 
@@ -41,3 +44,47 @@ def mask_card(card: str) -> str:
     if len(digits) <= 4:
         return "*" * len(digits)
     return "*" * (len(digits) - 4) + digits[-4:]
+
+
+# --- log lines ---------------------------------------------------------------------------
+
+LONG_NUMBER = re.compile(r"(?<![\d])\d{12,}[\dXx]?")
+
+
+def _mask_number(match: re.Match) -> str:
+    number = match.group(0)
+    return mask_id(number) if len(number) == 18 else mask_card(number)
+
+
+def mask_numbers(text: str) -> str:
+    """Mask every ID- or card-like number (12 digits or more) in free text."""
+    return LONG_NUMBER.sub(_mask_number, text)
+
+
+_masking_installed = False
+
+
+def install_log_masking() -> None:
+    """Every log record this process creates has ID and card numbers masked, in its
+    message and in any traceback it carries (a database error quotes the statement's
+    parameters). Installed once by the web app and the command line."""
+    global _masking_installed
+    if _masking_installed:
+        return
+    make_record = logging.getLogRecordFactory()
+
+    def masked_record(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the logger's problem
+            return record
+        record.msg, record.args = mask_numbers(message), None
+        if record.exc_info and record.exc_info[0] is not None:
+            text = "".join(traceback.format_exception(*record.exc_info))
+            record.exc_text = mask_numbers(text.rstrip("\n"))
+            record.exc_info = None
+        return record
+
+    logging.setLogRecordFactory(masked_record)
+    _masking_installed = True

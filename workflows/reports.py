@@ -6,6 +6,7 @@ test holds them equal to the payments table), summed in the database.
 import csv
 import io
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 
 from sqlalchemy import case as when
 from sqlalchemy import func, select
@@ -237,9 +238,13 @@ def export(report: Report, fmt: str) -> tuple[str, bytes, str]:
         writer.writerow(EXPORT_HEADER)
         writer.writerows(rows)
         return name, ("\ufeff" + buffer.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
+    money = {i for i, title in enumerate(EXPORT_HEADER) if "（元）" in title}
+    numeric = [
+        [Decimal(v) if i in money and v != "" else v for i, v in enumerate(row)] for row in rows
+    ]
     return (
         name,
-        xlsx_table(EXPORT_HEADER, rows, title=report.campaign.code),
+        xlsx_table(EXPORT_HEADER, numeric, title=report.campaign.code),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
 
