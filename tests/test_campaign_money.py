@@ -388,3 +388,21 @@ def test_goods_campaign_ends_in_signed_receipts_with_quantities_reported(world):
     assert world.session.scalar(select(func.count(Payment.id))) == 0
     report = reports.campaign_report(world.session, world.user("mgr"), summer)
     assert (report.total.helped, report.total.goods_quantity, report.total.paid_fen) == (3, 9, 0)
+
+
+def test_log_lines_never_carry_a_whole_card_or_id_number(caplog):
+    import logging
+
+    from workflows import privacy
+
+    privacy.install_log_masking()
+    log = logging.getLogger("warmflow.test")
+    number, id_number = card(7), "51100219800101001X"
+    try:
+        raise ValueError(f"INSERT ... [parameters: ('{number}', '{id_number}')]")
+    except ValueError:
+        log.exception("payment for %s failed", number)
+    assert caplog.records
+    text = caplog.text
+    assert number not in text and id_number not in text
+    assert number[-4:] in text and "Traceback" in text

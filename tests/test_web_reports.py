@@ -5,9 +5,9 @@ the payments table holds; reporters see only their own subtree; charts are optio
 import csv
 import html
 import io
-from decimal import Decimal
 import json
 import re
+from decimal import Decimal
 
 import pytest
 from campaign_helpers import approve_all, archive_workers, result_file

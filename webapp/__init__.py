@@ -27,6 +27,7 @@ from webapp import (
     workdays,
 )
 from webapp.extensions import babel, csrf, limiter, login_manager
+from workflows import privacy
 
 LANGUAGES = ("zh_CN", "en")
 
@@ -51,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.ensure_ascii = False
+    privacy.install_log_masking()
     database.init_app(app)
     errors.init_app(app)
     filters.init_app(app)

@@ -89,22 +89,15 @@ MAX_LIMIT = 100
 OBJECTION_LIMIT = "5 per hour; 20 per day"
 SENSITIVE_TYPES = {"id_number": privacy.mask_id, "bank_card": privacy.mask_card}
 # A long run of digits in free text (a comment quoting an ID or card number).
-LONG_NUMBER = re.compile(r"\d{12,}[\dXx]?")
-
 
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(CST).isoformat() if value else None
 
 
-def _mask_number(match: re.Match) -> str:
-    number = match.group(0)
-    return privacy.mask_id(number) if len(number) == 18 else privacy.mask_card(number)
-
-
 def scrub(value: Any) -> Any:
     """Mask any ID- or card-like number left in free text, anywhere in a structure."""
     if isinstance(value, str):
-        return LONG_NUMBER.sub(_mask_number, value)
+        return privacy.mask_numbers(value)
     if isinstance(value, dict):
         return {k: scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from workflows import db, migrate, processes, timers, workdays
+from workflows import db, migrate, privacy, processes, timers, workdays
 
 
 def bpmn_dir() -> Path:
@@ -24,6 +24,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # SpiffWorkflow logs every task state change at INFO: far too much for a worker's log.
     logging.getLogger("spiff").setLevel(logging.WARNING)
+    privacy.install_log_masking()
 
 
 @main.command("migrate")
