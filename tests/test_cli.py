@@ -1,5 +1,6 @@
 """`warmflow init-db --demo` and `warmflow worker --once` on a fresh SQLite file."""
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -29,3 +30,24 @@ def test_init_db_with_demo_then_again_changes_nothing_and_worker_runs_once(tmp_p
 
     worker = runner.invoke(cli.main, ["worker", "--once"])
     assert worker.exit_code == 0, worker.output
+
+
+def test_gen_key_prints_a_usable_encryption_key(monkeypatch):
+    import base64
+
+    from workflows import crypto
+
+    result = CliRunner().invoke(cli.main, ["gen-key"])
+    assert result.exit_code == 0
+    key = result.output.strip()
+    assert len(base64.b64decode(key)) == 32
+    monkeypatch.setenv("WARMFLOW_ENCRYPTION_KEY", key)
+    sealed = crypto.encrypt_text("6222020200112233446")
+    assert "6222020200112233446" not in sealed
+    assert crypto.decrypt_text(sealed) == "6222020200112233446"
+    monkeypatch.setenv("WARMFLOW_ENCRYPTION_KEY", crypto.new_key())
+    with pytest.raises(crypto.KeyError_):
+        crypto.decrypt_text(sealed)  # another key cannot read it
+    monkeypatch.setenv("WARMFLOW_ENCRYPTION_KEY", "not base64!")
+    with pytest.raises(crypto.KeyError_):
+        crypto.encrypt_text("x")

@@ -95,3 +95,11 @@ def calendar_year(year: int, holidays: tuple[str, ...], workdays_: tuple[str, ..
 
 if __name__ == "__main__":
     main()
+
+
+@main.command("gen-key")
+def gen_key() -> None:
+    """Print a new WARMFLOW_ENCRYPTION_KEY (32 random bytes, base64)."""
+    from workflows import crypto
+
+    click.echo(crypto.new_key())

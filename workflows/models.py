@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from workflows.clock import now
+from workflows.crypto import EncryptedString
 from workflows.db import Base, UTCDateTime
 
 
@@ -290,7 +291,7 @@ class HardshipRecord(Base):
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What a campaign launch needs to open a case for the worker without asking again.
     subject_id_masked: Mapped[str] = mapped_column(String(30), default="")
-    bank_card: Mapped[str] = mapped_column(String(30), default="")
+    bank_card: Mapped[str] = mapped_column(EncryptedString(120), default="")
     account_name: Mapped[str] = mapped_column(String(60), default="")
     phone: Mapped[str] = mapped_column(String(30), default="")
 
@@ -361,7 +362,7 @@ class PaymentLine(Base):
     reference: Mapped[str] = mapped_column(String(40), unique=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     account_name: Mapped[str] = mapped_column(String(60))
-    bank_card: Mapped[str] = mapped_column(String(30))
+    bank_card: Mapped[str] = mapped_column(EncryptedString(120))
     result: Mapped[str] = mapped_column(String(10), default="")  # "" | paid | failed
     reason: Mapped[str] = mapped_column(String(200), default="")
     result_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -379,7 +380,7 @@ class Payment(Base):
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     account_name: Mapped[str] = mapped_column(String(60))
-    bank_card: Mapped[str] = mapped_column(String(30))
+    bank_card: Mapped[str] = mapped_column(EncryptedString(120))
     # payable → in_batch → paid | failed → (card corrected) payable → ...
     status: Mapped[str] = mapped_column(String(20), default="payable", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

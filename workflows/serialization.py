@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 
+from workflows import crypto
 from workflows.scripting import script_engine
 
 STATE_FORMAT = 1
@@ -75,7 +76,8 @@ def state_text(workflow: BpmnWorkflow) -> str:
 
 
 def compress(text: str) -> bytes:
-    return zlib.compress(text.encode("utf-8"), 6)
+    """Compressed, then encrypted (workflows/crypto.py): a state holds ID and card numbers."""
+    return crypto.encrypt_bytes(zlib.compress(text.encode("utf-8"), 6))
 
 
 def state_from_bytes(blob: bytes, spec, subprocess_specs: dict) -> BpmnWorkflow:
@@ -86,9 +88,8 @@ def state_from_bytes(blob: bytes, spec, subprocess_specs: dict) -> BpmnWorkflow:
 
 
 def pack(obj: Any) -> bytes:
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
-    return zlib.compress(text.encode("utf-8"), 6)
+    return compress(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str))
 
 
 def unpack(blob: bytes) -> dict:
-    return json.loads(zlib.decompress(blob).decode("utf-8"))
+    return json.loads(zlib.decompress(crypto.decrypt_bytes(blob)).decode("utf-8"))
