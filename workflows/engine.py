@@ -21,7 +21,7 @@ from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from workflows import access, scripting, serialization, workdays
@@ -157,6 +157,7 @@ def advance(
     completed_task_uuid: str | None = None,
 ) -> None:
     """Run `step`, then engine steps until the workflow waits; save everything (no commit)."""
+    _hold(session, loaded.instance)
     ctx = RunContext(loaded.case, workdays.current(session))
     token = _run.set(ctx)
     try:
@@ -211,6 +212,27 @@ def first_wait(session: Session, loaded: Loaded, data: dict) -> FirstWait:
     finally:
         _run.reset(token)
     return FirstWait(workflow, ctx.effects, ctx.warnings, tasks, next_timer(workflow))
+
+
+def _hold(session: Session, instance: ProcessInstance) -> None:
+    """Take the instance's row for this transaction before anything is written, and check
+    that nobody moved it since it was read. Without this, a concurrent action could get
+    as far as inserting its effects (a notice, a payment) and fail on a unique constraint
+    instead of answering with a clear conflict. The update changes nothing: the version
+    moves once, when the state is saved."""
+    if instance.id is None:
+        return
+    held = session.execute(
+        update(ProcessInstance)
+        .where(
+            ProcessInstance.id == instance.id,
+            ProcessInstance.lock_version == instance.lock_version,
+        )
+        .values(lock_version=ProcessInstance.lock_version)
+        .execution_options(synchronize_session=False)
+    )
+    if held.rowcount != 1:
+        raise Conflict("其他人已办理了此任务，请刷新后重试")
 
 
 def _describe(err: Exception) -> str:
