@@ -9,7 +9,7 @@ from conftest import api_token, valid_card
 from sqlalchemy import select
 
 from workflows import cases, timers
-from workflows.models import Case, HumanTask, PublicNotice
+from workflows.models import Case, HumanTask, PublicNotice, StoredFile
 
 VISIT_OK = dict(
     visit_date="2026-09-07",
@@ -535,3 +535,21 @@ def test_file_upload_returns_an_id_a_new_application_can_use(app, world):
         content_type="multipart/form-data",
     )
     assert not_pdf.status_code == 422 and "PDF" in not_pdf.get_json()["message"]
+
+
+def test_an_uploaded_file_named_after_an_id_number_keeps_it_masked(app, world):
+    import io
+
+    id_number = world.next_id()
+    upload = app.test_client().post(
+        "/api/v1/files",
+        headers=api_token(app, "cw1"),
+        data={"file": (io.BytesIO(b"%PDF-1.4 id card"), f"{id_number}身份证.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 201
+    name = upload.get_json()["filename"]
+    assert id_number not in name and name.endswith("身份证.pdf") and id_number[-2:] in name
+    world.session.expire_all()
+    stored = world.session.get(StoredFile, upload.get_json()["id"])
+    assert id_number not in stored.filename

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from workflows import access, engine
+from workflows import access, engine, privacy
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import Case, StoredFile, User
 
@@ -46,7 +46,8 @@ def store(session: Session, user: User, filename: str, data: bytes) -> StoredFil
         temporary = path.with_suffix(".part")
         temporary.write_bytes(data)
         temporary.replace(path)
-    name = os.path.basename(filename or "upload")[:200] or "upload"
+    # A scan is often named after the person's ID or card number: keep it masked.
+    name = privacy.mask_numbers(os.path.basename(filename or "upload"))[:200] or "upload"
     with engine.unit_of_work(session):
         stored = StoredFile(
             sha256=digest,
