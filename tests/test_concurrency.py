@@ -80,3 +80,17 @@ def test_stale_instance_write_is_refused_even_when_the_task_row_looks_open(world
         select(PublicNotice).where(PublicNotice.case_id == case.id)
     ).one()
     assert notice.status == "open"  # the home visit's outcome stands
+
+
+def test_a_task_done_since_it_was_listed_is_a_conflict_not_bad_input(world):
+    """The row was read as open, then someone else's completion committed before this
+    action loaded the case: the answer is 'already done' (409), not 'invalid' (422)."""
+    from workflows.errors import AlreadyDone
+
+    case = _start(world)
+    row = world.open_task(case, "home_visit_task")
+    world.do("cw1", case, "home_visit_task", VISIT)
+    world.session.expire_all()
+    loaded = engine.load_case(world.session, case.id)
+    with pytest.raises(AlreadyDone):
+        engine.require_ready(loaded, row.task_uuid)

@@ -28,7 +28,7 @@ from workflows import access, scripting, serialization, workdays
 from workflows.audit import record
 from workflows.clock import now
 from workflows.db import unit_of_work  # noqa: F401 (services use engine.unit_of_work)
-from workflows.errors import Conflict, ValidationFailed, WarmflowError
+from workflows.errors import AlreadyDone, Conflict, ValidationFailed, WarmflowError
 from workflows.models import Case, HumanTask, ProcessInstance
 from workflows.processes import LoadedVersion, loaded_version
 
@@ -442,6 +442,9 @@ def diagram_marks(session: Session, case: Case) -> dict[str, dict[str, list[str]
 
 def require_ready(loaded: Loaded, task_uuid: str):
     task = loaded.workflow.get_task_from_id(UUID(task_uuid))
+    if task is not None and task.state & (TaskState.COMPLETED | TaskState.CANCELLED):
+        # Read as open a moment ago, done by someone else since: a conflict, not bad input.
+        raise AlreadyDone("其他人已办理了此任务，请刷新后重试")
     if task is None or task.state != TaskState.READY:
         raise ValidationFailed("该环节当前不可办理")
     return task
