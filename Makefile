@@ -85,7 +85,7 @@ run: setup
 	@echo "warmflow: http://127.0.0.1:$(PORT)  (the timer worker runs alongside; Ctrl-C stops both)"
 	@$(BIN)/warmflow worker --interval 60 & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	  $(BIN)/flask --app 'webapp:create_app()' run --host 127.0.0.1 --port $(PORT)
+	  WARMFLOW_INSECURE_COOKIES=1 $(BIN)/flask --app 'webapp:create_app()' run --host 127.0.0.1 --port $(PORT)
 
 test: setup
 	TEST_DATABASE_URL= $(BIN)/python -m pytest

@@ -8,9 +8,11 @@ from flask_babel import get_locale
 
 from webapp import (
     api,
+    api_audit,  # noqa: F401
     api_campaigns,  # noqa: F401 (adds routes to the api blueprint)
     api_finance,  # noqa: F401
     api_reports,  # noqa: F401
+    audit,
     auth,
     campaigns,
     cases,
@@ -23,6 +25,7 @@ from webapp import (
     notices,
     processes,
     reports,
+    security,
     tasks,
     workdays,
 )
@@ -52,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.ensure_ascii = False
+    security.init_app(app, test_config)
     privacy.install_log_masking()
     database.init_app(app)
     errors.init_app(app)
@@ -78,6 +82,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(campaigns.bp)
     app.register_blueprint(finance.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(audit.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a bearer token
     return app

@@ -21,7 +21,7 @@ from webapp.extensions import limiter
 from webapp.processes import change_list, refusal
 from workflows import auth, cases, engine, files, notices, privacy, processes, tasks, workdays
 from workflows.clock import CST
-from workflows.errors import Conflict, Forbidden, ValidationFailed, WarmflowError
+from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed, WarmflowError
 from workflows.models import (
     AuditEvent,
     Campaign,
@@ -40,6 +40,18 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 class Unauthorized(WarmflowError):
     code = "unauthorized"
+
+
+# Ids are 32-bit integers in PostgreSQL (and at most 64-bit in SQLite): a larger id in a
+# path matches no row, and must not reach the database, which would refuse the query.
+MAX_ID = 2**31 - 1
+
+
+@bp.url_value_preprocessor
+def _ids_in_range(endpoint: str | None, values: dict | None) -> None:
+    for value in (values or {}).values():
+        if isinstance(value, int) and value > MAX_ID:
+            raise NotFound("未找到该记录")
 
 
 def token_required(view):
@@ -89,6 +101,7 @@ MAX_LIMIT = 100
 OBJECTION_LIMIT = "5 per hour; 20 per day"
 SENSITIVE_TYPES = {"id_number": privacy.mask_id, "bank_card": privacy.mask_card}
 # A long run of digits in free text (a comment quoting an ID or card number).
+
 
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(CST).isoformat() if value else None
@@ -344,13 +357,13 @@ def _campaign_id(value: Any) -> int | None:
     """A campaign by id, or by its code ("jq2026")."""
     if isinstance(value, bool) or value in (None, ""):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, str):
         found = session().scalars(select(Campaign.id).where(Campaign.code == value)).first()
-        if found is None and value.isdigit():
-            return int(value)
-        return found
+        if found is not None or not re.fullmatch(r"[0-9]{1,10}", value):
+            return found
+        value = int(value)
+    if isinstance(value, int):
+        return value if 0 < value <= MAX_ID else 0  # 0: no such campaign (never a valid id)
     return None
 
 
@@ -475,6 +488,8 @@ def _arrangement_json(shown) -> dict:
 @token_required
 def calendar_year(year: int):
     workdays.require_manager(g.api_user)
+    if not 2000 <= year <= 2100:  # as when entering a year; dates stop at 9999
+        raise ValidationFailed("年份应在 2000 至 2100 之间", errors={"year": "年份无效"})
     return jsonify(_arrangement_json(workdays.arrangement(session(), year)))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import g, jsonify
 
 from webapp import jobs
-from webapp.api import body, bp, org_json, token_required
+from webapp.api import MAX_ID, body, bp, org_json, token_required
 from webapp.campaigns import budget_totals, current_launch, launch_json, programme_label
 from webapp.database import session
 from workflows import campaigns
@@ -142,6 +142,10 @@ def campaign_budgets(campaign_id: int):
     if not isinstance(given, dict):
         message = "budgets 应为 JSON 对象（单位 id → 分）"
         raise ValidationFailed(message, errors={"budgets": message})
+    for key in given:  # an id past the database's integer range names no unit
+        digits = key.strip().lstrip("+-").lstrip("0")
+        if digits.isdigit() and (len(digits) > 10 or int(digits) > MAX_ID):
+            raise ValidationFailed("预算有误，请按提示修改", errors={key: "未知的单位"})
     campaigns.set_budgets(db, g.api_user, campaign_id, given)
     return jsonify(_detail(db, campaigns.get_campaign(db, g.api_user, campaign_id)))
 

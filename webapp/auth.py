@@ -1,4 +1,4 @@
-"""Login and logout pages; who is signed in."""
+"""Login and logout pages; who is signed in; changing one's own password."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, lazy_gettext
@@ -9,8 +9,8 @@ from wtforms.validators import DataRequired, Length
 
 from webapp.database import session
 from webapp.extensions import limiter, login_manager
-from workflows import auth
-from workflows.errors import Forbidden
+from workflows import auth, users
+from workflows.errors import Forbidden, ValidationFailed
 from workflows.models import User
 
 bp = Blueprint("auth", __name__)
@@ -65,3 +65,43 @@ def logout():
     logout_user()
     flash(gettext("已退出登录"), "info")
     return redirect(url_for("auth.login"))
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(
+        lazy_gettext("当前密码"),
+        validators=[DataRequired(lazy_gettext("请输入当前密码")), Length(max=200)],
+    )
+    new = PasswordField(
+        lazy_gettext("新密码"),
+        validators=[DataRequired(lazy_gettext("请输入新密码")), Length(max=200)],
+    )
+    repeat = PasswordField(
+        lazy_gettext("再次输入新密码"),
+        validators=[DataRequired(lazy_gettext("请再次输入新密码")), Length(max=200)],
+    )
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit("10 per minute", methods=["POST"])
+def change_password():
+    """The signed-in user's own password: the current one, then the new one twice. The
+    policy (workflows/users.py) is checked there; the change is audited."""
+    form = PasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            users.change_password(
+                session(), current_user, form.current.data, form.new.data, form.repeat.data
+            )
+        except ValidationFailed as err:
+            for name, message in (err.errors or {"new": err.message}).items():
+                getattr(form, name, form.new).errors.append(message)
+            status = 422
+        else:
+            flash(gettext("密码已修改，下次登录请使用新密码。"), "info")
+            return redirect(url_for("main.index"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("account/password.html", form=form), status

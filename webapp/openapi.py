@@ -7,7 +7,7 @@ Kept by hand next to webapp/api.py; tests/test_api.py checks that every route of
 from copy import deepcopy
 from typing import Any
 
-from webapp import openapi_campaigns, openapi_finance, openapi_reports
+from webapp import openapi_audit, openapi_campaigns, openapi_finance, openapi_reports
 
 
 def _ref(name: str) -> dict:
@@ -40,6 +40,15 @@ def _id_param(name: str, what: str) -> dict:
         "description": what,
         "schema": {"type": "integer", "minimum": 1},
     }
+
+
+YEAR_PARAM = {
+    "name": "year",
+    "in": "path",
+    "required": True,
+    "description": "年份（2000 至 2100）",
+    "schema": {"type": "integer", "minimum": 2000, "maximum": 2100},
+}
 
 
 def _process_param() -> dict:
@@ -790,10 +799,10 @@ PATHS: dict[str, Any] = {
             "summary": "某年的节假日安排（管理员）",
             "tags": ["calendar"],
             "security": SECURED,
-            "parameters": [_id_param("year", "年份")],
+            "parameters": [YEAR_PARAM],
             "responses": {
                 "200": _json(_ref("CalendarYear"), "该年的安排"),
-                **_errors(401, 403),
+                **_errors(401, 403, 404, 422),
             },
         },
         "put": {
@@ -801,7 +810,7 @@ PATHS: dict[str, Any] = {
             "summary": "录入或替换某年的放假日期与调休上班日期（管理员）",
             "tags": ["calendar"],
             "security": SECURED,
-            "parameters": [_id_param("year", "年份")],
+            "parameters": [YEAR_PARAM],
             "requestBody": {
                 "required": True,
                 "content": {
@@ -824,7 +833,7 @@ PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": _json(_ref("CalendarYear"), "保存后的安排"),
-                **_errors(400, 401, 403, 422),
+                **_errors(400, 401, 403, 404, 422),
             },
         },
     },
@@ -954,7 +963,7 @@ PATHS: dict[str, Any] = {
 }
 
 # The money areas keep their part of the document next to their routes.
-for _part in (openapi_campaigns, openapi_finance, openapi_reports):
+for _part in (openapi_campaigns, openapi_finance, openapi_reports, openapi_audit):
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)
 
@@ -980,6 +989,7 @@ DOCUMENT: dict[str, Any] = {
         *openapi_campaigns.TAGS,
         *openapi_finance.TAGS,
         *openapi_reports.TAGS,
+        *openapi_audit.TAGS,
         {"name": "meta", "description": "接口文档"},
     ],
     "paths": PATHS,

@@ -1,11 +1,22 @@
-"""The audit trail: one append-only row per state change, in the action's transaction."""
+"""The audit trail: one append-only row per state change, in the action's transaction;
+and reading it back (managers only): search with filters, and a CSV export."""
 
+import csv
+import io
 import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, Select, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
-from workflows.models import AuditEvent
+from workflows.clock import CST, as_utc, local_now
+from workflows.db import unit_of_work
+from workflows.errors import Forbidden, ValidationFailed
+from workflows.models import AuditEvent, Case, Organisation, User
+from workflows.privacy import mask_numbers
 
 
 def record(
@@ -25,3 +36,207 @@ def record(
     )
     session.add(event)
     return event
+
+
+# --- reading the trail (managers) ---------------------------------------------------------
+
+PAGE_SIZE = 50
+MAX_EXPORT_ROWS = 100_000
+# Dates outside these years are typing mistakes (and would overflow at the day's ends).
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: datetime  # China time
+    actor_username: str | None
+    actor_name: str | None
+    case_id: int | None
+    case_no: str | None
+    action: str
+    summary: str  # masked
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[AuditRow]
+    total: int
+    offset: int
+    limit: int
+
+
+def require_manager(user: User) -> None:
+    if not (user.is_active and user.has_role("manager")):
+        raise Forbidden("只有管理员可以查看审计日志")
+
+
+def parse_day(value: date | str | None, field: str) -> date | None:
+    """A China-time calendar day from YYYY-MM-DD; ValidationFailed (under `field`) else."""
+    if value is None or isinstance(value, date):
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(text)
+        day = date.fromisoformat(text)
+    except ValueError:
+        message = f"日期“{text[:20]}”格式不正确，应为 YYYY-MM-DD，如 2026-09-07"
+        raise ValidationFailed(message, errors={field: message}) from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        message = f"日期应在 {FIRST_YEAR} 年至 {LAST_YEAR} 年之间"
+        raise ValidationFailed(message, errors={field: message})
+    return day
+
+
+def _filtered(
+    user: User,
+    actor_username: str | None,
+    case_no: str | None,
+    date_from: date | str | None,
+    date_to: date | str | None,
+    action: str | None,
+) -> Select:
+    day_from, day_to = parse_day(date_from, "from"), parse_day(date_to, "to")
+    if day_from and day_to and day_from > day_to:
+        message = "开始日期不能晚于结束日期"
+        raise ValidationFailed(message, errors={"from": message})
+    # Aliases, so that the filters' subqueries on users and cases are not correlated.
+    actor, case = aliased(User), aliased(Case)
+    query = (
+        select(
+            AuditEvent.id,
+            AuditEvent.at,
+            actor.username,
+            actor.display_name,
+            AuditEvent.case_id,
+            case.case_no,
+            AuditEvent.action,
+            AuditEvent.summary,
+        )
+        .outerjoin(actor, actor.id == AuditEvent.actor_id)
+        .outerjoin(case, case.id == AuditEvent.case_id)
+    )
+    if user.org.parent_id is not None:
+        # A manager below the city federation sees what happened in their own subtree:
+        # events on its cases and events by its people.
+        subtree = select(Organisation.id).where(Organisation.path.startswith(user.org.path))
+        query = query.where(
+            or_(
+                AuditEvent.case_id.in_(select(Case.id).where(Case.org_id.in_(subtree))),
+                AuditEvent.actor_id.in_(select(User.id).where(User.org_id.in_(subtree))),
+            )
+        )
+    if actor_username and actor_username.strip():
+        name = actor_username.strip()
+        actors = select(User.id).where(or_(User.username == name, User.display_name == name))
+        query = query.where(AuditEvent.actor_id.in_(actors))
+    if case_no and case_no.strip():
+        cases = select(Case.id).where(Case.case_no == case_no.strip().upper())
+        query = query.where(AuditEvent.case_id.in_(cases))
+    if day_from:
+        start = datetime.combine(day_from, time.min, tzinfo=CST).astimezone(UTC)
+        query = query.where(AuditEvent.at >= start)
+    if day_to:
+        end = datetime.combine(day_to + timedelta(days=1), time.min, tzinfo=CST).astimezone(UTC)
+        query = query.where(AuditEvent.at < end)
+    if action and action.strip():
+        query = query.where(AuditEvent.action.startswith(action.strip(), autoescape=True))
+    return query
+
+
+def _row(found: Row) -> AuditRow:
+    return AuditRow(
+        id=found.id,
+        at=as_utc(found.at).astimezone(CST),
+        actor_username=found.username,
+        actor_name=found.display_name,
+        case_id=found.case_id,
+        case_no=found.case_no,
+        action=found.action,
+        # Summaries are written masked; this is the safety net for an old or careless one.
+        summary=mask_numbers(found.summary or ""),
+    )
+
+
+def _count(session: Session, query: Select) -> int:
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def _newest_first(query: Select) -> Select:
+    return query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+
+
+def search_events(
+    session: Session,
+    user: User,
+    actor_username: str | None = None,
+    case_no: str | None = None,
+    date_from: date | str | None = None,
+    date_to: date | str | None = None,
+    action: str | None = None,
+    offset: int = 0,
+    limit: int = PAGE_SIZE,
+) -> AuditPage:
+    """Managers only: the events matching every given filter, newest first.
+
+    `actor_username` matches a username or a display name exactly, `case_no` a case
+    number, `action` the start of the action name ("auth." finds logins and lock-outs);
+    `date_from` and `date_to` are China-time days, both included."""
+    require_manager(user)
+    query = _filtered(user, actor_username, case_no, date_from, date_to, action)
+    offset, limit = max(0, offset), max(1, min(limit, MAX_EXPORT_ROWS))
+    total = _count(session, query)
+    rows = session.execute(_newest_first(query).offset(offset).limit(limit)).all()
+    return AuditPage([_row(r) for r in rows], total, offset, limit)
+
+
+EXPORT_HEADER = ["时间", "操作人", "用户名", "案件编号", "操作", "摘要"]
+
+
+def _cell(text: str) -> str:
+    # A spreadsheet would run a cell starting with one of these as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def export_csv(
+    session: Session,
+    user: User,
+    actor_username: str | None = None,
+    case_no: str | None = None,
+    date_from: date | str | None = None,
+    date_to: date | str | None = None,
+    action: str | None = None,
+) -> tuple[str, bytes]:
+    """(file name, UTF-8 CSV with BOM) of the filtered events, newest first. More than
+    MAX_EXPORT_ROWS is refused (ValidationFailed), never cut short silently. The export
+    itself is audited."""
+    require_manager(user)
+    query = _filtered(user, actor_username, case_no, date_from, date_to, action)
+    total = _count(session, query)
+    if total > MAX_EXPORT_ROWS:
+        raise ValidationFailed(
+            f"符合条件的记录有 {total} 条，超过单次导出上限 {MAX_EXPORT_ROWS} 条，"
+            "请缩小日期范围或增加筛选条件"
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_HEADER)
+    for found in session.execute(_newest_first(query).limit(MAX_EXPORT_ROWS)):
+        row = _row(found)
+        writer.writerow(
+            [
+                row.at.strftime("%Y-%m-%d %H:%M:%S"),
+                _cell(row.actor_name or ""),
+                _cell(row.actor_username or ""),
+                row.case_no or "",
+                _cell(row.action),
+                _cell(row.summary),
+            ]
+        )
+    with unit_of_work(session):
+        record(session, user.id, None, "audit.export", f"导出审计日志 {total} 条")
+    name = f"audit-{local_now():%Y%m%d-%H%M%S}.csv"
+    return name, ("\ufeff" + buffer.getvalue()).encode("utf-8")
