@@ -13,13 +13,19 @@ step), so text refused at one is refused at the other.
 import ast
 import builtins
 import operator
+import re
 from collections.abc import Callable
+from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
-from RestrictedPython import compile_restricted_eval, compile_restricted_exec
-from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
+from RestrictedPython import (
+    RestrictingNodeTransformer,
+    compile_restricted_eval,
+    compile_restricted_exec,
+)
+from RestrictedPython.Eval import default_guarded_getitem
 from RestrictedPython.Guards import (
     full_write_guard,
     guarded_iter_unpack_sequence,
@@ -75,6 +81,13 @@ ALLOWED_METHODS = frozenset(
     }
 )
 MAX_SOURCE = 5000
+# Guards against memory and CPU blow-ups ('x' * 999999999, [0] * 10**8 spelled out, a
+# string doubled in a loop, nested loops): no text or list (counted through nesting) may
+# grow past MAX_SIZE, no integer past MAX_INT_BITS, and one run may take at most
+# MAX_STEPS loop steps. `while` is refused by `check` (no bounded form).
+MAX_SIZE = 100_000
+MAX_INT_BITS = 256
+MAX_STEPS = 100_000
 
 # Functions warmflow offers to diagrams; filled by `register` in the owning modules.
 FUNCTIONS: dict[str, Callable[..., Any]] = {}
@@ -137,6 +150,14 @@ def check(source: str, mode: str = "eval") -> list[str]:
         elif isinstance(node, ast.BinOp | ast.AugAssign) and not isinstance(node.op, _ARITHMETIC):
             # ** can blow up (9**9**9); bit operations have no use in case data.
             problems.append("不支持的运算（仅允许 + - * / // %）")
+        elif isinstance(node, ast.While):
+            problems.append("不允许使用 while 循环（请用 for ... in range(...)）")
+        elif isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+            spec = node.format_spec
+            if any(isinstance(n, ast.FormattedValue) for n in ast.walk(spec)) or re.search(
+                r"\d{6,}", ast.unparse(spec)
+            ):
+                problems.append("格式说明的宽度或精度过大")
     if not problems:
         try:
             _compile(source, mode)
@@ -171,10 +192,31 @@ _FORBIDDEN_BUILTINS = frozenset(
 }
 
 
+class _Policy(RestrictingNodeTransformer):
+    """RestrictedPython's checks, and `a * b`, `a + b`, `a % b` and f-string values
+    routed through the size guards below."""
+
+    _GUARDED = {ast.Mult: "_mul_", ast.Add: "_add_", ast.Mod: "_mod_"}
+
+    def visit_BinOp(self, node: ast.BinOp):
+        node = self.node_contents_visit(node)
+        guard = self._GUARDED.get(type(node.op))
+        if guard is None:
+            return node
+        call = ast.Call(ast.Name(guard, ast.Load()), [node.left, node.right], [])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    def visit_FormattedValue(self, node: ast.FormattedValue):
+        node = self.node_contents_visit(node)
+        call = ast.Call(ast.Name("_sized_", ast.Load()), [node.value], [])
+        node.value = ast.fix_missing_locations(ast.copy_location(call, node.value))
+        return node
+
+
 @lru_cache(maxsize=2048)
 def _compile(source: str, mode: str):
     compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
-    result = compiler(source.strip() if mode == "eval" else source, "<diagram>")
+    result = compiler(source.strip() if mode == "eval" else source, "<diagram>", policy=_Policy)
     if result.errors:
         raise ScriptRefused("；".join(result.errors))
     return result.code
@@ -191,16 +233,135 @@ def _checked_code(source: str, mode: str):
 def _guarded_getattr(obj: Any, name: str, default: Any = None) -> Any:
     if name.startswith("_") or name not in ALLOWED_METHODS:
         raise ScriptRefused(f"不允许访问属性 .{name}")
+    if isinstance(obj, type):  # str.replace(...) would bypass the size guards
+        raise ScriptRefused(f"不允许访问类型的属性 .{name}")
+    if isinstance(obj, str) and name in _STR_METHODS:
+        return partial(_STR_METHODS[name], obj)
     return getattr(obj, name, default) if default is not None else getattr(obj, name)
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+_SIZED = (str, bytes, *_CONTAINERS)
+_steps: ContextVar[list[int] | None] = ContextVar("warmflow_script_steps", default=None)
+
+
+def _too_big(what: str = "结果") -> ScriptRefused:
+    return ScriptRefused(f"{what}过大（文字或列表最多 {MAX_SIZE} 项），已停止运行")
+
+
+def _size(value: Any, memo: dict[int, int] | None = None) -> int:
+    """Characters of text, items of lists and dicts counted through nesting (a list that
+    appears n times counts n times), stopping early once past MAX_SIZE."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if not isinstance(value, _CONTAINERS):
+        return 0
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    total = len(items)
+    for item in items:
+        if total > MAX_SIZE:
+            break
+        if isinstance(item, _SIZED):
+            total += _size(item, memo)
+    memo[id(value)] = total
+    return total
+
+
+def _sized(value: Any) -> Any:
+    if _size(value) > MAX_SIZE:
+        raise _too_big()
+    return value
+
+
+def _mul(a: Any, b: Any) -> Any:
+    if isinstance(a, int) and isinstance(b, int):
+        if a.bit_length() + b.bit_length() > MAX_INT_BITS:
+            raise ScriptRefused("整数过大，已停止运行")
+    elif isinstance(b, int) and b > 0 and _size(a) * b > MAX_SIZE:
+        raise _too_big()
+    elif isinstance(a, int) and a > 0 and _size(b) * a > MAX_SIZE:
+        raise _too_big()
+    return a * b
+
+
+def _add(a: Any, b: Any) -> Any:
+    if not isinstance(a, int | float) and _size(a) + _size(b) > MAX_SIZE:
+        raise _too_big()
+    return a + b
+
+
+_WIDE_FORMAT = re.compile(r"%[^a-zA-Z%]*(\*|\d{6,})")
+
+
+def _mod(a: Any, b: Any) -> Any:
+    if isinstance(a, str):
+        if _WIDE_FORMAT.search(a):
+            raise ScriptRefused("格式说明的宽度或精度过大")
+        _sized(b)
+    return a % b
+
+
+def _guarded_iter(iterable: Any):
+    budget = _steps.get()
+    for item in iterable:
+        if budget is not None:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise ScriptRefused(f"循环次数过多（最多 {MAX_STEPS} 步），已停止运行")
+        yield item
+
+
+def _range(*args: int) -> range:
+    numbers = range(*args)
+    try:
+        too_long = len(numbers) > MAX_SIZE
+    except OverflowError:
+        too_long = True
+    if too_long:
+        raise ScriptRefused(f"range 过长（最多 {MAX_SIZE} 项）")
+    return numbers
+
+
+def _sum(iterable: Any, start: Any = 0) -> Any:
+    if not isinstance(start, int | float):
+        raise ScriptRefused("sum 只能对数字求和")
+    return sum(iterable, start)
+
+
+def _str(*args: Any) -> str:
+    if args:
+        _sized(args[0])
+    return str(*args)
+
+
+def _join(separator: str, items: Any) -> str:
+    items = list(items)
+    if _size(separator) * len(items) + sum(_size(i) for i in items) > MAX_SIZE:
+        raise _too_big()
+    return separator.join(items)
+
+
+def _replace(text: str, old: Any, new: Any, count: int = -1) -> str:
+    hits = text.count(old) if isinstance(old, str) else 0
+    if count >= 0:
+        hits = min(hits, count)
+    if isinstance(new, str) and len(text) + hits * len(new) > MAX_SIZE:
+        raise _too_big()
+    return text.replace(old, new, count)
+
+
+_STR_METHODS = {"join": _join, "replace": _replace}
+
 _INPLACE = {
-    "+=": operator.add,
+    "+=": _add,
     "-=": operator.sub,
-    "*=": operator.mul,
+    "*=": _mul,
     "/=": operator.truediv,
     "//=": operator.floordiv,
-    "%=": operator.mod,
+    "%=": _mod,
 }
 
 
@@ -222,10 +383,14 @@ def _storable(value: Any) -> bool:
 
 
 _GUARDS = {
-    "__builtins__": ALLOWED_BUILTINS,
+    "__builtins__": ALLOWED_BUILTINS | {"range": _range, "sum": _sum, "str": _str},
     "_getattr_": _guarded_getattr,
     "_getitem_": default_guarded_getitem,
-    "_getiter_": default_guarded_getiter,
+    "_getiter_": _guarded_iter,
+    "_mul_": _mul,
+    "_add_": _add,
+    "_mod_": _mod,
+    "_sized_": _sized,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
     "_unpack_sequence_": guarded_unpack_sequence,
     "_write_": full_write_guard,
@@ -244,29 +409,36 @@ def _globals(context: dict, external_context: dict | None) -> dict:
     return scope
 
 
+@contextmanager
+def _running(context: dict):
+    """One run: the task data for registered functions, and a fresh loop-step budget."""
+    data, steps = _task_data.set(context), _steps.set([MAX_STEPS])
+    try:
+        yield
+    finally:
+        _steps.reset(steps)
+        _task_data.reset(data)
+
+
 def evaluate(source: str, context: dict) -> Any:
     """Evaluate an expression against task data (used outside SpiffWorkflow too)."""
-    return eval(_checked_code(source, "eval"), _globals(context, None))  # noqa: S307 (restricted bytecode)
+    code = _checked_code(source, "eval")
+    with _running(context):
+        return eval(code, _globals(context, None))  # noqa: S307 (restricted bytecode)
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def evaluate(self, expression, context, external_context=None):
         code = _checked_code(expression, "eval")
-        token = _task_data.set(context)
-        try:
+        with _running(context):
             return eval(code, _globals(context, external_context))  # noqa: S307 (restricted)
-        finally:
-            _task_data.reset(token)
 
     def execute(self, script, context, external_context=None):
         code = _checked_code(script, "exec")
         scope = _globals(context, external_context)
         before = {k: id(v) for k, v in scope.items()}
-        token = _task_data.set(context)
-        try:
+        with _running(context):
             exec(code, scope)  # noqa: S102 (restricted bytecode)
-        finally:
-            _task_data.reset(token)
         for key, value in scope.items():
             if key.startswith("_") or callable(value):
                 continue
