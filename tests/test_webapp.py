@@ -45,3 +45,20 @@ def test_service_errors_map_to_status_codes_and_json(app):
     assert answer.status_code == 403
     assert answer.get_json() == {"code": "forbidden", "message": "无权查看该案件"}
     assert app.test_client().get("/no-such-page").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/cases/99999999999999999999",
+        "/tasks/9999999999999",
+        "/campaigns/99999999999",
+        "/finance/batches/99999999999",
+        "/calendar?year=2074382",
+    ],
+)
+def test_out_of_range_ids_and_years_are_not_found_not_a_server_error(as_user, url):
+    user = "fin" if url.startswith("/finance") else "mgr"
+    answer = as_user(user).get(url)
+    assert answer.status_code == 404
+    assert "Traceback" not in answer.get_data(as_text=True)

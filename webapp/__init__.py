@@ -31,6 +31,7 @@ from webapp import (
 )
 from webapp.extensions import babel, csrf, limiter, login_manager
 from workflows import privacy
+from workflows.errors import NotFound
 
 LANGUAGES = ("zh_CN", "en")
 
@@ -64,6 +65,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=_locale)
     app.jinja_env.globals["get_locale"] = get_locale
+
+    @app.url_value_preprocessor
+    def ids_in_range(endpoint: str | None, values: dict | None) -> None:
+        """Ids are 32-bit integers in PostgreSQL (64-bit in SQLite): a larger one in a
+        path matches no row and must not reach the database, which would refuse it."""
+        for value in (values or {}).values():
+            if isinstance(value, int) and value > 2**31 - 1:
+                raise NotFound("未找到该记录")
 
     @app.before_request
     def remember_language() -> None:

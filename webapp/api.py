@@ -21,7 +21,7 @@ from webapp.extensions import limiter
 from webapp.processes import change_list, refusal
 from workflows import auth, cases, engine, files, notices, privacy, processes, tasks, workdays
 from workflows.clock import CST
-from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed, WarmflowError
+from workflows.errors import Conflict, Forbidden, ValidationFailed, WarmflowError
 from workflows.models import (
     AuditEvent,
     Campaign,
@@ -42,16 +42,9 @@ class Unauthorized(WarmflowError):
     code = "unauthorized"
 
 
-# Ids are 32-bit integers in PostgreSQL (and at most 64-bit in SQLite): a larger id in a
-# path matches no row, and must not reach the database, which would refuse the query.
+# Ids are 32-bit integers in PostgreSQL: a larger one matches no row (paths are checked
+# for the whole app in webapp/__init__.py).
 MAX_ID = 2**31 - 1
-
-
-@bp.url_value_preprocessor
-def _ids_in_range(endpoint: str | None, values: dict | None) -> None:
-    for value in (values or {}).values():
-        if isinstance(value, int) and value > MAX_ID:
-            raise NotFound("未找到该记录")
 
 
 def token_required(view):

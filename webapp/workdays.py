@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from webapp.database import session
 from workflows import workdays
 from workflows.clock import local_now
-from workflows.errors import ValidationFailed
+from workflows.errors import NotFound, ValidationFailed
 
 bp = Blueprint("workdays", __name__)
 
@@ -22,6 +22,8 @@ def index():
     db = session()
     # Each November the State Council publishes next year's arrangement.
     year = request.values.get("year", type=int) or local_now().year + 1
+    if not 2000 <= year <= 2100:
+        raise NotFound("未找到该年份")
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
