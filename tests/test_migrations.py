@@ -35,7 +35,8 @@ def test_a_database_of_the_previous_release_upgrades_and_its_numbers_get_encrypt
         conn.execute(text("PRAGMA foreign_keys=OFF"))
         conn.execute(
             text(
-                "INSERT INTO organisation (id, code, name, level, path) VALUES (1, 'nj', '内江市总工会', 1, '/1/')"
+                "INSERT INTO organisation (id, code, name, level, path)"
+                " VALUES (1, 'nj', '内江市总工会', 1, '/1/')"
             )
         )
         conn.execute(

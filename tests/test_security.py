@@ -300,10 +300,14 @@ def test_every_page_links_to_the_password_page_for_a_signed_in_user(as_user, app
 
 def test_a_user_changes_their_password_and_signs_in_with_the_new_one(app, as_user, world):
     headers = api_token(app, "cw1")
+    elsewhere = as_user("cw1")  # the same person signed in on another computer
     client = as_user("cw1")
     answer = change(client)
     assert answer.status_code == 302
     assert "密码已修改" in client.get("/").get_data(as_text=True)
+    # That other session ends with the change; this browser stays signed in.
+    assert elsewhere.get("/tasks/mine").status_code == 302
+    assert client.get("/tasks/mine").status_code == 200
     assert login(app.test_client(), "cw1", NEW).status_code == 302
     old = login(app.test_client(), "cw1", "pw-cw1")
     assert old.status_code == 200 and "用户名或密码错误" in old.get_data(as_text=True)

@@ -21,8 +21,15 @@ login_manager.localize_callback = gettext
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    user = session().get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    """The session carries "id.epoch": a password change raises the epoch, so sessions
+    opened before it (and ids without an epoch) no longer load."""
+    ident, _, epoch = user_id.partition(".")
+    if not ident.isdigit() or not epoch.isdigit() or int(ident) > 2**31 - 1:
+        return None
+    user = session().get(User, int(ident))
+    if user is None or not user.is_active or int(epoch) != (user.session_epoch or 0):
+        return None
+    return user
 
 
 class LoginForm(FlaskForm):
@@ -100,6 +107,8 @@ def change_password():
                 getattr(form, name, form.new).errors.append(message)
             status = 422
         else:
+            # The epoch moved: this browser signs in again, every other session ends.
+            login_user(current_user._get_current_object())
             flash(gettext("密码已修改，下次登录请使用新密码。"), "info")
             return redirect(url_for("main.index"))
     elif request.method == "POST":

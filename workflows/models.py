@@ -54,6 +54,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of the id a login session carries: raising it (a password change) ends every
+    # session the user has open, on any browser.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
     org: Mapped[Organisation] = relationship(lazy="joined")
@@ -70,7 +73,7 @@ class User(Base):
     is_anonymous = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}.{self.session_epoch or 0}"
 
 
 class ProcessVersion(Base):
@@ -226,7 +229,27 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        Index("ix_human_task_queue", "status", "candidate_group", "org_id"),
+        # A task list: open tasks of a group at an organisation, unclaimed or claimed by
+        # one person, newest or soonest due first. The counts and the first page are read
+        # from these indexes alone (bench/tasklist.py).
+        Index(
+            "ix_human_task_list",
+            "status",
+            "candidate_group",
+            "org_id",
+            "assignee_id",
+            "created_at",
+            "id",
+        ),
+        Index(
+            "ix_human_task_list_due",
+            "status",
+            "candidate_group",
+            "org_id",
+            "assignee_id",
+            "due_at",
+            "id",
+        ),
         Index("ix_human_task_assignee", "assignee_id", "status"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -152,7 +152,8 @@ def check_password(user: User, password: str) -> bool:
 
 def change_password(session: Session, user: User, current: str, new: str, repeat: str) -> None:
     """The user's own password change: the current password, then the new one twice.
-    Every API token the user holds stops working; the change is audited (never the
+    Every API token and every other login session the user holds stops working (the
+    caller signs the current one in again); the change is audited (never the
     passwords). ValidationFailed has field errors under current, new and repeat."""
     with unit_of_work(session):
         if not check_password(user, current or ""):
@@ -168,6 +169,7 @@ def change_password(session: Session, user: User, current: str, new: str, repeat
         if problem:
             raise ValidationFailed(problem, errors={"new": problem})
         user.password_hash = generate_password_hash(new)
+        user.session_epoch = (user.session_epoch or 0) + 1  # other logins end
         session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
         record(session, user.id, None, "auth.password_change", "修改密码")
 
