@@ -1,6 +1,6 @@
 """The start page (what waits for this person), the navigation, and the health check."""
 
-from flask import Blueprint, jsonify, redirect, render_template, url_for
+from flask import Blueprint, g, jsonify, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import func, select, text
@@ -15,6 +15,15 @@ from workflows.reports import REPORT_ROLES
 bp = Blueprint("main", __name__)
 
 
+def task_count(db, scope: str) -> int:
+    """The signed-in user's unfiltered task count for a scope, counted once a request (the
+    menu, the start page and the list page all show it)."""
+    counts = g.setdefault("task_counts", {})
+    if scope not in counts:
+        counts[scope] = tasks.count_tasks(db, current_user, scope)
+    return counts[scope]
+
+
 @bp.app_context_processor
 def navigation() -> dict:
     """Menu entries for the signed-in user, with task counts. An entry that needs a role
@@ -23,8 +32,8 @@ def navigation() -> dict:
         return {"nav": [], "roles": ROLES}
     db = session()
     entries = [
-        (gettext("我的任务"), "tasks.mine", tasks.count_tasks(db, current_user, "mine"), None),
-        (gettext("待认领"), "tasks.group", tasks.count_tasks(db, current_user, "group"), None),
+        (gettext("我的任务"), "tasks.mine", task_count(db, "mine"), None),
+        (gettext("待认领"), "tasks.group", task_count(db, "group"), None),
         (gettext("登记申请"), "tasks.new_case_choose", None, "caseworker"),
         (gettext("案件查询"), "cases.search", None, None),
         (gettext("流程管理"), "processes.index", None, "manager"),
@@ -59,8 +68,8 @@ def index():
         return redirect(url_for("auth.login"))
     db = session()
     counts = {
-        "mine": tasks.count_tasks(db, current_user, "mine"),
-        "group": tasks.count_tasks(db, current_user, "group"),
+        "mine": task_count(db, "mine"),
+        "group": task_count(db, "group"),
         "overdue": tasks.count_tasks(db, current_user, "all", tasks.TaskFilter(overdue=True)),
     }
     waiting = tasks.list_tasks(db, current_user, "all", limit=10)
