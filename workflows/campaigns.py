@@ -478,16 +478,20 @@ def _run(session: Session, launch: CampaignLaunch, chunk: int) -> None:
     }
     problems: dict[str, int] = {}
     templates: dict[str, _Template | None] = {}
-    last_id = 0
-    while True:
+    # The ids first, then the records a chunk at a time by id: a planner without fresh
+    # statistics could otherwise scan the whole archive again for every chunk.
+    ids = list(session.scalars(_workers(session, org_ids).with_only_columns(HardshipRecord.id)))
+    for start in range(0, len(ids), chunk):
         workers = list(
             session.scalars(
-                _workers(session, org_ids).where(HardshipRecord.id > last_id).limit(chunk)
+                select(HardshipRecord)
+                .where(
+                    HardshipRecord.id.in_(ids[start : start + chunk]),
+                    HardshipRecord.status == "archived",  # not left since the ids were read
+                )
+                .order_by(HardshipRecord.id)
             )
         )
-        if not workers:
-            break
-        last_id = workers[-1].id
         claimed = set(
             session.scalars(
                 select(GrantClaim.subject_key).where(
