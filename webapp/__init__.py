@@ -48,7 +48,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         DATABASE_URL=os.environ.get("DATABASE_URL", "sqlite:///instance/warmflow.sqlite"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
+        # The largest upload is a bank result file (20 MB, workflows/batches.py); an
+        # attachment is held to 10 MB by workflows/files.py itself.
+        MAX_CONTENT_LENGTH=21 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE="zh_CN",
         RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         WTF_CSRF_TIME_LIMIT=None,
