@@ -12,7 +12,7 @@ who has a case in the campaign is skipped.
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 from uuid import uuid4
@@ -556,7 +556,7 @@ PERSONAL_FIELDS = (
     "case_no",
     "launched_from_archive",
 )
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UUID_SPLIT = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
 def _placeholder(name: str) -> str:
@@ -570,6 +570,20 @@ class _Template:
     next_timer_at: Any
     warning: str
     amount: int
+    # The text split at its task ids (odd items are ids; an id occurs many times), so a
+    # copy only draws a fresh id per distinct one and joins.
+    pieces: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.pieces = _UUID_SPLIT.split(self.text)
+        self.ids = sorted(set(self.pieces[1::2]))
+
+    def copy_text(self) -> tuple[str, dict[str, str]]:
+        fresh = {old: str(uuid4()) for old in self.ids}
+        pieces = list(self.pieces)
+        pieces[1::2] = [fresh[old] for old in pieces[1::2]]
+        return "".join(pieces), fresh
 
 
 def _expressions(opening: Opening) -> list[str]:
@@ -737,13 +751,11 @@ def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
     pins = json.dumps({pid: v.id for pid, v in opening.called.items()})
     states, task_rows = [], []
     for (_worker, data, template), case_no in zip(fast, numbers, strict=True):
-        text = template.text
+        text, fresh = template.copy_text()
         values = dict(data, case_no=case_no)
         for name in PERSONAL_FIELDS:
             quoted = json.dumps(_placeholder(name), ensure_ascii=False)
             text = text.replace(quoted, json.dumps(values.get(name, ""), ensure_ascii=False))
-        fresh: dict[str, str] = {}
-        text = _UUID.sub(lambda m, fresh=fresh: fresh.setdefault(m.group(0), str(uuid4())), text)
         states.append(serialization.compress(text))
         task_rows.append(
             [dict(t, task_uuid=fresh.get(t["task_uuid"], t["task_uuid"])) for t in template.tasks]
