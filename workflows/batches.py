@@ -692,16 +692,25 @@ def _apply(session, user, batch, answers) -> ImportReport:
     if answered != len(new):
         raise Conflict("该批次的结果刚被他人导入，请刷新后查看")
 
+    # Lock the batch's payments still with the bank, once; then update them by primary key
+    # only (a per-chunk "batch_id = … AND status = …" lets a planner with stale statistics
+    # scan the whole batch again for every chunk).
+    with_bank = set(
+        session.scalars(
+            select(Payment.id)
+            .where(Payment.batch_id == batch.id, Payment.status == "in_batch")
+            .with_for_update()
+        )
+    )
+    if not all(line.payment_id in with_bank for line, _result, _reason in new):
+        raise Conflict("部分付款状态已被他人改变，未导入，请刷新后重试")
+
     def move(ids: list[int], **values) -> int:
         moved = 0
         for part in _chunks(ids):
             moved += session.execute(
                 update(Payment)
-                .where(
-                    Payment.id.in_(part),
-                    Payment.batch_id == batch.id,
-                    Payment.status == "in_batch",
-                )
+                .where(Payment.id.in_(part))
                 .values(
                     attempts=Payment.attempts + 1,
                     delivery="pending",
