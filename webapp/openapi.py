@@ -8,38 +8,11 @@ from copy import deepcopy
 from typing import Any
 
 from webapp import openapi_audit, openapi_campaigns, openapi_finance, openapi_reports
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(kind: str, **extra: Any) -> dict:
-    return {"type": [kind, "null"], **extra}
-
-
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*statuses: int) -> dict:
-    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
-
+from webapp.openapi_parts import SECURED, errors, id_param, json_body, nullable, ref
 
 DATETIME = {"type": "string", "format": "date-time", "description": "ISO 8601，带时区偏移"}
-NULLABLE_DATETIME = _nullable("string", format="date-time", description="ISO 8601，带时区偏移")
-SECURED = [{"bearerAuth": []}]
+NULLABLE_DATETIME = nullable("string", format="date-time", description="ISO 8601，带时区偏移")
 PUBLIC: list = []
-
-
-def _id_param(name: str, what: str) -> dict:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": what,
-        "schema": {"type": "integer", "minimum": 1},
-    }
 
 
 YEAR_PARAM = {
@@ -128,10 +101,10 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "candidate_group": {"type": "string", "description": "可办理该任务的岗位"},
             "organisation": {
-                "allOf": [_ref("Organisation")],
+                "allOf": [ref("Organisation")],
                 "description": "提出申请的单位（案件所属单位）",
             },
-            "assignee": {"oneOf": [_ref("UserRef"), {"type": "null"}]},
+            "assignee": {"oneOf": [ref("UserRef"), {"type": "null"}]},
             "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
             "created_at": DATETIME,
             "due_at": NULLABLE_DATETIME,
@@ -143,7 +116,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["items", "total", "limit", "offset"],
         "properties": {
-            "items": {"type": "array", "items": _ref("Task")},
+            "items": {"type": "array", "items": ref("Task")},
             "total": {"type": "integer", "description": "符合条件的任务总数（不受分页影响）"},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
@@ -196,7 +169,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "TaskDetail": {
         "allOf": [
-            _ref("Task"),
+            ref("Task"),
             {
                 "type": "object",
                 "required": ["form"],
@@ -205,7 +178,7 @@ SCHEMAS: dict[str, Any] = {
                         "type": "object",
                         "required": ["fields", "values"],
                         "properties": {
-                            "fields": {"type": "array", "items": _ref("FormField")},
+                            "fields": {"type": "array", "items": ref("FormField")},
                             "values": {
                                 "type": "object",
                                 "description": "只读字段的当前值（如退回原因、异议内容）",
@@ -231,7 +204,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["task", "case"],
         "properties": {
-            "task": _ref("Task"),
+            "task": ref("Task"),
             "case": {
                 "type": "object",
                 "required": ["id", "status"],
@@ -262,9 +235,9 @@ SCHEMAS: dict[str, Any] = {
             "programme": {"type": "string"},
             "programme_label": {"type": "string"},
             "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
-            "outcome": _nullable("string", description="结束事件 id，如 end_paid"),
-            "outcome_label": _nullable("string"),
-            "organisation": _ref("Organisation"),
+            "outcome": nullable("string", description="结束事件 id，如 end_paid"),
+            "outcome_label": nullable("string"),
+            "organisation": ref("Organisation"),
             "amount_fen": {"type": "integer", "description": "资助金额（分）"},
             "applicant": {"type": "string", "description": "脱敏姓名"},
             "id_number": {"type": "string", "description": "脱敏身份证号，如 511*************12"},
@@ -296,7 +269,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["at", "actor", "action", "summary"],
         "properties": {
             "at": DATETIME,
-            "actor": _nullable("string", description="办理人姓名；系统操作为 null"),
+            "actor": nullable("string", description="办理人姓名；系统操作为 null"),
             "action": {"type": "string", "description": "如 case.start、task.complete"},
             "summary": {"type": "string"},
         },
@@ -305,11 +278,11 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["case", "open_tasks", "history", "data"],
         "properties": {
-            "case": _ref("Case"),
-            "open_tasks": {"type": "array", "items": _ref("Task")},
+            "case": ref("Case"),
+            "open_tasks": {"type": "array", "items": ref("Task")},
             "history": {
                 "type": "array",
-                "items": _ref("HistoryEntry"),
+                "items": ref("HistoryEntry"),
                 "description": "按发生顺序（最早在前）",
             },
             "data": {
@@ -335,7 +308,7 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "integer"},
             "programme": {"type": "string"},
             "programme_label": {"type": "string"},
-            "organisation": _ref("Organisation"),
+            "organisation": ref("Organisation"),
             "applicant": {"type": "string", "description": "脱敏姓名"},
             "id_number": {"type": "string", "description": "脱敏身份证号"},
             "amount_fen": {"type": "integer"},
@@ -412,7 +385,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "ProcessVersionXml": {
         "allOf": [
-            _ref("ProcessVersion"),
+            ref("ProcessVersion"),
             {
                 "type": "object",
                 "required": ["xml"],
@@ -428,7 +401,7 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "versions": {
                 "type": "array",
-                "items": _ref("ProcessVersion"),
+                "items": ref("ProcessVersion"),
                 "description": "最新版本在前",
             },
             "draft": {
@@ -437,7 +410,7 @@ SCHEMAS: dict[str, Any] = {
                         "type": "object",
                         "properties": {
                             "saved_at": DATETIME,
-                            "saved_by": _nullable("string"),
+                            "saved_by": nullable("string"),
                             "lock_version": {"type": "integer"},
                         },
                     },
@@ -461,7 +434,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "findings": {
                 "type": "array",
-                "items": _ref("Finding"),
+                "items": ref("Finding"),
                 "description": "为空表示可以部署",
             }
         },
@@ -489,11 +462,11 @@ SCHEMAS: dict[str, Any] = {
     },
     "DeployRefused": {
         "allOf": [
-            _ref("Error"),
+            ref("Error"),
             {
                 "type": "object",
                 "required": ["findings"],
-                "properties": {"findings": {"type": "array", "items": _ref("Finding")}},
+                "properties": {"findings": {"type": "array", "items": ref("Finding")}},
             },
         ]
     },
@@ -501,7 +474,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["version", "created"],
         "properties": {
-            "version": _ref("ProcessVersion"),
+            "version": ref("ProcessVersion"),
             "created": {"type": "boolean", "description": "false：与当前版本相同，未产生新版本"},
         },
     },
@@ -516,17 +489,17 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "older": {"type": "integer"},
             "newer": {"type": "integer"},
-            "added": {"type": "array", "items": _ref("ElementRef"), "description": "较新版本新增"},
+            "added": {"type": "array", "items": ref("ElementRef"), "description": "较新版本新增"},
             "removed": {
                 "type": "array",
-                "items": _ref("ElementRef"),
+                "items": ref("ElementRef"),
                 "description": "较新版本删除",
             },
             "changed": {
                 "type": "array",
                 "items": {
                     "allOf": [
-                        _ref("ElementRef"),
+                        ref("ElementRef"),
                         {
                             "type": "object",
                             "required": ["change"],
@@ -564,10 +537,10 @@ def _task_action(summary: str, description: str, op: str) -> dict:
             "description": description,
             "tags": ["tasks"],
             "security": SECURED,
-            "parameters": [_id_param("task_id", "任务 id")],
+            "parameters": [id_param("task_id", "任务 id")],
             "responses": {
-                "200": _json(_ref("Task"), "任务的当前状态"),
-                **_errors(401, 403, 404, 409),
+                "200": json_body(ref("Task"), "任务的当前状态"),
+                **errors(401, 403, 404, 409),
             },
         }
     }
@@ -582,9 +555,9 @@ PATHS: dict[str, Any] = {
             "security": PUBLIC,
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("TokenRequest")}},
+                "content": {"application/json": {"schema": ref("TokenRequest")}},
             },
-            "responses": {"200": _json(_ref("Token"), "访问令牌"), **_errors(401, 422, 429)},
+            "responses": {"200": json_body(ref("Token"), "访问令牌"), **errors(401, 422, 429)},
         }
     },
     "/tasks": {
@@ -633,8 +606,8 @@ PATHS: dict[str, Any] = {
                 },
             ],
             "responses": {
-                "200": _json(_ref("TaskList"), "按创建时间排序的任务"),
-                **_errors(401, 422),
+                "200": json_body(ref("TaskList"), "按创建时间排序的任务"),
+                **errors(401, 422),
             },
         }
     },
@@ -644,10 +617,10 @@ PATHS: dict[str, Any] = {
             "summary": "任务详情与表单",
             "tags": ["tasks"],
             "security": SECURED,
-            "parameters": [_id_param("task_id", "任务 id")],
+            "parameters": [id_param("task_id", "任务 id")],
             "responses": {
-                "200": _json(_ref("TaskDetail"), "任务、表单字段与只读值"),
-                **_errors(401, 403, 404),
+                "200": json_body(ref("TaskDetail"), "任务、表单字段与只读值"),
+                **errors(401, 403, 404),
             },
         }
     },
@@ -664,14 +637,14 @@ PATHS: dict[str, Any] = {
             "description": "数据无效时返回 422 且不做任何更改；重复办理返回 409 already_done。",
             "tags": ["tasks"],
             "security": SECURED,
-            "parameters": [_id_param("task_id", "任务 id")],
+            "parameters": [id_param("task_id", "任务 id")],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("CompleteTaskRequest")}},
+                "content": {"application/json": {"schema": ref("CompleteTaskRequest")}},
             },
             "responses": {
-                "200": _json(_ref("CompleteTaskResponse"), "办结的任务与案件状态"),
-                **_errors(400, 401, 403, 404, 409, 422),
+                "200": json_body(ref("CompleteTaskResponse"), "办结的任务与案件状态"),
+                **errors(400, 401, 403, 404, 409, 422),
             },
         }
     },
@@ -684,18 +657,18 @@ PATHS: dict[str, Any] = {
             "security": SECURED,
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("StartCaseRequest")}},
+                "content": {"application/json": {"schema": ref("StartCaseRequest")}},
             },
             "responses": {
-                "201": _json(
+                "201": json_body(
                     {
                         "type": "object",
                         "required": ["case"],
-                        "properties": {"case": _ref("Case")},
+                        "properties": {"case": ref("Case")},
                     },
                     "已登记的案件",
                 ),
-                **_errors(400, 401, 403, 409, 422),
+                **errors(400, 401, 403, 409, 422),
             },
         }
     },
@@ -719,7 +692,7 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "201": _json(
+                "201": json_body(
                     {
                         "type": "object",
                         "required": ["id", "filename", "content_type", "size"],
@@ -732,7 +705,7 @@ PATHS: dict[str, Any] = {
                     },
                     "已保存的文件",
                 ),
-                **_errors(401, 413, 422),
+                **errors(401, 413, 422),
             },
         }
     },
@@ -742,10 +715,10 @@ PATHS: dict[str, Any] = {
             "summary": "案件详情：待办任务、办理记录与数据",
             "tags": ["cases"],
             "security": SECURED,
-            "parameters": [_id_param("case_id", "案件 id")],
+            "parameters": [id_param("case_id", "案件 id")],
             "responses": {
-                "200": _json(_ref("CaseDetail"), "案件（已脱敏）"),
-                **_errors(401, 403, 404),
+                "200": json_body(ref("CaseDetail"), "案件（已脱敏）"),
+                **errors(401, 403, 404),
             },
         }
     },
@@ -764,11 +737,11 @@ PATHS: dict[str, Any] = {
                 }
             ],
             "responses": {
-                "200": _json(
+                "200": json_body(
                     {
                         "type": "object",
                         "required": ["items"],
-                        "properties": {"items": {"type": "array", "items": _ref("Notice")}},
+                        "properties": {"items": {"type": "array", "items": ref("Notice")}},
                     },
                     "公示列表（仅脱敏信息）",
                 )
@@ -782,14 +755,14 @@ PATHS: dict[str, Any] = {
             "description": "受理后公示暂停，案件转入异议调查核实。",
             "tags": ["notices"],
             "security": PUBLIC,
-            "parameters": [_id_param("notice_id", "公示 id")],
+            "parameters": [id_param("notice_id", "公示 id")],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("ObjectionRequest")}},
+                "content": {"application/json": {"schema": ref("ObjectionRequest")}},
             },
             "responses": {
-                "201": _json(_ref("ObjectionReceipt"), "异议已受理"),
-                **_errors(404, 422, 429),
+                "201": json_body(ref("ObjectionReceipt"), "异议已受理"),
+                **errors(404, 422, 429),
             },
         }
     },
@@ -801,8 +774,8 @@ PATHS: dict[str, Any] = {
             "security": SECURED,
             "parameters": [YEAR_PARAM],
             "responses": {
-                "200": _json(_ref("CalendarYear"), "该年的安排"),
-                **_errors(401, 403, 404, 422),
+                "200": json_body(ref("CalendarYear"), "该年的安排"),
+                **errors(401, 403, 404, 422),
             },
         },
         "put": {
@@ -832,8 +805,8 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "200": _json(_ref("CalendarYear"), "保存后的安排"),
-                **_errors(400, 401, 403, 404, 422),
+                "200": json_body(ref("CalendarYear"), "保存后的安排"),
+                **errors(400, 401, 403, 404, 422),
             },
         },
     },
@@ -844,8 +817,8 @@ PATHS: dict[str, Any] = {
             "tags": ["processes"],
             "security": SECURED,
             "responses": {
-                "200": _json({"type": "array", "items": _ref("Process")}, "按流程标识排序"),
-                **_errors(401, 403),
+                "200": json_body({"type": "array", "items": ref("Process")}, "按流程标识排序"),
+                **errors(401, 403),
             },
         }
     },
@@ -855,10 +828,10 @@ PATHS: dict[str, Any] = {
             "summary": "某一版本及其 BPMN 原文（管理员）",
             "tags": ["processes"],
             "security": SECURED,
-            "parameters": [_process_param(), _id_param("number", "版本号")],
+            "parameters": [_process_param(), id_param("number", "版本号")],
             "responses": {
-                "200": _json(_ref("ProcessVersionXml"), "版本与 XML"),
-                **_errors(401, 403, 404),
+                "200": json_body(ref("ProcessVersionXml"), "版本与 XML"),
+                **errors(401, 403, 404),
             },
         }
     },
@@ -872,11 +845,11 @@ PATHS: dict[str, Any] = {
             "parameters": [_process_param()],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("ProcessXmlRequest")}},
+                "content": {"application/json": {"schema": ref("ProcessXmlRequest")}},
             },
             "responses": {
-                "200": _json(_ref("Findings"), "校验结果"),
-                **_errors(401, 403, 413, 422),
+                "200": json_body(ref("Findings"), "校验结果"),
+                **errors(401, 403, 413, 422),
             },
         }
     },
@@ -891,13 +864,13 @@ PATHS: dict[str, Any] = {
             "parameters": [_process_param()],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("DeployRequest")}},
+                "content": {"application/json": {"schema": ref("DeployRequest")}},
             },
             "responses": {
-                "201": _json(_ref("DeployResult"), "已部署的新版本"),
-                "200": _json(_ref("DeployResult"), "与当前版本相同，未产生新版本"),
-                "422": _json(_ref("DeployRefused"), "未通过校验：findings 列出每个问题"),
-                **_errors(401, 403, 404, 413),
+                "201": json_body(ref("DeployResult"), "已部署的新版本"),
+                "200": json_body(ref("DeployResult"), "与当前版本相同，未产生新版本"),
+                "422": json_body(ref("DeployRefused"), "未通过校验：findings 列出每个问题"),
+                **errors(401, 403, 404, 413),
             },
         }
     },
@@ -908,17 +881,17 @@ PATHS: dict[str, Any] = {
             "description": "产生一个内容与该旧版本相同的新版本；已是当前版本时返回 422。",
             "tags": ["processes"],
             "security": SECURED,
-            "parameters": [_process_param(), _id_param("number", "要回滚到的版本号")],
+            "parameters": [_process_param(), id_param("number", "要回滚到的版本号")],
             "responses": {
-                "201": _json(
+                "201": json_body(
                     {
                         "type": "object",
                         "required": ["version"],
-                        "properties": {"version": _ref("ProcessVersion")},
+                        "properties": {"version": ref("ProcessVersion")},
                     },
                     "新部署的版本",
                 ),
-                **_errors(401, 403, 404, 422),
+                **errors(401, 403, 404, 422),
             },
         }
     },
@@ -946,8 +919,8 @@ PATHS: dict[str, Any] = {
                 },
             ],
             "responses": {
-                "200": _json(_ref("Comparison"), "按元素 id 比较的结果"),
-                **_errors(401, 403, 404, 422),
+                "200": json_body(ref("Comparison"), "按元素 id 比较的结果"),
+                **errors(401, 403, 404, 422),
             },
         }
     },
@@ -957,7 +930,7 @@ PATHS: dict[str, Any] = {
             "summary": "本文档",
             "tags": ["meta"],
             "security": PUBLIC,
-            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 文档")},
+            "responses": {"200": json_body({"type": "object"}, "OpenAPI 3.1 文档")},
         }
     },
 }
@@ -1003,7 +976,7 @@ DOCUMENT: dict[str, Any] = {
         },
         "schemas": SCHEMAS,
         "responses": {
-            f"E{status}": _json(_ref("Error"), text) for status, text in ERROR_TEXT.items()
+            f"E{status}": json_body(ref("Error"), text) for status, text in ERROR_TEXT.items()
         },
     },
 }

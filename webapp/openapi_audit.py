@@ -2,20 +2,9 @@
 
 from typing import Any
 
+from webapp.openapi_parts import SECURED, errors, json_body, ref
+
 # Small helpers as in webapp/openapi.py (importing them from there would be circular).
-SECURED = [{"bearerAuth": []}]
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*statuses: int) -> dict:
-    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
 
 
 def _query(name: str, description: str, schema: dict | None = None) -> dict:
@@ -69,7 +58,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["items", "total", "offset", "limit"],
         "properties": {
-            "items": {"type": "array", "items": _ref("AuditEvent")},
+            "items": {"type": "array", "items": ref("AuditEvent")},
             "total": {"type": "integer", "description": "符合条件的记录总数"},
             "offset": {"type": "integer"},
             "limit": {"type": "integer"},
@@ -103,8 +92,8 @@ PATHS: dict[str, Any] = {
                 ),
             ],
             "responses": {
-                "200": _json(_ref("AuditEventList"), "审计记录，最新的在前"),
-                **_errors(401, 403, 422),
+                "200": json_body(ref("AuditEventList"), "审计记录，最新的在前"),
+                **errors(401, 403, 422),
             },
         }
     },

@@ -2,38 +2,17 @@
 
 from typing import Any
 
+from webapp.openapi_parts import SECURED, errors, id_param, json_body, ref
+
 # Small helpers as in webapp/openapi.py (importing them from there would be circular).
 
 
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*statuses: int) -> dict:
-    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
-
-
-def _id_param(name: str, what: str) -> dict:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": what,
-        "schema": {"type": "integer", "minimum": 1},
-    }
-
-
 def _body(name: str) -> dict:
-    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+    return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 
 
-SECURED = [{"bearerAuth": []}]
 TAG = "campaigns"
-CAMPAIGN_ID = _id_param("campaign_id", "活动 id")
+CAMPAIGN_ID = id_param("campaign_id", "活动 id")
 FEN = {"type": "integer", "minimum": 0, "description": "金额（分）"}
 DATE = {"type": ["string", "null"], "format": "date", "description": "YYYY-MM-DD"}
 
@@ -114,13 +93,13 @@ SCHEMAS: dict[str, Any] = {
     "CampaignList": {
         "type": "object",
         "required": ["items"],
-        "properties": {"items": {"type": "array", "items": _ref("CampaignSummary")}},
+        "properties": {"items": {"type": "array", "items": ref("CampaignSummary")}},
     },
     "CampaignBudgetRow": {
         "type": "object",
         "required": ["organisation", "budget_fen", "reserved_fen", "remaining_fen"],
         "properties": {
-            "organisation": _ref("Organisation"),
+            "organisation": ref("Organisation"),
             "budget_fen": {"type": ["integer", "null"], "description": "预算（分），未设置为 null"},
             "reserved_fen": FEN,
             "remaining_fen": {"type": ["integer", "null"], "description": "剩余（分）"},
@@ -160,7 +139,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "CampaignDetail": {
         "allOf": [
-            _ref("CampaignSummary"),
+            ref("CampaignSummary"),
             {
                 "type": "object",
                 "required": ["categories", "standards", "budgets", "latest_launch"],
@@ -182,9 +161,9 @@ SCHEMAS: dict[str, Any] = {
                         "additionalProperties": {"type": "integer"},
                         "description": "类别 → 标准金额（分）",
                     },
-                    "budgets": {"type": "array", "items": _ref("CampaignBudgetRow")},
+                    "budgets": {"type": "array", "items": ref("CampaignBudgetRow")},
                     "latest_launch": {
-                        "oneOf": [_ref("CampaignLaunch"), {"type": "null"}],
+                        "oneOf": [ref("CampaignLaunch"), {"type": "null"}],
                         "description": "最近一次按档案发起（仅管理员可见，其他人为 null）",
                     },
                 },
@@ -226,7 +205,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "CampaignUpdate": {
         "allOf": [
-            _ref("CampaignInput"),
+            ref("CampaignInput"),
             {
                 "type": "object",
                 "required": ["lock_version"],
@@ -262,8 +241,8 @@ PATHS: dict[str, Any] = {
             "tags": [TAG],
             "security": SECURED,
             "responses": {
-                "200": _json(_ref("CampaignList"), "按年度倒序的活动"),
-                **_errors(401, 403),
+                "200": json_body(ref("CampaignList"), "按年度倒序的活动"),
+                **errors(401, 403),
             },
         },
         "post": {
@@ -273,8 +252,8 @@ PATHS: dict[str, Any] = {
             "security": SECURED,
             "requestBody": _body("CampaignInput"),
             "responses": {
-                "201": _json(_ref("CampaignDetail"), "新建的活动"),
-                **_errors(401, 403, 422),
+                "201": json_body(ref("CampaignDetail"), "新建的活动"),
+                **errors(401, 403, 422),
             },
         },
     },
@@ -286,8 +265,8 @@ PATHS: dict[str, Any] = {
             "security": SECURED,
             "parameters": [CAMPAIGN_ID],
             "responses": {
-                "200": _json(_ref("CampaignDetail"), "活动"),
-                **_errors(401, 403, 404),
+                "200": json_body(ref("CampaignDetail"), "活动"),
+                **errors(401, 403, 404),
             },
         },
         "put": {
@@ -298,8 +277,8 @@ PATHS: dict[str, Any] = {
             "parameters": [CAMPAIGN_ID],
             "requestBody": _body("CampaignUpdate"),
             "responses": {
-                "200": _json(_ref("CampaignDetail"), "修改后的活动"),
-                **_errors(401, 403, 404, 409, 422),
+                "200": json_body(ref("CampaignDetail"), "修改后的活动"),
+                **errors(401, 403, 404, 409, 422),
             },
         },
     },
@@ -313,8 +292,8 @@ PATHS: dict[str, Any] = {
             "parameters": [CAMPAIGN_ID],
             "requestBody": _body("CampaignBudgetsInput"),
             "responses": {
-                "200": _json(_ref("CampaignDetail"), "设置后的活动与预算"),
-                **_errors(401, 403, 404, 422),
+                "200": json_body(ref("CampaignDetail"), "设置后的活动与预算"),
+                **errors(401, 403, 404, 422),
             },
         }
     },
@@ -328,8 +307,8 @@ PATHS: dict[str, Any] = {
             "security": SECURED,
             "parameters": [CAMPAIGN_ID],
             "responses": {
-                "202": _json(_ref("CampaignLaunch"), "已开始的发起"),
-                **_errors(401, 403, 404, 409, 422),
+                "202": json_body(ref("CampaignLaunch"), "已开始的发起"),
+                **errors(401, 403, 404, 409, 422),
             },
         }
     },
@@ -339,10 +318,10 @@ PATHS: dict[str, Any] = {
             "summary": "一次发起的进度（仅管理员）",
             "tags": [TAG],
             "security": SECURED,
-            "parameters": [CAMPAIGN_ID, _id_param("launch_id", "发起记录 id")],
+            "parameters": [CAMPAIGN_ID, id_param("launch_id", "发起记录 id")],
             "responses": {
-                "200": _json(_ref("CampaignLaunch"), "发起进度"),
-                **_errors(401, 403, 404),
+                "200": json_body(ref("CampaignLaunch"), "发起进度"),
+                **errors(401, 403, 404),
             },
         }
     },

@@ -2,24 +2,9 @@
 
 from typing import Any
 
+from webapp.openapi_parts import SECURED, errors, json_body, nullable, ref
+
 TAG = "finance"
-SECURED = [{"bearerAuth": []}]
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(kind: str, **extra: Any) -> dict:
-    return {"type": [kind, "null"], **extra}
-
-
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*statuses: int) -> dict:
-    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
 
 
 def _batch_param() -> dict:
@@ -32,7 +17,7 @@ def _batch_param() -> dict:
     }
 
 
-DATETIME = _nullable("string", format="date-time", description="ISO 8601，带时区偏移")
+DATETIME = nullable("string", format="date-time", description="ISO 8601，带时区偏移")
 FEN = {"type": "integer", "description": "金额（分）"}
 
 SCHEMAS: dict[str, Any] = {
@@ -50,8 +35,8 @@ SCHEMAS: dict[str, Any] = {
         "description": "某活动在某区县的待发放付款：可据此生成一个批次",
         "required": ["campaign", "organisation", "count", "total_fen"],
         "properties": {
-            "campaign": _ref("BatchCampaign"),
-            "organisation": _ref("Organisation"),
+            "campaign": ref("BatchCampaign"),
+            "organisation": ref("Organisation"),
             "count": {"type": "integer"},
             "total_fen": FEN,
         },
@@ -89,15 +74,15 @@ SCHEMAS: dict[str, Any] = {
             "reference": {"type": "string", "description": "批次号，如 PF20260907-0001"},
             "status": {"type": "string", "enum": ["draft", "sent", "reconciled"]},
             "status_label": {"type": "string", "description": "待发送 / 已发送银行 / 已对账"},
-            "campaign": {"oneOf": [_ref("BatchCampaign"), {"type": "null"}]},
-            "organisation": {"oneOf": [_ref("Organisation"), {"type": "null"}]},
+            "campaign": {"oneOf": [ref("BatchCampaign"), {"type": "null"}]},
+            "organisation": {"oneOf": [ref("Organisation"), {"type": "null"}]},
             "line_count": {"type": "integer"},
             "total_fen": FEN,
             "created_at": DATETIME,
-            "created_by": {"oneOf": [_ref("UserRef"), {"type": "null"}]},
+            "created_by": {"oneOf": [ref("UserRef"), {"type": "null"}]},
             "sent_at": DATETIME,
             "reconciled_at": DATETIME,
-            "counts": _ref("BatchCounts"),
+            "counts": ref("BatchCounts"),
         },
     },
     "PaymentLine": {
@@ -123,9 +108,9 @@ SCHEMAS: dict[str, Any] = {
             "amount_fen": FEN,
             "account_name": {"type": "string", "description": "户名（脱敏）"},
             "bank_card": {"type": "string", "description": "银行卡号（脱敏）"},
-            "result": _nullable("string", enum=["paid", "failed", None]),
+            "result": nullable("string", enum=["paid", "failed", None]),
             "result_label": {"type": "string"},
-            "reason": _nullable("string", description="失败原因"),
+            "reason": nullable("string", description="失败原因"),
             "result_at": DATETIME,
             "case": {
                 "type": "object",
@@ -142,7 +127,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["items", "total", "limit", "offset"],
         "properties": {
-            "items": {"type": "array", "items": _ref("PaymentLine")},
+            "items": {"type": "array", "items": ref("PaymentLine")},
             "total": {"type": "integer"},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
@@ -153,7 +138,7 @@ SCHEMAS: dict[str, Any] = {
         "description": "导入银行结果：repeated 为 true 表示同一文件已导入过，未作任何更改",
         "required": ["batch", "repeated", "paid", "failed", "unchanged", "waiting", "failures"],
         "properties": {
-            "batch": _ref("PaymentBatch"),
+            "batch": ref("PaymentBatch"),
             "repeated": {"type": "boolean"},
             "paid": {"type": "integer", "description": "本次登记为成功的笔数"},
             "failed": {"type": "integer", "description": "本次登记为失败的笔数"},
@@ -195,15 +180,15 @@ PATHS: dict[str, Any] = {
             "listPayables",
             "待发放：按活动和区县汇总的待发放付款（财务）",
             {
-                "200": _json(
+                "200": json_body(
                     {
                         "type": "object",
                         "required": ["items"],
-                        "properties": {"items": {"type": "array", "items": _ref("PayableGroup")}},
+                        "properties": {"items": {"type": "array", "items": ref("PayableGroup")}},
                     },
                     "本人范围内的待发放付款",
                 ),
-                **_errors(401, 403),
+                **errors(401, 403),
             },
         )
     },
@@ -212,15 +197,15 @@ PATHS: dict[str, Any] = {
             "listBatches",
             "发放批次列表，新的在前（财务）",
             {
-                "200": _json(
+                "200": json_body(
                     {
                         "type": "object",
                         "required": ["items"],
-                        "properties": {"items": {"type": "array", "items": _ref("PaymentBatch")}},
+                        "properties": {"items": {"type": "array", "items": ref("PaymentBatch")}},
                     },
                     "本人范围内的批次",
                 ),
-                **_errors(401, 403, 422),
+                **errors(401, 403, 422),
             },
             parameters=[
                 {
@@ -235,8 +220,8 @@ PATHS: dict[str, Any] = {
             "buildBatch",
             "生成批次：把某活动在某单位（含下属）的全部待发放付款放入新批次（财务）",
             {
-                "201": _json(_ref("PaymentBatch"), "新批次（待发送）"),
-                **_errors(400, 401, 403, 404, 409, 422),
+                "201": json_body(ref("PaymentBatch"), "新批次（待发送）"),
+                **errors(400, 401, 403, 404, 409, 422),
             },
             "没有待发放的付款时返回 422。已在批次中的付款不会被重复放入。",
             requestBody={
@@ -260,7 +245,7 @@ PATHS: dict[str, Any] = {
         "get": _op(
             "getBatch",
             "发放批次及其成功、失败、等待笔数与金额（财务）",
-            {"200": _json(_ref("PaymentBatch"), "批次与 counts"), **_errors(401, 403, 404)},
+            {"200": json_body(ref("PaymentBatch"), "批次与 counts"), **errors(401, 403, 404)},
             parameters=[_batch_param()],
         )
     },
@@ -268,7 +253,7 @@ PATHS: dict[str, Any] = {
         "get": _op(
             "listBatchLines",
             "批次明细，按序号（财务；卡号脱敏）",
-            {"200": _json(_ref("PaymentLineList"), "一页明细"), **_errors(401, 403, 404, 422)},
+            {"200": json_body(ref("PaymentLineList"), "一页明细"), **errors(401, 403, 404, 422)},
             parameters=[
                 _batch_param(),
                 {
@@ -304,7 +289,7 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 },
-                **_errors(401, 403, 404, 422),
+                **errors(401, 403, 404, 422),
             },
             "列：序号,户名,卡号,金额（元）,用途,参考号。每次下载记入办理记录。",
             parameters=[
@@ -321,7 +306,7 @@ PATHS: dict[str, Any] = {
         "post": _op(
             "markBatchSent",
             "标记为已发送银行（财务；仅待发送的批次）",
-            {"200": _json(_ref("PaymentBatch"), "已发送的批次"), **_errors(401, 403, 404, 409)},
+            {"200": json_body(ref("PaymentBatch"), "已发送的批次"), **errors(401, 403, 404, 409)},
             parameters=[_batch_param()],
         )
     },
@@ -330,7 +315,7 @@ PATHS: dict[str, Any] = {
             "cancelBatch",
             "撤销批次（财务；仅待发送的批次），其中的付款回到待发放",
             {
-                "200": _json(
+                "200": json_body(
                     {
                         "type": "object",
                         "required": ["id", "reference", "cancelled"],
@@ -342,7 +327,7 @@ PATHS: dict[str, Any] = {
                     },
                     "已撤销",
                 ),
-                **_errors(401, 403, 404, 409),
+                **errors(401, 403, 404, 409),
             },
             parameters=[_batch_param()],
         )
@@ -352,8 +337,8 @@ PATHS: dict[str, Any] = {
             "importBatchResults",
             "导入银行返回的结果文件（财务；CSV 或 XLSX）",
             {
-                "200": _json(_ref("ImportReport"), "导入结果；案件随后在后台推进"),
-                **_errors(401, 403, 404, 409, 413, 422),
+                "200": json_body(ref("ImportReport"), "导入结果；案件随后在后台推进"),
+                **errors(401, 403, 404, 409, 413, 422),
             },
             "文件需有“参考号”“状态”列（可有“金额”“原因”）。整份文件先整体核对，任何一行有误"
             '即整份不导入，返回 422，errors 列出有误的行（如 {"第3行": "未知的参考号 …"}）。'

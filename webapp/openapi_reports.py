@@ -2,20 +2,9 @@
 
 from typing import Any
 
+from webapp.openapi_parts import SECURED, errors, json_body, ref
+
 # Small helpers as in webapp/openapi.py (importing them from there would be circular).
-SECURED = [{"bearerAuth": []}]
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*statuses: int) -> dict:
-    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
 
 
 CAMPAIGN_PARAM = {
@@ -103,21 +92,21 @@ SCHEMAS: dict[str, Any] = {
                     "aid_kind": {"type": "string", "description": "cash / goods"},
                 },
             },
-            "org": _ref("Organisation"),
+            "org": ref("Organisation"),
             "grouped_by": {
                 "type": "string",
                 "enum": ["district", "union"],
                 "description": "by_district 的分组：市级范围按区县，区县及以下按基层工会",
             },
-            "total": _ref("ReportFigures"),
+            "total": ref("ReportFigures"),
             "by_district": {
                 "type": "array",
-                "items": _ref("ReportFigures"),
+                "items": ref("ReportFigures"),
                 "description": "按区县（或区县内按基层工会）",
             },
             "by_category": {
                 "type": "array",
-                "items": _ref("ReportFigures"),
+                "items": ref("ReportFigures"),
                 "description": "按困难类别（金秋助学为学历层次）",
             },
         },
@@ -137,8 +126,8 @@ PATHS: dict[str, Any] = {
             "security": SECURED,
             "parameters": [CAMPAIGN_PARAM, ORG_PARAM],
             "responses": {
-                "200": _json(_ref("CampaignReport"), "统计数字（金额为分）"),
-                **_errors(401, 403, 404, 422),
+                "200": json_body(ref("CampaignReport"), "统计数字（金额为分）"),
+                **errors(401, 403, 404, 422),
             },
         }
     },
@@ -173,7 +162,7 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 },
-                **_errors(401, 403, 404, 422),
+                **errors(401, 403, 404, 422),
             },
         }
     },
