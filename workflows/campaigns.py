@@ -590,20 +590,18 @@ def _expressions(opening: Opening) -> list[str]:
     sources = []
     versions = [opening.version, *opening.called.values()]
     for version in versions:
-        specs = [version.spec]
-        for spec in specs:
-            for task_spec in spec.task_specs.values():
-                script = getattr(task_spec, "script", None)
-                if isinstance(script, str):
-                    sources.append(script)
-                for condition, _name in getattr(task_spec, "cond_task_specs", None) or []:
-                    if isinstance(condition, str):
-                        sources.append(condition)
-                definition = getattr(task_spec, "event_definition", None)
-                for each in [definition, *(getattr(definition, "event_definitions", None) or [])]:
-                    expression = getattr(each, "expression", None)
-                    if isinstance(expression, str):
-                        sources.append(expression)
+        for task_spec in version.spec.task_specs.values():
+            script = getattr(task_spec, "script", None)
+            if isinstance(script, str):
+                sources.append(script)
+            for condition, _name in getattr(task_spec, "cond_task_specs", None) or []:
+                if isinstance(condition, str):
+                    sources.append(condition)
+            definition = getattr(task_spec, "event_definition", None)
+            for each in [definition, *(getattr(definition, "event_definitions", None) or [])]:
+                expression = getattr(each, "expression", None)
+                if isinstance(expression, str):
+                    sources.append(expression)
         for task in version.meta.get("user_tasks", {}).values():
             if task.get("due"):
                 sources.append(task["due"])
