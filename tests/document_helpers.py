@@ -2,6 +2,7 @@
 visit, notice, approvals, bank payment), with names and numbers that tell each case apart
 on paper, and reading printed PDFs back with poppler-utils."""
 
+import re
 import shutil
 import subprocess
 from datetime import timedelta
@@ -133,6 +134,20 @@ class Printed:
 
     def __contains__(self, phrase: str) -> bool:
         return self.has(phrase)
+
+
+# Font families that carry Chinese glyphs (the CI image has 文泉驿微米黑).
+CJK_FONT = re.compile(r"WenQuanYi|wqy|Noto\w*CJK|SourceHan|SimSun|SimHei|Song|Hei|Kai|Ming", re.I)
+
+
+def embedded_cjk_fonts(pdf: Path) -> list[str]:
+    """Names of the embedded fonts that can draw Chinese: printed Chinese is real glyphs,
+    not empty boxes from a font without them."""
+    done = subprocess.run(
+        [poppler("pdffonts"), str(pdf)], check=True, capture_output=True, text=True
+    )
+    names = [line.split()[0] for line in done.stdout.splitlines()[2:] if line.strip()]
+    return [name for name in names if CJK_FONT.search(name)]
 
 
 def pdf_pages(text: str) -> list[str]:

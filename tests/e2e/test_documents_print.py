@@ -16,6 +16,7 @@ from campaign_helpers import card
 from conftest import valid_id
 from document_helpers import (
     Printed,
+    embedded_cjk_fonts,
     masked,
     paid_tuition_cases,
     pass_notices,
@@ -74,7 +75,7 @@ def _remember_ids(world) -> None:
 
 
 def test_poppler_utils_are_installed():
-    for tool in ("pdftoppm", "pdftotext"):
+    for tool in ("pdftoppm", "pdftotext", "pdffonts"):
         assert poppler(tool)
 
 
@@ -112,6 +113,7 @@ def test_public_board_prints_its_round_as_a_masked_notice_sheet_with_period_and_
         context.close()
 
     assert len(text.pages) == 1
+    assert embedded_cjk_fonts(text.pdf), "no Chinese font embedded: the text would be boxes"
     assert "2026年金秋助学拟资助对象公示" in text
     for n in (0, 1):
         assert masked(student_name(n)) in text
