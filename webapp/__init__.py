@@ -10,6 +10,7 @@ from webapp import (
     api,
     api_audit,  # noqa: F401
     api_campaigns,  # noqa: F401 (adds routes to the api blueprint)
+    api_documents,  # noqa: F401
     api_finance,  # noqa: F401
     api_reports,  # noqa: F401
     audit,
@@ -17,6 +18,7 @@ from webapp import (
     campaigns,
     cases,
     database,
+    documents,
     editor,
     errors,
     filters,
@@ -94,6 +96,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(finance.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(documents.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a bearer token
     return app

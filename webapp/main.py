@@ -7,7 +7,7 @@ from sqlalchemy import func, select, text
 
 from webapp.database import session
 from workflows import tasks
-from workflows.cases import PROGRAMMES
+from workflows.cases import PROGRAMMES, SEARCH_ROLES
 from workflows.models import ProcessVersion
 from workflows.processes import ROLES
 from workflows.reports import REPORT_ROLES
@@ -42,6 +42,7 @@ def navigation() -> dict:
         (gettext("银行发放"), "finance.index", None, "finance"),
         (gettext("统计报表"), "reports.index", None, REPORT_ROLES),
         (gettext("审计日志"), "audit.index", None, "manager"),
+        (gettext("打印文书"), "documents.index", None, tuple(SEARCH_ROLES)),
         (gettext("公示"), "notices.index", None, None),
     ]
     nav = [

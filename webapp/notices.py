@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length
 
 from webapp.database import session
 from webapp.extensions import limiter
-from workflows import notices
+from workflows import documents, notices
 from workflows.cases import PROGRAMMES
 from workflows.errors import ValidationFailed
 
@@ -58,6 +58,7 @@ def index():
     return render_template(
         "notices/index.html",
         board=board,
+        rounds=documents.public_rounds(db, [notice for notice, _ in board.rows]),
         org_code=org_code or "",
         organisations=notices.board_organisations(db),
     )

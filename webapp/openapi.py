@@ -7,7 +7,13 @@ Kept by hand next to webapp/api.py; tests/test_api.py checks that every route of
 from copy import deepcopy
 from typing import Any
 
-from webapp import openapi_audit, openapi_campaigns, openapi_finance, openapi_reports
+from webapp import (
+    openapi_audit,
+    openapi_campaigns,
+    openapi_documents,
+    openapi_finance,
+    openapi_reports,
+)
 from webapp.openapi_parts import SECURED, errors, id_param, json_body, nullable, ref
 
 DATETIME = {"type": "string", "format": "date-time", "description": "ISO 8601，带时区偏移"}
@@ -936,7 +942,13 @@ PATHS: dict[str, Any] = {
 }
 
 # The money areas keep their part of the document next to their routes.
-for _part in (openapi_campaigns, openapi_finance, openapi_reports, openapi_audit):
+for _part in (
+    openapi_campaigns,
+    openapi_finance,
+    openapi_reports,
+    openapi_audit,
+    openapi_documents,
+):
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)
 
@@ -963,6 +975,7 @@ DOCUMENT: dict[str, Any] = {
         *openapi_finance.TAGS,
         *openapi_reports.TAGS,
         *openapi_audit.TAGS,
+        *openapi_documents.TAGS,
         {"name": "meta", "description": "接口文档"},
     ],
     "paths": PATHS,

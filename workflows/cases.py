@@ -446,6 +446,9 @@ class Step:
     actor: str
     at: datetime
     fields: list[ShownField]
+    # Which diagram element (and process) the task was: printed documents group by them.
+    element: str = ""
+    process_id: str = ""
 
 
 @dataclass
@@ -564,8 +567,10 @@ def case_view(session: Session, user: User, case_id: int) -> CaseView:
     )
 
     user_tasks: dict[str, dict] = {}
+    owners: dict[str, str] = {}
     for version in reversed(versions):  # the case's own process wins a clash of ids
         user_tasks.update(version.meta.get("user_tasks", {}))
+        owners.update(dict.fromkeys(version.meta.get("user_tasks", {}), version.process_id))
     steps = []
     for event in events:
         if event.action != "task.complete":
@@ -577,7 +582,9 @@ def case_view(session: Session, user: User, case_id: int) -> CaseView:
             shown_value(f, entered[f["id"]]) for f in meta.get("fields", []) if f["id"] in entered
         ]
         name = meta.get("name") or event.summary.split("：", 1)[0]
-        steps.append(Step(name, names.get(event.actor_id, SYSTEM_ACTOR), event.at, shown))
+        element = detail.get("element", "")
+        actor = names.get(event.actor_id, SYSTEM_ACTOR)
+        steps.append(Step(name, actor, event.at, shown, element, owners.get(element, "")))
 
     moment = now()
     tasks = [

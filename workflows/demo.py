@@ -777,6 +777,17 @@ class _Seeder:
             self.orgs[code] = district
             for unit_code, unit_name in UNIONS[code]:
                 self.orgs[unit_code] = users.add_organisation(s, unit_code, unit_name, district)
+        # Where the public objects to a notice (printed on the 公示表). One union is left
+        # without, as many are: its sheet has blank lines to fill in by hand.
+        contacts = {
+            "szq1": ("内江市市中区城东街道新华路 12 号 城东街道帮扶站", "0832-2201234"),
+            "szq2": ("内江市市中区玉溪路 1 号 内江钢铁厂工会办公室", "0832-2316688"),
+            "dxq1": ("内江市东兴区西林街道汉安大道 88 号 西林街道帮扶站", "0832-2105566"),
+            "dxq2": ("内江市东兴区化工路 3 号 东兴化工厂工会", "0832-2137788"),
+            "zzx1": ("资中县水南镇滨江路 6 号 水南镇帮扶站", "0832-5601122"),
+        }
+        for unit_code, (address, phone) in contacts.items():
+            self.orgs[unit_code].address, self.orgs[unit_code].phone = address, phone
         for username, (display, org, role) in PEOPLE.items():
             # The demo's one published password predates the policy; seeding only.
             user = users.add_user(

@@ -35,6 +35,10 @@ class Organisation(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
     # Materialised path "/1/4/9/": subtree checks are one prefix comparison.
     path: Mapped[str] = mapped_column(String(200), index=True, default="")
+    # Where the public objects to a notice (公示表): optional, printed as blank lines to
+    # fill by hand when missing.
+    address: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
 
     parent: Mapped["Organisation | None"] = relationship(remote_side=[id])
 
