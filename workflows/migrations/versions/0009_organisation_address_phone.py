@@ -2,14 +2,14 @@
 
 Both optional; a later issue builds organisation management.
 
-Revision ID: 0015
+Revision ID: 0009
 Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
