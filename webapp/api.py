@@ -293,6 +293,10 @@ def _text(value: Any) -> str:
 @token_required
 def task_list():
     scope = request.args.get("scope") or "mine"
+    from webapp import api_worklists  # it imports this module
+
+    if scope in api_worklists.SCOPES:
+        return api_worklists.task_list(scope)
     programme = request.args.get("programme") or None
     if programme:
         cases.programme(programme)  # 422 for an unknown one
@@ -317,6 +321,9 @@ def task_detail(task_id: int):
     values = {k: _mask_value(types.get(k), k, v) for k, v in view.values.items()}
     answer = task_json(view.task)
     answer["form"] = {"fields": [field_json(f) for f in view.fields], "values": values}
+    from webapp.api_worklists import task_reminders
+
+    answer["reminders"] = task_reminders(view.task)
     return jsonify(answer)
 
 

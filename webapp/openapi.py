@@ -7,7 +7,13 @@ Kept by hand next to webapp/api.py; tests/test_api.py checks that every route of
 from copy import deepcopy
 from typing import Any
 
-from webapp import openapi_audit, openapi_campaigns, openapi_finance, openapi_reports
+from webapp import (
+    openapi_audit,
+    openapi_campaigns,
+    openapi_finance,
+    openapi_reports,
+    openapi_worklists,
+)
 from webapp.openapi_parts import SECURED, errors, id_param, json_body, nullable, ref
 
 DATETIME = {"type": "string", "format": "date-time", "description": "ISO 8601，带时区偏移"}
@@ -110,6 +116,10 @@ SCHEMAS: dict[str, Any] = {
             "due_at": NULLABLE_DATETIME,
             "overdue": {"type": "boolean"},
             "applicant": {"type": "string", "description": "脱敏姓名，如 王*明"},
+            "completed_at": {**NULLABLE_DATETIME, "description": "办理时间（scope=done）"},
+            "case_stands": {"type": "string", "description": "案件当前所处环节（scope=done）"},
+            "last_reminded_at": {**NULLABLE_DATETIME, "description": "最近催办（scope=overdue）"},
+            "reminded_today": {"type": "boolean", "description": "今日已催办（scope=overdue）"},
         },
     },
     "TaskList": {
@@ -172,8 +182,13 @@ SCHEMAS: dict[str, Any] = {
             ref("Task"),
             {
                 "type": "object",
-                "required": ["form"],
+                "required": ["form", "reminders"],
                 "properties": {
+                    "reminders": {
+                        "type": "array",
+                        "items": ref("Reminder"),
+                        "description": "任务办结前收到的催办，最新的在前",
+                    },
                     "form": {
                         "type": "object",
                         "required": ["fields", "values"],
@@ -184,7 +199,7 @@ SCHEMAS: dict[str, Any] = {
                                 "description": "只读字段的当前值（如退回原因、异议内容）",
                             },
                         },
-                    }
+                    },
                 },
             },
         ]
@@ -564,14 +579,21 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "listTasks",
             "summary": "任务列表",
-            "description": "mine：本人已认领的；group：本岗位本单位待认领的；all：两者。",
+            "description": "mine：本人已认领的；group：本岗位本单位待认领的；all：两者；"
+            "done：本人已办的（最近办理的在前，附 completed_at 与案件当前环节 case_stands，"
+            "overdue=true 时只看超期办理的）；overdue：督办，本单位及下级单位超期未办的任务"
+            "（超期最久的在前，附 last_reminded_at 与 reminded_today；仅县（区）、市总工会"
+            "审批人和管理员，否则 403）。",
             "tags": ["tasks"],
             "security": SECURED,
             "parameters": [
                 {
                     "name": "scope",
                     "in": "query",
-                    "schema": {"type": "string", "enum": ["mine", "group", "all"]},
+                    "schema": {
+                        "type": "string",
+                        "enum": ["mine", "group", "all", "done", "overdue"],
+                    },
                     "description": "默认 mine",
                 },
                 {
@@ -607,7 +629,7 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": json_body(ref("TaskList"), "按创建时间排序的任务"),
-                **errors(401, 422),
+                **errors(401, 403, 422),
             },
         }
     },
@@ -936,7 +958,13 @@ PATHS: dict[str, Any] = {
 }
 
 # The money areas keep their part of the document next to their routes.
-for _part in (openapi_campaigns, openapi_finance, openapi_reports, openapi_audit):
+for _part in (
+    openapi_campaigns,
+    openapi_finance,
+    openapi_reports,
+    openapi_audit,
+    openapi_worklists,
+):
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)
 
