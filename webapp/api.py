@@ -475,12 +475,20 @@ def _refused(err: ValidationFailed):
 
 
 def _arrangement_json(shown) -> dict:
+    def periods(found) -> list[dict]:
+        return [
+            {"name": p.name, "first": p.first.isoformat(), "last": p.last.isoformat()}
+            for p in found
+        ]
+
     return {
         "year": shown.year,
         "library_knows": shown.library_knows,
         "entered": shown.entered,
         "holidays": [d.isoformat() for d in shown.holidays],
         "workdays": [d.isoformat() for d in shown.workdays],
+        "builtin_holidays": periods(shown.builtin_holidays),
+        "builtin_workdays": periods(shown.builtin_workdays),
     }
 
 
@@ -501,8 +509,9 @@ def calendar_enter(year: int):
     for key, value in lists.items():
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValidationFailed(f"{key} 应为日期字符串列表", errors={key: "应为日期列表"})
+    # One date a line: a bad one is reported as 第 N 行, N its place in the list.
     shown = workdays.enter_year_as(
-        session(), g.api_user, year, " ".join(lists["holidays"]), " ".join(lists["workdays"])
+        session(), g.api_user, year, "\n".join(lists["holidays"]), "\n".join(lists["workdays"])
     )
     return jsonify(_arrangement_json(shown))
 

@@ -358,13 +358,40 @@ SCHEMAS: dict[str, Any] = {
     },
     "CalendarYear": {
         "type": "object",
-        "required": ["year", "library_knows", "entered", "holidays", "workdays"],
+        "required": [
+            "year",
+            "library_knows",
+            "entered",
+            "holidays",
+            "workdays",
+            "builtin_holidays",
+            "builtin_workdays",
+        ],
         "properties": {
             "year": {"type": "integer"},
             "library_knows": {"type": "boolean", "description": "chinese-calendar 已内置该年安排"},
             "entered": {"type": "boolean", "description": "管理员已录入该年安排"},
             "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
             "workdays": {"type": "array", "items": {"type": "string", "format": "date"}},
+            "builtin_holidays": {
+                "type": "array",
+                "items": ref("CalendarPeriod"),
+                "description": "内置的放假安排（连续的放假日按节日合并），未内置的年份为空",
+            },
+            "builtin_workdays": {
+                "type": "array",
+                "items": ref("CalendarPeriod"),
+                "description": "内置的调休上班日，按所属节日",
+            },
+        },
+    },
+    "CalendarPeriod": {
+        "type": "object",
+        "required": ["name", "first", "last"],
+        "properties": {
+            "name": {"type": "string", "description": "节日，如 春节"},
+            "first": {"type": "string", "format": "date"},
+            "last": {"type": "string", "format": "date"},
         },
     },
     "Token": {
@@ -803,6 +830,8 @@ PATHS: dict[str, Any] = {
         "put": {
             "operationId": "enterCalendarYear",
             "summary": "录入或替换某年的放假日期与调休上班日期（管理员）",
+            "description": "日期有误时返回 422，errors 列出每一处错误"
+            "（第 N 行即列表中的第 N 项）。",
             "tags": ["calendar"],
             "security": SECURED,
             "parameters": [YEAR_PARAM],
