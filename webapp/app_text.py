@@ -94,10 +94,23 @@ LABELS: list[str] = [
     N_("%(role)s（未认领）"),
     N_("公示中，至 %(day)s"),
     N_("已建档，有效期至 %(day)s（届时回头看）"),
+    # workflows/workdays.py: a period running into a year nobody has entered yet.
+    N_("%(years)s的法定节假日安排尚未录入，期限暂按周一至周五计算，录入后以实际安排为准。"),
 ]
 
+
+def _years(value: str) -> str:
+    """ "2027年、2028年" → "2027, 2028"."""
+    return gettext("、").join(part.removesuffix("年") for part in value.split("、"))
+
+
 # Values that are app words themselves, translated in turn.
-TRANSLATED_VALUES = frozenset({"programme", "role", "whom"})
+TRANSLATED_VALUES = {
+    "programme": lambda v: tr(v),
+    "role": lambda v: tr(v),
+    "whom": lambda v: tr(v),
+    "years": _years,
+}
 
 _FIELD = re.compile(r"%\((\w+)\)s")
 
@@ -133,7 +146,7 @@ def _matched(text: str, templates: tuple[str, ...]) -> str | None:
         if found is None:
             continue
         values = {
-            name: tr(value) if name in TRANSLATED_VALUES else value
+            name: TRANSLATED_VALUES[name](value) if name in TRANSLATED_VALUES else value
             for name, value in found.groupdict().items()
         }
         return gettext(template, **values)
@@ -174,6 +187,9 @@ def standing(found) -> str:
 
 
 def init_app(app) -> None:
+    from workflows.cases import SYSTEM_ACTOR
+
+    app.jinja_env.globals["system_actor"] = SYSTEM_ACTOR
     app.add_template_filter(tr, "tr")
     app.add_template_filter(lambda summary, action: tr_line(action, summary), "tr_line")
     app.add_template_filter(standing, "standing")

@@ -96,9 +96,8 @@ def test_panel_speaks_chinese_and_keeps_only_warmflows_sections(sign_in, live_se
     assert "候选组（岗位）" in text and "办理期限" in text
     assert "working_days_after(5)" in text and "${" not in text
     assert "approver_l1（基层工会审批人）" in text
-    page.click(
-        "[data-group-id=group-CamundaPlatform__FormData] .bio-properties-panel-collapsible-entry-header >> nth=0"
-    )
+    first_field = ".bio-properties-panel-collapsible-entry-header >> nth=0"
+    page.click(f"[data-group-id=group-CamundaPlatform__FormData] {first_field}")
     assert "标签" in panel_text(page) and "类型" in panel_text(page)
     assert (
         page.get_attribute('.djs-palette [data-action="create.task"]', "aria-label") == "添加任务"
