@@ -14,8 +14,17 @@ from sqlalchemy.orm import Session
 from workflows import access, cases
 from workflows.clock import CST
 from workflows.errors import ValidationFailed
-from workflows.models import Case, HardshipRecord, HumanTask, Payment, PublicNotice, User
+from workflows.models import (
+    Case,
+    HardshipRecord,
+    HumanTask,
+    Payment,
+    ProcessVersion,
+    PublicNotice,
+    User,
+)
 from workflows.notices import last_day
+from workflows.processes import latest_version, loaded_version
 from workflows.tasks import TaskFilter
 
 DONE_SORTS = {
@@ -42,10 +51,11 @@ WAITING_LABELS = {
 
 
 def done_query(user: User, flt: TaskFilter | None = None):
-    """The tasks `user` completed. "overdue" here means completed after the due date."""
-    query = select(HumanTask).where(
-        HumanTask.completed_by_id == user.id, HumanTask.status == "completed"
-    )
+    """The tasks `user` completed. "overdue" here means completed after the due date.
+
+    Only a completion sets `completed_by_id` (workflows/tasks.py), so it alone selects
+    them: the count then reads ix_human_task_done and nothing else."""
+    query = select(HumanTask).where(HumanTask.completed_by_id == user.id)
     flt = flt or TaskFilter()
     if flt.programme or flt.org_id:
         query = query.join(Case, Case.id == HumanTask.case_id)
@@ -80,14 +90,18 @@ def count_done(session: Session, user: User, flt: TaskFilter | None = None) -> i
 
 
 def done_steps(session: Session, user: User) -> list[tuple[str, str]]:
-    """(element id, name) of the steps the user has completed tasks of (the step filter)."""
-    query = (
-        select(HumanTask.element_id, func.min(HumanTask.name))
-        .where(HumanTask.completed_by_id == user.id, HumanTask.status == "completed")
-        .group_by(HumanTask.element_id)
-        .order_by(HumanTask.element_id)
-    )
-    return [(element, name) for element, name in session.execute(query)]
+    """(element id, name) of the steps the user's roles act on, as the newest deployed
+    diagrams name them (the step filter): read from the cached diagrams, not from the
+    thousands of tasks a person completes in a year."""
+    roles = user.role_set
+    steps: dict[str, str] = {}
+    process_ids = session.scalars(select(ProcessVersion.process_id).distinct())
+    for process_id in sorted(process_ids):
+        meta = loaded_version(session, latest_version(session, process_id).id).meta
+        for element_id, task in meta.get("user_tasks", {}).items():
+            if task.get("group") in roles:
+                steps.setdefault(element_id, task.get("name") or element_id)
+    return sorted(steps.items())
 
 
 # --- 我发起的 -------------------------------------------------------------------------------
