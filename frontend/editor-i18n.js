@@ -4,6 +4,7 @@
  * keys are warmflow's own help, in both. */
 
 var WARMFLOW_EN = {
+  'warmflow.addForm': 'Give this step a form',
   'warmflow.calledElement':
     'The id of the process this step runs, e.g. approval_by_level. A case keeps the ' +
     'version it started with.',
@@ -262,6 +263,7 @@ export var ZH = {
   "Section contains an error": "有错误",
   "Toggle section": "展开/收起",
   "Toggle list item": "展开/收起",
+  'warmflow.addForm': '为此环节添加表单',
   'warmflow.calledElement':
     '被调用流程的标识，如 approval_by_level（逐级审批）。案件一直按其开始时的版本办理。',
   'warmflow.timer.timeDate':

@@ -18,10 +18,11 @@ import {
   CamundaPlatformPropertiesProviderModule,
   useService
 } from 'bpmn-js-properties-panel';
-import { TextFieldEntry, isTextFieldEntryEdited } from '@bpmn-io/properties-panel';
+import { Group, TextFieldEntry, isTextFieldEntryEdited } from '@bpmn-io/properties-panel';
+import { jsx } from '@bpmn-io/properties-panel/preact/jsx-runtime';
 import CamundaBehaviorsModule from 'camunda-bpmn-js-behaviors/lib/camunda-platform';
 import camundaModdle from 'camunda-bpmn-moddle/resources/camunda.json';
-import { getBusinessObject } from 'bpmn-js/lib/util/ModelUtil';
+import { getBusinessObject, is } from 'bpmn-js/lib/util/ModelUtil';
 import { EN, ZH } from './editor-i18n';
 
 // --- translate ------------------------------------------------------------------------
@@ -47,6 +48,7 @@ var KEEP = {
   general: ['name', 'id', 'processName', 'processId'],
   CamundaPlatform__UserAssignment: ['candidateGroups', 'dueDate'],
   CamundaPlatform__FormData: null,
+  warmflow__AddForm: null,
   CamundaPlatform__Condition: null,
   timer: null,
   CamundaPlatform__CallActivity: null,
@@ -109,6 +111,68 @@ function TimerValue(props) {
   });
 }
 
+// A user task (or a process's start event) without a form yet: one button gives it an
+// empty camunda:formData, whose 表单字段 list then appears. Camunda's own way to this is
+// its 表单 type select, which is not shown: switching it would drop the fields.
+function hasForm(element) {
+  var extensions = getBusinessObject(element).get('extensionElements');
+  return !!(extensions && extensions.get('values').some(function (value) {
+    return is(value, 'camunda:FormData');
+  }));
+}
+
+function takesForm(element) {
+  return is(element, 'bpmn:UserTask') ||
+    (is(element, 'bpmn:StartEvent') && element.parent && is(element.parent, 'bpmn:Process'));
+}
+
+function AddForm(props) {
+  var element = props.element;
+  var bpmnFactory = useService('bpmnFactory');
+  var commandStack = useService('commandStack');
+  var translate = useService('translate');
+
+  function add() {
+    var businessObject = getBusinessObject(element);
+    var commands = [];
+    var extensions = businessObject.get('extensionElements');
+    if (!extensions) {
+      extensions = bpmnFactory.create('bpmn:ExtensionElements', { values: [] });
+      extensions.$parent = businessObject;
+      commands.push({
+        cmd: 'element.updateModdleProperties',
+        context: {
+          element: element,
+          moddleElement: businessObject,
+          properties: { extensionElements: extensions }
+        }
+      });
+    }
+    var formData = bpmnFactory.create('camunda:FormData', { fields: [] });
+    formData.$parent = extensions;
+    commands.push({
+      cmd: 'element.updateModdleProperties',
+      context: {
+        element: element,
+        moddleElement: extensions,
+        properties: { values: extensions.get('values').concat([formData]) }
+      }
+    });
+    commandStack.execute('properties-panel.multi-command-executor', commands);
+  }
+
+  return jsx('div', {
+    class: 'bio-properties-panel-entry',
+    'data-entry-id': 'warmflowAddForm',
+    children: jsx('button', {
+      type: 'button',
+      class: 'wf-add-form',
+      onClick: add,
+      children: translate('warmflow.addForm')
+    })
+  });
+}
+
 function keptEntries(group) {
   var keep = KEEP[group.id];
   if (!group.entries) {
@@ -135,14 +199,24 @@ function keptEntries(group) {
   return group;
 }
 
-function WarmflowPanel(propertiesPanel) {
+function WarmflowPanel(propertiesPanel, translate) {
   // Below Camunda's priority (500): it runs after it and sees the groups it added.
   propertiesPanel.registerProvider(100, this);
+  this._translate = translate;
 }
-WarmflowPanel.$inject = ['propertiesPanel'];
+WarmflowPanel.$inject = ['propertiesPanel', 'translate'];
 
-WarmflowPanel.prototype.getGroups = function () {
+WarmflowPanel.prototype.getGroups = function (element) {
+  var translate = this._translate;
   return function (groups) {
+    if (takesForm(element) && !hasForm(element)) {
+      groups = groups.concat([{
+        id: 'warmflow__AddForm',
+        label: translate('Form fields'),
+        component: Group,
+        entries: [{ id: 'warmflowAddForm', component: AddForm }]
+      }]);
+    }
     return groups
       .filter(function (group) { return Object.prototype.hasOwnProperty.call(KEEP, group.id); })
       .map(keptEntries)

@@ -165,3 +165,30 @@ def test_english_mode_keeps_the_same_sections_with_warmflows_help(sign_in, live_
         == "Create task"
     )
     assert errors == []
+
+
+def test_a_new_user_task_gets_a_form_and_a_field(sign_in, live_server, world):
+    page, errors = open_editor(sign_in, live_server, "home_visit")
+    page.evaluate(
+        "() => { const m = window.warmflowEditor.modeler;"
+        " const task = m.get('elementRegistry').get('home_visit_task');"
+        " const added = m.get('modeling').appendShape(task, {type: 'bpmn:UserTask'},"
+        " {x: task.x + 200, y: task.y + 140});"
+        " m.get('modeling').updateProperties(added, {id: 'new_step'});"
+        " m.get('selection').select(added); }"
+    )
+    page.wait_for_selector("[data-group-id=group-warmflow__AddForm]")
+    open_all(page)
+    assert headers(page)[-1] == "表单字段"
+
+    page.click("button.wf-add-form")
+    page.wait_for_selector("[data-group-id=group-CamundaPlatform__FormData]")
+    assert page.locator("[data-group-id=group-warmflow__AddForm]").count() == 0
+    page.click("[data-group-id=group-CamundaPlatform__FormData] .bio-properties-panel-add-entry")
+    fields = page.evaluate(
+        "() => window.warmflowEditor.modeler.get('elementRegistry').get('new_step')"
+        ".businessObject.extensionElements.values"
+        ".filter(v => v.$type === 'camunda:FormData')[0].fields.length"
+    )
+    assert fields == 1
+    assert errors == []
