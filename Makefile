@@ -54,7 +54,7 @@ $(VIEWER): frontend/package.json frontend/package-lock.json
 	   frontend/node_modules/bpmn-js/dist/assets/*.css \
 	   frontend/node_modules/bpmn-js/LICENSE $(VENDOR)/bpmn-js/
 
-$(EDITOR): frontend/editor.js frontend/package.json frontend/package-lock.json $(VIEWER)
+$(EDITOR): frontend/editor.js frontend/editor-i18n.js frontend/package.json frontend/package-lock.json $(VIEWER)
 	@if [ ! -x frontend/node_modules/.bin/esbuild ]; then \
 	  echo "warmflow: npm packages missing; the process editor stays off (install Node.js, then: make vendor)"; \
 	  exit 0; \

@@ -419,6 +419,21 @@ def insert_finished(engine, ids: dict, count: int) -> None:
 # --- open cases: a real launch, then some moved on -------------------------------------
 
 
+def make_overdue(engine, share: float) -> int:
+    """Put every n-th open task's due date a week back, so that 督办 lists have a city's
+    share of overdue tasks to read (a launch's tasks are all due in the future)."""
+    every = max(1, round(1 / share)) if share > 0 else 0
+    if not every:
+        return 0
+    past = datetime.now(UTC) - timedelta(days=7)
+    with engine.begin() as conn:
+        return conn.execute(
+            HumanTask.__table__.update()
+            .where(HumanTask.status == "open", HumanTask.id % every == 0)
+            .values(due_at=past)
+        ).rowcount
+
+
 def launch(factory, ids: dict) -> tuple[float, int]:
     with factory() as session:
         manager = session.get(User, ids["users"]["mgr"])
@@ -573,14 +588,26 @@ PAGES = {
         "/tasks/group?step=approve_l1&sort=due",
         "/tasks/group?programme=seasonal_aid&overdue=1",
         "/tasks/group?page=40",
+        "/tasks/done",
+        "/tasks/done?programme=seasonal_aid&page=10",
     ],
     "approver_l2": [
         "/tasks/group",
         "/tasks/mine",
         "/tasks/group?step=approve_l2&sort=-created",
         "/tasks/group?org={union}",
+        "/tasks/done",
+        "/tasks/overdue",
+        "/tasks/overdue?org={union}&page=2",
     ],
-    "caseworker": ["/tasks/group", "/tasks/mine", "/tasks/group?step=rework"],
+    "caseworker": [
+        "/tasks/group",
+        "/tasks/mine",
+        "/tasks/group?step=rework",
+        "/tasks/done",
+        "/cases/started",
+        "/cases/started?status=completed&page=10",
+    ],
 }
 
 
@@ -740,6 +767,8 @@ def run(url: str, args) -> dict:
         f"  moved on: {to_l2} to level 2, {returned} returned, in "
         f"{time.perf_counter() - began:.1f} s"
     )
+    overdue = make_overdue(engine, args.overdue_share)
+    log(f"  overdue: {overdue} open tasks past their due date (督办 lists)")
     if engine.dialect.name == "postgresql":
         # What autovacuum does after a bulk load (PostgreSQL 13+ vacuums after inserts
         # too): statistics, and the visibility map that index-only counts rely on.
@@ -823,6 +852,9 @@ def main() -> None:
     parser.add_argument("--l2-share", type=float, default=0.03, help="open moved to level 2")
     parser.add_argument("--rework-share", type=float, default=0.01, help="open returned")
     parser.add_argument("--claimed", type=int, default=30, help="claimed tasks per person")
+    parser.add_argument(
+        "--overdue-share", type=float, default=0.05, help="open tasks made overdue (督办)"
+    )
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument(
         "--postgres-url",

@@ -39,6 +39,12 @@ def test_tasklist_benchmark_prints_its_figures_as_its_last_line():
     assert sqlite["waiting_l2_after"] == sqlite["moved_to_l2"] + 20
     assert any(page.startswith("approver_l1 /tasks/group") for page in sqlite["lists"])
     assert any(page.startswith("caseworker /tasks/mine") for page in sqlite["lists"])
+    for page in (
+        "caseworker /tasks/done",
+        "caseworker /cases/started",
+        "approver_l2 /tasks/overdue",
+    ):
+        assert page in sqlite["lists"], page
     assert (
         abs(figures["complete_ratio"] - figures["complete_p50_ms"] / figures["raw_complete_p50_ms"])
         < 0.01

@@ -88,8 +88,9 @@ def test_filter_by_case_number(app, as_user, world, history):
     assert {e["action"] for e in body["items"]} >= {"task.claim"}
     assert "auth.login" not in {e["action"] for e in body["items"]}
     page = as_user("mgr").get(f"/audit?case={case.case_no.lower()}").get_data(as_text=True)
-    assert f'href="/cases/{case.id}"' in page and "task.claim" in page
-    assert "auth.login" not in page
+    table = page[page.index('id="audit-events"') :]
+    assert f'href="/cases/{case.id}"' in table and 'title="task.claim">认领任务<' in table
+    assert 'title="auth.login"' not in table
 
 
 def test_dates_are_china_days_with_both_ends_included(app, world, history):
@@ -133,7 +134,10 @@ def test_export_is_the_filtered_list_as_csv_and_is_itself_audited(as_user, world
     assert answer.data.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(answer.data.decode("utf-8-sig"))))
     assert rows[0] == audit.EXPORT_HEADER
-    assert [(r[2], r[4]) for r in rows[1:]] == [("l1", "auth.login"), ("l1", "task.claim")]
+    assert [(r[2], r[4], r[6]) for r in rows[1:]] == [
+        ("l1", "登录", "auth.login"),
+        ("l1", "认领任务", "task.claim"),
+    ]
     assert rows[2][0] == "2026-09-05 23:59:00" and rows[2][1] == "李主席"
     assert rows[2][3] == history.case_no
     world.session.expire_all()
@@ -263,3 +267,67 @@ def test_the_api_is_documented(app, world):
     }
     assert "audit" in {t["name"] for t in doc["tags"]}
     assert "AuditEvent" in doc["components"]["schemas"]
+
+
+def _recorded_actions() -> set[str]:
+    """Every action code the services pass to audit.record (or assign to a variable they
+    pass), read from their source."""
+    import ast
+    import re
+    from pathlib import Path
+
+    code = re.compile(r"^[a-z_]+\.[a-z_]+$")
+    found = set()
+    for path in (Path(__file__).parent.parent / "workflows").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "record":
+                args = node.args[3:4] + [k.value for k in node.keywords if k.arg == "action"]
+                for arg in args:
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        found.add(arg.value)
+            elif isinstance(node, ast.Assign) and any(
+                getattr(t, "id", None) == "action" for t in node.targets
+            ):
+                if isinstance(node.value, ast.Constant) and code.match(str(node.value.value)):
+                    found.add(node.value.value)
+    return found
+
+
+def test_every_recorded_action_has_a_chinese_name():
+    recorded = _recorded_actions()
+    assert {"task.claim", "campaign.create", "task.remind"} <= recorded
+    assert sorted(recorded - set(audit.ACTION_LABELS)) == []
+    for prefix, (_group, actions) in audit.ACTION_GROUPS.items():
+        assert all(code.startswith(prefix) for code in actions), prefix
+
+
+def test_page_shows_action_names_and_filters_by_them(app, as_user, world, history):
+    client = as_user("mgr")
+    page = client.get("/audit").get_data(as_text=True)
+    table = page[page.index('id="audit-events"') :]
+    assert 'title="task.claim">认领任务<' in table and 'title="auth.login">登录<' in table
+    assert '<optgroup label="任务办理">' in page
+    assert '<option value="task.">任务办理（全部）</option>' in page
+    assert '<option value="task.claim">认领任务</option>' in page
+
+    chosen = client.get("/audit?action=task.claim").get_data(as_text=True)
+    assert '<option value="task.claim" selected>认领任务</option>' in chosen
+    shown = chosen[chosen.index('id="audit-events"') :]
+    assert 'title="task.claim"' in shown and 'title="auth.login"' not in shown
+
+
+def test_filter_by_the_chinese_name_of_an_action_or_an_area(app, world, history):
+    headers, client = api_token(app, "mgr"), app.test_client()  # one token: one more login
+
+    def found(action: str):
+        answer = client.get("/api/v1/audit", query_string={"action": action}, headers=headers)
+        return actions(answer)
+
+    by_code = found("task.claim")
+    assert by_code and found("认领任务") == by_code
+    logins = found("登录与账号")
+    assert logins == found("auth.") and len(logins) >= 3
+    items = client.get(
+        "/api/v1/audit", query_string={"action": "认领任务"}, headers=headers
+    ).get_json()["items"]
+    assert {e["action_label"] for e in items} == {"认领任务"}

@@ -15,8 +15,9 @@ from conftest import ROOT, api_token
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from webapp.filters import yuan
 from workflows import batches, campaigns, reports
-from workflows.budgets import yuan
+from workflows.budgets import yuan as plain_yuan  # the exports: 1234.56, no separators
 from workflows.models import Case, Payment
 
 CHART_FILE = ROOT / "webapp/static/vendor/chartjs/chart.umd.min.js"
@@ -73,7 +74,10 @@ def _row(page: str, table: str, label: str) -> list[str]:
     section = page[page.index(f'id="{table}"') :]
     section = section[: section.index("</table>")]
     for row in re.findall(r"<tr>(.*?)</tr>", section, re.S):
-        cells = [c.strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        cells = [
+            re.sub(r'<span class="count-line">.*?</span>', "", c, flags=re.S).strip()
+            for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        ]
         if cells and cells[0] == label:
             return cells
     raise AssertionError(f"no row {label} in {table}")
@@ -89,27 +93,28 @@ def test_page_figures_are_the_payment_table_in_yuan(world, as_user, paid):
         select(Case).where(Case.campaign_id == world.campaigns["winter"].id)
     ).all()
     assert f'data-figure="helped">{sum(c.outcome == "end_paid" for c in helped)}<' in page
-    # Columns: name, cases, helped, paid n, paid, pending n, pending, failed n, failed, need,
-    # budget, reserved.
+    # Columns: name, cases, helped, paid, pending, failed (each with its count below), need,
+    # budget, reserved, budget use.
     total = _row(page, "by-district", "总计")
-    assert (total[4], total[6], total[8]) == (
+    assert (total[3], total[4], total[5]) == (
         yuan(paid["paid"]),
         yuan(paid["pending"]),
         yuan(paid["failed"]),
     )
-    assert total[3] == str(paid["paid_count"]) and total[10] == yuan(2 * 100_000_000)
+    assert f'{yuan(paid["paid"])}<span class="count-line">{paid["paid_count"]} 笔</span>' in page
+    assert total[7] == yuan(2 * 100_000_000) == "2,000,000.00"
     need = sum(c.amount_fen for c in helped if c.status == "running" or c.outcome == "end_paid")
-    assert total[9] == yuan(need) and need > paid["paid"]
+    assert total[6] == yuan(need) and need > paid["paid"]
     d1, d2 = _ledger(world, "d1", "g1", "g2"), _ledger(world, "d2", "g3")
     row = _row(page, "by-district", "市中区总工会")
-    assert (row[4], row[6], row[8]) == (yuan(d1["paid"]), yuan(d1["pending"]), yuan(d1["failed"]))
+    assert (row[3], row[4], row[5]) == (yuan(d1["paid"]), yuan(d1["pending"]), yuan(d1["failed"]))
     row = _row(page, "by-district", "东兴区总工会")
-    assert (row[4], row[6], row[8]) == (yuan(d2["paid"]), yuan(d2["pending"]), yuan(d2["failed"]))
+    assert (row[3], row[4], row[5]) == (yuan(d2["paid"]), yuan(d2["pending"]), yuan(d2["failed"]))
     # By category the same money, split otherwise.
-    assert _row(page, "by-category", "总计")[4] == yuan(paid["paid"])
+    assert _row(page, "by-category", "总计")[3] == yuan(paid["paid"])
     report = reports.campaign_report(world.session, world.user("mgr"), world.campaigns["winter"].id)
     for f in report.by_category:
-        assert _row(page, "by-category", f.label)[4] == yuan(f.paid_fen)
+        assert _row(page, "by-category", f.label)[3] == yuan(f.paid_fen)
     # Export links for the same campaign and organisation.
     assert 'href="/reports/export.csv?campaign=' in page
     assert 'href="/reports/export.xlsx?campaign=' in page
@@ -138,9 +143,9 @@ def test_csv_export_rows_are_the_service_figures(world, as_user, paid):
     assert rows[1:] == [[str(v) for v in r] for r in reports.export_rows(report)]
     total = dict(zip(rows[0], rows[-1], strict=True))
     assert total["分组"] == "合计"
-    assert total["已发放金额（元）"] == yuan(paid["paid"])
-    assert total["待发放金额（元）"] == yuan(paid["pending"])
-    assert total["发放失败金额（元）"] == yuan(paid["failed"])
+    assert total["已发放金额（元）"] == plain_yuan(paid["paid"])
+    assert total["待发放金额（元）"] == plain_yuan(paid["pending"])
+    assert total["发放失败金额（元）"] == plain_yuan(paid["failed"])
 
 
 def test_xlsx_export_reads_back_with_the_same_totals(world, as_user, paid):
@@ -161,7 +166,7 @@ def test_xlsx_export_reads_back_with_the_same_totals(world, as_user, paid):
         ("发放失败金额（元）", "failed"),
     ):
         # Amounts are numbers in the workbook (Excel can sum them), exact to the fen.
-        assert Decimal(total[column]) == Decimal(yuan(paid[key])), column
+        assert Decimal(total[column]) == Decimal(plain_yuan(paid[key])), column
     assert total["已发放笔数"] == str(paid["paid_count"])
 
 
@@ -209,7 +214,7 @@ def test_api_export_in_both_formats(app, world, paid):
     assert "report-dsnw2026-nj.xlsx" in answer.headers["Content-Disposition"]
     answer = client.get(f"/api/v1/reports/campaigns/{winter}/export", headers=headers)
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
-    assert yuan(paid["paid"]) in answer.get_data().decode("utf-8")
+    assert plain_yuan(paid["paid"]) in answer.get_data().decode("utf-8")
     bad = client.get(f"/api/v1/reports/campaigns/{winter}/export?format=pdf", headers=headers)
     assert bad.status_code == 422 and bad.get_json()["code"] == "invalid"
     assert client.get("/api/v1/reports/campaigns/9999", headers=headers).status_code == 404
@@ -300,7 +305,7 @@ def test_without_chartjs_the_tables_remain_and_a_note_says_so(world, as_user, pa
     page = answer.get_data(as_text=True)
     assert answer.status_code == 200
     assert "图表组件尚未安装" in page and "<script" not in page and "data-chart" not in page
-    assert _row(page, "by-district", "总计")[4] == yuan(paid["paid"])
+    assert _row(page, "by-district", "总计")[3] == yuan(paid["paid"])
     assert 'id="by-category"' in page
 
 
@@ -318,7 +323,55 @@ def test_a_goods_campaign_without_cases_shows_empty_tables_and_a_goods_column(wo
     assert answer.status_code == 200
     assert 'data-figure="goods">0<' in page and "物资数量" in page
     assert page.count("暂无数据") == 2
-    assert _row(page, "by-district", "总计")[4] == "0.00"
+    assert _row(page, "by-district", "总计")[3] == "0.00"
     winter = as_user("mgr").get(_url(world)).get_data(as_text=True)
     assert 'data-figure="goods"' not in winter
     assert as_user("mgr").get("/reports?campaign=9999").status_code == 404
+
+
+def test_budget_is_drawn_apart_as_a_percentage_used(world, as_user, paid):
+    report = reports.campaign_report(world.session, world.user("mgr"), world.campaigns["winter"].id)
+    chart = reports.chart_data(report)
+
+    # The money chart carries no budget (a 1,000,000-yuan budget flattened the payments).
+    assert "budget" not in chart
+    d1 = report.by_district[0]
+    assert chart["budget_use"]["paid"][0] == round(d1.paid_fen * 1000 / d1.budget_fen) / 10
+    assert chart["budget_use"]["reserved"][0] == round(d1.reserved_fen * 1000 / d1.budget_fen) / 10
+    assert reports.budget_use(1, None) is None and reports.budget_use(250, 1000) == 25.0
+    page = as_user("mgr").get(_url(world)).get_data(as_text=True)
+    assert "预算使用率" in page
+    share = reports.budget_use(d1.reserved_fen, d1.budget_fen)
+    assert _row(page, "by-district", d1.label)[9] == f"{share:.1f}%"
+
+
+def test_a_union_level_report_has_no_budget_chart(world, as_user, paid, monkeypatch):
+    import webapp.reports
+
+    monkeypatch.setattr(webapp.reports, "CHART_BUNDLE", "app.css")
+    page = as_user("mgr").get(_url(world, org="d1")).get_data(as_text=True)
+    assert 'id="chart-money"' in page and 'id="chart-budget"' not in page
+    city = as_user("mgr").get(_url(world)).get_data(as_text=True)
+    assert 'id="chart-budget"' in city
+
+
+def test_tuition_report_says_its_categories_are_education_levels(app, world, as_user):
+    tuition = world.campaigns["tuition"].id
+    report = reports.campaign_report(world.session, world.user("mgr"), tuition)
+    assert report.category_label == "学历层次"
+    assert reports.chart_data(report)["category_label"] == "学历层次"
+    page = as_user("mgr").get(f"/reports?campaign={tuition}").get_data(as_text=True)
+    assert "<h2>按学历层次</h2>" in page and "<th>学历层次</th>" in page
+    assert "按困难类别" not in page
+    answer = app.test_client().get(
+        f"/api/v1/reports/campaigns/{tuition}", headers=api_token(app, "mgr")
+    )
+    assert answer.get_json()["category_label"] == "学历层次"
+    winter = reports.campaign_report(world.session, world.user("mgr"), world.campaigns["winter"].id)
+    assert winter.category_label == "困难类别"
+
+
+def test_amounts_on_the_page_have_thousands_separators(world, as_user, paid):
+    page = as_user("mgr").get(_url(world)).get_data(as_text=True)
+    assert f'data-figure="budget">{yuan(2 * 100_000_000)}</span>' in page
+    assert "2,000,000.00" in page and "2000000.00" not in page

@@ -25,10 +25,29 @@ def test_health_answers_ok_with_the_database(app):
     assert answer.status_code == 200 and answer.get_json() == {"status": "ok", "database": "ok"}
 
 
-def test_start_page_is_chinese_and_lists_deployed_processes(app, as_user):
-    page = as_user("l2").get("/").get_data(as_text=True)
+def test_start_page_is_chinese_and_lists_deployed_processes_to_managers(app, as_user):
+    page = as_user("mgr").get("/").get_data(as_text=True)
     assert 'lang="zh-CN"' in page and "已部署的流程" in page
     assert "金秋助学" in page and "tuition_grant" in page
+
+
+@pytest.mark.parametrize("username", ["cw1", "l1", "l2", "l3", "fin"])
+def test_start_page_keeps_the_deployed_processes_from_everyone_else(app, as_user, username):
+    page = as_user(username).get("/").get_data(as_text=True)
+    assert "已部署的流程" not in page and "tuition_grant" not in page
+
+
+def test_every_page_names_the_favicon_and_the_app_serves_it(app):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    assert 'rel="icon" href="/static/favicon.ico"' in page
+    assert 'rel="icon" href="/static/favicon.svg" type="image/svg+xml"' in page
+    for url in ("/favicon.ico", "/static/favicon.ico"):
+        icon = client.get(url)
+        assert icon.status_code == 200
+        assert icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and svg.data.startswith(b"<svg")
 
 
 def test_unexpected_error_is_a_chinese_message_without_internals(app):

@@ -13,6 +13,8 @@ from webapp import (
     api_documents,  # noqa: F401
     api_finance,  # noqa: F401
     api_reports,  # noqa: F401
+    api_worklists,  # noqa: F401
+    app_text,
     audit,
     auth,
     campaigns,
@@ -26,10 +28,12 @@ from webapp import (
     main,
     notices,
     processes,
+    reminders,
     reports,
     security,
     tasks,
     workdays,
+    worklists,
 )
 from webapp.extensions import babel, csrf, limiter, login_manager
 from workflows import privacy
@@ -65,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     database.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
+    app_text.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=_locale)
@@ -97,6 +102,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(documents.bp)
+    app.register_blueprint(worklists.bp)
+    app.register_blueprint(reminders.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a bearer token
     return app

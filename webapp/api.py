@@ -293,6 +293,10 @@ def _text(value: Any) -> str:
 @token_required
 def task_list():
     scope = request.args.get("scope") or "mine"
+    from webapp import api_worklists  # it imports this module
+
+    if scope in api_worklists.SCOPES:
+        return api_worklists.task_list(scope)
     programme = request.args.get("programme") or None
     if programme:
         cases.programme(programme)  # 422 for an unknown one
@@ -317,6 +321,9 @@ def task_detail(task_id: int):
     values = {k: _mask_value(types.get(k), k, v) for k, v in view.values.items()}
     answer = task_json(view.task)
     answer["form"] = {"fields": [field_json(f) for f in view.fields], "values": values}
+    from webapp.api_worklists import task_reminders
+
+    answer["reminders"] = task_reminders(view.task)
     return jsonify(answer)
 
 
@@ -468,12 +475,20 @@ def _refused(err: ValidationFailed):
 
 
 def _arrangement_json(shown) -> dict:
+    def periods(found) -> list[dict]:
+        return [
+            {"name": p.name, "first": p.first.isoformat(), "last": p.last.isoformat()}
+            for p in found
+        ]
+
     return {
         "year": shown.year,
         "library_knows": shown.library_knows,
         "entered": shown.entered,
         "holidays": [d.isoformat() for d in shown.holidays],
         "workdays": [d.isoformat() for d in shown.workdays],
+        "builtin_holidays": periods(shown.builtin_holidays),
+        "builtin_workdays": periods(shown.builtin_workdays),
     }
 
 
@@ -494,8 +509,9 @@ def calendar_enter(year: int):
     for key, value in lists.items():
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValidationFailed(f"{key} 应为日期字符串列表", errors={key: "应为日期列表"})
+    # One date a line: a bad one is reported as 第 N 行, N its place in the list.
     shown = workdays.enter_year_as(
-        session(), g.api_user, year, " ".join(lists["holidays"]), " ".join(lists["workdays"])
+        session(), g.api_user, year, "\n".join(lists["holidays"]), "\n".join(lists["workdays"])
     )
     return jsonify(_arrangement_json(shown))
 

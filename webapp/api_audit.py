@@ -20,6 +20,7 @@ def event_json(row: audit.AuditRow) -> dict:
         ),
         "case": {"id": row.case_id, "case_no": row.case_no} if row.case_id else None,
         "action": row.action,
+        "action_label": row.action_label,
         "summary": row.summary,
     }
 

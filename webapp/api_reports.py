@@ -37,6 +37,7 @@ def report_campaign(campaign_id: int):
         campaign=campaign_ref(report.campaign),
         org=org_json(report.org),
         grouped_by="union" if report.org.level >= 2 else "district",
+        category_label=report.category_label,
         total=reports.figures_json(report.total),
         by_district=[reports.figures_json(f) for f in report.by_district],
         by_category=[reports.figures_json(f) for f in report.by_category],

@@ -73,6 +73,7 @@ def index():
         pages=pages,
         page_url=page_url,
         export_url=url_for("audit.export", **{k: v for k, v in chosen.items() if v}),
+        action_groups=audit.ACTION_GROUPS,
     ), status
 
 

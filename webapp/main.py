@@ -1,12 +1,13 @@
 """The start page (what waits for this person), the navigation, and the health check."""
 
-from flask import Blueprint, g, jsonify, redirect, render_template, url_for
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import func, select, text
 
 from webapp.database import session
-from workflows import tasks
+from workflows import reminders, tasks
+from workflows.access import SUPERVISOR_ROLES
 from workflows.cases import PROGRAMMES, SEARCH_ROLES
 from workflows.models import ProcessVersion
 from workflows.processes import ROLES
@@ -34,6 +35,9 @@ def navigation() -> dict:
     entries = [
         (gettext("我的任务"), "tasks.mine", task_count(db, "mine"), None),
         (gettext("待认领"), "tasks.group", task_count(db, "group"), None),
+        (gettext("已办"), "worklists.done", None, None),
+        (gettext("我发起的"), "worklists.started", None, "caseworker"),
+        (gettext("督办"), "reminders.overdue", None, SUPERVISOR_ROLES),
         (gettext("登记申请"), "tasks.new_case_choose", None, "caseworker"),
         (gettext("案件查询"), "cases.search", None, None),
         (gettext("流程管理"), "processes.index", None, "manager"),
@@ -57,6 +61,12 @@ def _roles(role: str | tuple[str, ...]) -> tuple[str, ...]:
     return (role,) if isinstance(role, str) else role
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Where browsers look for the icon when a page (a PDF, an error) names none."""
+    return current_app.send_static_file("favicon.ico")
+
+
 @bp.get("/healthz")
 def healthz():
     session().execute(text("SELECT 1"))
@@ -74,6 +84,19 @@ def index():
         "overdue": tasks.count_tasks(db, current_user, "all", tasks.TaskFilter(overdue=True)),
     }
     waiting = tasks.list_tasks(db, current_user, "all", limit=10)
+    # The deployed processes concern those who change them, nobody else.
+    versions = _deployed_versions(db) if current_user.has_role("manager") else []
+    return render_template(
+        "index.html",
+        counts=counts,
+        waiting=waiting,
+        versions=versions,
+        programmes=PROGRAMMES,
+        my_reminders=reminders.for_user(db, current_user, limit=10),
+    )
+
+
+def _deployed_versions(db) -> list:
     newest = (
         select(
             ProcessVersion.process_id,
@@ -83,7 +106,4 @@ def index():
         .group_by(ProcessVersion.process_id, ProcessVersion.name)
         .order_by(ProcessVersion.process_id)
     )
-    versions = session().execute(newest).all()
-    return render_template(
-        "index.html", counts=counts, waiting=waiting, versions=versions, programmes=PROGRAMMES
-    )
+    return db.execute(newest).all()

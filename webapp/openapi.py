@@ -13,6 +13,7 @@ from webapp import (
     openapi_documents,
     openapi_finance,
     openapi_reports,
+    openapi_worklists,
 )
 from webapp.openapi_parts import SECURED, errors, id_param, json_body, nullable, ref
 
@@ -116,6 +117,10 @@ SCHEMAS: dict[str, Any] = {
             "due_at": NULLABLE_DATETIME,
             "overdue": {"type": "boolean"},
             "applicant": {"type": "string", "description": "脱敏姓名，如 王*明"},
+            "completed_at": {**NULLABLE_DATETIME, "description": "办理时间（scope=done）"},
+            "case_stands": {"type": "string", "description": "案件当前所处环节（scope=done）"},
+            "last_reminded_at": {**NULLABLE_DATETIME, "description": "最近催办（scope=overdue）"},
+            "reminded_today": {"type": "boolean", "description": "今日已催办（scope=overdue）"},
         },
     },
     "TaskList": {
@@ -178,8 +183,13 @@ SCHEMAS: dict[str, Any] = {
             ref("Task"),
             {
                 "type": "object",
-                "required": ["form"],
+                "required": ["form", "reminders"],
                 "properties": {
+                    "reminders": {
+                        "type": "array",
+                        "items": ref("Reminder"),
+                        "description": "任务办结前收到的催办，最新的在前",
+                    },
                     "form": {
                         "type": "object",
                         "required": ["fields", "values"],
@@ -190,7 +200,7 @@ SCHEMAS: dict[str, Any] = {
                                 "description": "只读字段的当前值（如退回原因、异议内容）",
                             },
                         },
-                    }
+                    },
                 },
             },
         ]
@@ -349,13 +359,40 @@ SCHEMAS: dict[str, Any] = {
     },
     "CalendarYear": {
         "type": "object",
-        "required": ["year", "library_knows", "entered", "holidays", "workdays"],
+        "required": [
+            "year",
+            "library_knows",
+            "entered",
+            "holidays",
+            "workdays",
+            "builtin_holidays",
+            "builtin_workdays",
+        ],
         "properties": {
             "year": {"type": "integer"},
             "library_knows": {"type": "boolean", "description": "chinese-calendar 已内置该年安排"},
             "entered": {"type": "boolean", "description": "管理员已录入该年安排"},
             "holidays": {"type": "array", "items": {"type": "string", "format": "date"}},
             "workdays": {"type": "array", "items": {"type": "string", "format": "date"}},
+            "builtin_holidays": {
+                "type": "array",
+                "items": ref("CalendarPeriod"),
+                "description": "内置的放假安排（连续的放假日按节日合并），未内置的年份为空",
+            },
+            "builtin_workdays": {
+                "type": "array",
+                "items": ref("CalendarPeriod"),
+                "description": "内置的调休上班日，按所属节日",
+            },
+        },
+    },
+    "CalendarPeriod": {
+        "type": "object",
+        "required": ["name", "first", "last"],
+        "properties": {
+            "name": {"type": "string", "description": "节日，如 春节"},
+            "first": {"type": "string", "format": "date"},
+            "last": {"type": "string", "format": "date"},
         },
     },
     "Token": {
@@ -570,14 +607,21 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "listTasks",
             "summary": "任务列表",
-            "description": "mine：本人已认领的；group：本岗位本单位待认领的；all：两者。",
+            "description": "mine：本人已认领的；group：本岗位本单位待认领的；all：两者；"
+            "done：本人已办的（最近办理的在前，附 completed_at 与案件当前环节 case_stands，"
+            "overdue=true 时只看超期办理的）；overdue：督办，本单位及下级单位超期未办的任务"
+            "（超期最久的在前，附 last_reminded_at 与 reminded_today；仅县（区）、市总工会"
+            "审批人和管理员，否则 403）。",
             "tags": ["tasks"],
             "security": SECURED,
             "parameters": [
                 {
                     "name": "scope",
                     "in": "query",
-                    "schema": {"type": "string", "enum": ["mine", "group", "all"]},
+                    "schema": {
+                        "type": "string",
+                        "enum": ["mine", "group", "all", "done", "overdue"],
+                    },
                     "description": "默认 mine",
                 },
                 {
@@ -613,7 +657,7 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": json_body(ref("TaskList"), "按创建时间排序的任务"),
-                **errors(401, 422),
+                **errors(401, 403, 422),
             },
         }
     },
@@ -787,6 +831,8 @@ PATHS: dict[str, Any] = {
         "put": {
             "operationId": "enterCalendarYear",
             "summary": "录入或替换某年的放假日期与调休上班日期（管理员）",
+            "description": "日期有误时返回 422，errors 列出每一处错误"
+            "（第 N 行即列表中的第 N 项）。",
             "tags": ["calendar"],
             "security": SECURED,
             "parameters": [YEAR_PARAM],
@@ -948,6 +994,7 @@ for _part in (
     openapi_reports,
     openapi_audit,
     openapi_documents,
+    openapi_worklists,
 ):
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)

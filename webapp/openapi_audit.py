@@ -22,7 +22,7 @@ DAY = {"type": "string", "format": "date", "examples": ["2026-09-07"]}
 SCHEMAS: dict[str, Any] = {
     "AuditEvent": {
         "type": "object",
-        "required": ["id", "at", "actor", "case", "action", "summary"],
+        "required": ["id", "at", "actor", "case", "action", "action_label", "summary"],
         "properties": {
             "id": {"type": "integer"},
             "at": {"type": "string", "format": "date-time", "description": "时间（东八区）"},
@@ -43,6 +43,10 @@ SCHEMAS: dict[str, Any] = {
                     "id": {"type": "integer"},
                     "case_no": {"type": ["string", "null"]},
                 },
+            },
+            "action_label": {
+                "type": "string",
+                "description": "操作的中文名称，如“认领任务”；未登记名称的操作为其代码",
             },
             "action": {
                 "type": "string",
@@ -83,7 +87,11 @@ PATHS: dict[str, Any] = {
                 _query("case", "案件编号（完全一致）"),
                 _query("from", "开始日期（含），YYYY-MM-DD", DAY),
                 _query("to", "结束日期（含），YYYY-MM-DD", DAY),
-                _query("action", "操作代码前缀，如 auth. 或 task.complete"),
+                _query(
+                    "action",
+                    "操作代码前缀（如 auth. 或 task.complete），或操作、类别的中文名称"
+                    "（如 认领任务、登录与账号）",
+                ),
                 _query("offset", "跳过的条数", {"type": "integer", "minimum": 0, "default": 0}),
                 _query(
                     "limit",

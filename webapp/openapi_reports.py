@@ -74,7 +74,15 @@ SCHEMAS: dict[str, Any] = {
     },
     "CampaignReport": {
         "type": "object",
-        "required": ["campaign", "org", "grouped_by", "total", "by_district", "by_category"],
+        "required": [
+            "campaign",
+            "org",
+            "grouped_by",
+            "category_label",
+            "total",
+            "by_district",
+            "by_category",
+        ],
         "properties": {
             "campaign": {
                 "type": "object",
@@ -97,6 +105,11 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "enum": ["district", "union"],
                 "description": "by_district 的分组：市级范围按区县，区县及以下按基层工会",
+            },
+            "category_label": {
+                "type": "string",
+                "description": "by_category 分的是什么：流程申请表上决定标准金额的字段名，"
+                "如金秋助学的“学历层次”、四季送的“困难类别”",
             },
             "total": ref("ReportFigures"),
             "by_district": {

@@ -11,8 +11,8 @@ from flask import Blueprint, Response, current_app, render_template, request
 from flask_login import current_user, login_required
 
 from webapp.database import session
+from webapp.filters import yuan
 from workflows import access, campaigns, reports
-from workflows.budgets import yuan
 from workflows.errors import Forbidden, ValidationFailed
 
 bp = Blueprint("reports", __name__)
@@ -30,8 +30,13 @@ def _require_reporter() -> None:
 
 
 def money(fen: int | None) -> str:
-    """Integer fen as 元 text ("12.34"), or a dash where there is no figure (no budget)."""
+    """Integer fen as 元 text with thousands separators ("1,234.56"), as on every other
+    page, or a dash where there is no figure (no budget)."""
     return "—" if fen is None else yuan(fen)
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}%"
 
 
 def _arg_id(name: str) -> int | None:
@@ -80,6 +85,8 @@ def index():
         charts_installed=_charts_installed(),
         chart_bundle=CHART_BUNDLE,
         money=money,
+        percent=percent,
+        budget_use=reports.budget_use,
     )
 
 

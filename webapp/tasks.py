@@ -19,7 +19,7 @@ from wtforms import SelectField
 from webapp import forms
 from webapp.database import session
 from webapp.main import task_count
-from workflows import access, cases, tasks
+from workflows import access, cases, reminders, tasks
 from workflows.cases import PROGRAMMES
 from workflows.clock import as_utc, now
 from workflows.errors import Forbidden, NotFound, ValidationFailed
@@ -223,6 +223,7 @@ def show(task_id: int):
         assignee=db.get(User, view.task.assignee_id) if view.task.assignee_id else None,
         completed_by=db.get(User, view.task.completed_by_id) if view.task.completed_by_id else None,
         is_open=is_open,
+        task_reminders=reminders.for_task(db, view.task),
     )
     return page, status
 

@@ -4,7 +4,7 @@ Rules in workflows/workdays.py; this is the page for it.
 """
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required
 
 from webapp.database import session
@@ -13,6 +13,20 @@ from workflows.clock import local_now
 from workflows.errors import NotFound, ValidationFailed
 
 bp = Blueprint("workdays", __name__)
+
+WEEKDAYS = [
+    lazy_gettext("周一"),
+    lazy_gettext("周二"),
+    lazy_gettext("周三"),
+    lazy_gettext("周四"),
+    lazy_gettext("周五"),
+    lazy_gettext("周六"),
+    lazy_gettext("周日"),
+]
+
+
+def weekday(day) -> str:
+    return str(WEEKDAYS[day.weekday()])
 
 
 @bp.route("/calendar", methods=["GET", "POST"])
@@ -25,6 +39,7 @@ def index():
     if not 2000 <= year <= 2100:
         raise NotFound("未找到该年份")
     errors: dict[str, str] = {}
+    message = ""
     status = 200
     if request.method == "POST":
         try:
@@ -36,7 +51,7 @@ def index():
                 request.form.get("workdays", ""),
             )
         except ValidationFailed as err:
-            errors, status = err.errors or {"": err.message}, 422
+            errors, message, status = err.errors or {"": err.message}, err.message, 422
         else:
             flash(gettext("%(year)s 年节假日安排已保存", year=year), "info")
             return redirect(url_for("workdays.index", year=year))
@@ -45,5 +60,11 @@ def index():
     last = max(year, this_year + 1)
     years = [workdays.arrangement(db, y) for y in range(this_year - 1, last + 1)]
     return render_template(
-        "workdays/index.html", shown=shown, years=years, errors=errors, form=request.form
+        "workdays/index.html",
+        shown=shown,
+        years=years,
+        errors=errors,
+        message=message,
+        form=request.form,
+        weekday=weekday,
     ), status

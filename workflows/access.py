@@ -61,6 +61,28 @@ def orgs_in_scope(session: Session, user: User) -> list[Organisation]:
     )
 
 
+# 督办: who may watch over overdue tasks and send reminders (催办), within their subtree.
+SUPERVISOR_ROLES = ("approver_l2", "approver_l3", "manager")
+
+
+def may_supervise(user: User) -> bool:
+    return user.is_active and any(user.has_role(r) for r in SUPERVISOR_ROLES)
+
+
+def supervised_tasks(user: User) -> ColumnElement[bool]:
+    """Tasks acting at the supervisor's organisation or below: a district approver watches
+    its district and unions (not the city's own step), a city approver or manager the city."""
+    if not may_supervise(user):
+        return false()
+    subtree = select(Organisation.id).where(Organisation.path.startswith(user.org.path))
+    return HumanTask.org_id.in_(subtree)
+
+
+def can_supervise_task(user: User, task: HumanTask, org: Organisation) -> bool:
+    """`org` is the task's acting organisation (task.org_id)."""
+    return may_supervise(user) and org.id == task.org_id and in_subtree(user, org)
+
+
 def visible_cases(user: User) -> ColumnElement[bool]:
     if not user.is_active:
         return false()

@@ -38,6 +38,100 @@ def record(
     return event
 
 
+# --- what the actions are called --------------------------------------------------------
+
+# Every action the services record, by area, with its name as people say it. An action
+# missing here is still shown and filtered, by its code.
+ACTION_GROUPS: dict[str, tuple[str, dict[str, str]]] = {
+    "auth.": (
+        "登录与账号",
+        {"auth.login": "登录", "auth.locked": "账号锁定", "auth.password_change": "修改密码"},
+    ),
+    "case.": (
+        "案件",
+        {"case.start": "登记申请", "case.cancel": "撤销案件", "case.closed": "结案"},
+    ),
+    "task.": (
+        "任务办理",
+        {
+            "task.claim": "认领任务",
+            "task.unclaim": "放弃认领",
+            "task.hand_over": "转交任务",
+            "task.complete": "办理任务",
+            "task.remind": "催办",
+        },
+    ),
+    "notice.": (
+        "公示",
+        {"notice.post": "发布公示", "notice.objection": "收到异议", "notice.close": "公示结束"},
+    ),
+    "archive.": (
+        "困难职工档案",
+        {
+            "archive.create": "建档",
+            "archive.renew": "回头看后续档",
+            "archive.leave": "退出档案",
+            "archive.cancel": "注销档案",
+        },
+    ),
+    "campaign.": (
+        "活动",
+        {
+            "campaign.create": "新建活动",
+            "campaign.update": "修改活动",
+            "campaign.launch": "按档案发起活动",
+            "campaign.launched": "活动发起完成",
+        },
+    ),
+    "budget.": (
+        "预算",
+        {"budget.set": "设置预算", "budget.reserve": "占用预算", "budget.release": "释放预算"},
+    ),
+    "batch.": (
+        "银行发放批次",
+        {
+            "batch.build": "生成发放批次",
+            "batch.download": "下载银行文件",
+            "batch.sent": "标记已发送银行",
+            "batch.import": "导入银行结果",
+            "batch.cancel": "撤销发放批次",
+        },
+    ),
+    "payment.": (
+        "发放",
+        {
+            "payment.request": "生成付款指令",
+            "payment.result": "银行发放结果",
+            "payment.delivery_error": "银行结果未能推进案件",
+        },
+    ),
+    "process.": ("流程部署", {"process.deploy": "部署流程"}),
+    "calendar.": ("节假日安排", {"calendar.enter_year": "录入节假日安排"}),
+    "timer.": ("定时任务", {"timer.fire": "定时器到期", "timer.error": "定时器出错"}),
+    "audit.": ("审计日志导出", {"audit.export": "导出审计日志"}),
+}
+ACTION_LABELS: dict[str, str] = {
+    code: label for _, actions in ACTION_GROUPS.values() for code, label in actions.items()
+}
+
+
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action, action)
+
+
+def action_codes(chosen: str) -> tuple[str, ...] | None:
+    """The actions a filter names by their Chinese name (an action's or an area's), or
+    None when it is a code or a code prefix ("task.", "auth.login")."""
+    text = chosen.strip()
+    named = tuple(code for code, label in ACTION_LABELS.items() if label == text)
+    if named:
+        return named
+    for prefix, (label, actions) in ACTION_GROUPS.items():
+        if label == text:
+            return tuple(actions) + (prefix,)
+    return None
+
+
 # --- reading the trail (managers) ---------------------------------------------------------
 
 PAGE_SIZE = 50
@@ -56,6 +150,10 @@ class AuditRow:
     case_no: str | None
     action: str
     summary: str  # masked
+
+    @property
+    def action_label(self) -> str:
+        return action_label(self.action)
 
 
 @dataclass(frozen=True)
@@ -143,7 +241,20 @@ def _filtered(
         end = datetime.combine(day_to + timedelta(days=1), time.min, tzinfo=CST).astimezone(UTC)
         query = query.where(AuditEvent.at < end)
     if action and action.strip():
-        query = query.where(AuditEvent.action.startswith(action.strip(), autoescape=True))
+        codes = action_codes(action)
+        if codes is None:
+            query = query.where(AuditEvent.action.startswith(action.strip(), autoescape=True))
+        else:  # an area by name: its actions and any newer one under its prefix
+            query = query.where(
+                or_(
+                    AuditEvent.action.in_([c for c in codes if not c.endswith(".")]),
+                    *[
+                        AuditEvent.action.startswith(c, autoescape=True)
+                        for c in codes
+                        if c.endswith(".")
+                    ],
+                )
+            )
     return query
 
 
@@ -183,7 +294,8 @@ def search_events(
     """Managers only: the events matching every given filter, newest first.
 
     `actor_username` matches a username or a display name exactly, `case_no` a case
-    number, `action` the start of the action name ("auth." finds logins and lock-outs);
+    number, `action` the start of the action code ("auth." finds logins and lock-outs)
+    or an action's or area's Chinese name ("认领任务", "登录与账号");
     `date_from` and `date_to` are China-time days, both included."""
     require_manager(user)
     query = _filtered(user, actor_username, case_no, date_from, date_to, action)
@@ -193,7 +305,7 @@ def search_events(
     return AuditPage([_row(r) for r in rows], total, offset, limit)
 
 
-EXPORT_HEADER = ["时间", "操作人", "用户名", "案件编号", "操作", "摘要"]
+EXPORT_HEADER = ["时间", "操作人", "用户名", "案件编号", "操作", "摘要", "操作代码"]
 
 
 def _cell(text: str) -> str:
@@ -232,8 +344,9 @@ def export_csv(
                 _cell(row.actor_name or ""),
                 _cell(row.actor_username or ""),
                 row.case_no or "",
-                _cell(row.action),
+                _cell(row.action_label),
                 _cell(row.summary),
+                _cell(row.action),
             ]
         )
     with unit_of_work(session):

@@ -436,6 +436,10 @@ class ShownField:
     label: str
     text: str
     file_id: int | None = None
+    # Money (fen) and yes/no as they are, for pages that show them in another language
+    # (`text` is the Chinese).
+    kind: str = ""
+    raw: Any = None
 
 
 @dataclass
@@ -507,9 +511,9 @@ def shown_value(spec: dict, value: Any) -> ShownField:
         options = {str(o[0]): o[1] for o in spec.get("options", [])}
         return ShownField(label, options.get(str(value), str(value)))
     if kind == "money" and isinstance(value, int) and not isinstance(value, bool):
-        return ShownField(label, f"{value / 100:,.2f} 元")
+        return ShownField(label, f"{value / 100:,.2f} 元", kind="money", raw=value)
     if kind == "boolean":
-        return ShownField(label, "是" if value else "否")
+        return ShownField(label, "是" if value else "否", kind="boolean", raw=bool(value))
     if kind == "file" and isinstance(value, int) and not isinstance(value, bool):
         return ShownField(label, f"文件 {value}", file_id=value)
     return ShownField(label, str(value))

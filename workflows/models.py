@@ -185,6 +185,8 @@ class Case(Base):
     """The business side of one application; its workflow is `process_instance`."""
 
     __tablename__ = "case"
+    # 我发起的: the cases one caseworker registered, newest first.
+    __table_args__ = (Index("ix_case_started", "created_by_id", "created_at", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     case_no: Mapped[str | None] = mapped_column(String(30), unique=True)
     programme: Mapped[str] = mapped_column(String(40), index=True)
@@ -255,6 +257,10 @@ class HumanTask(Base):
             "id",
         ),
         Index("ix_human_task_assignee", "assignee_id", "status"),
+        # 已办: the tasks one person completed, newest first.
+        Index("ix_human_task_done", "completed_by_id", "completed_at", "id"),
+        # 督办: open tasks past their due date, longest overdue first.
+        Index("ix_human_task_overdue", "status", "due_at", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
@@ -466,3 +472,24 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class TaskReminder(Base):
+    """催办: a supervisor's reminder about an overdue task, to its assignee (or its group
+    while unclaimed). Shown until the task is done; one per task per China day."""
+
+    __tablename__ = "task_reminder"
+    __table_args__ = (
+        UniqueConstraint("task_id", "sent_on"),
+        Index("ix_task_reminder_task", "task_id", "sent_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("human_task.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    sent_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    # Whom it was for when sent: the assignee, or nobody (the task's candidate group).
+    to_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    to_group: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(String(200), default="")
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    sent_on: Mapped[date] = mapped_column(Date)  # China date: the once-a-day rule

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 from workflows import access, campaigns
 from workflows.batches import xlsx_table
 from workflows.budgets import yuan
+from workflows.cases import PROGRAMMES
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import Campaign, CampaignBudget, Case, Organisation, Payment, User
+from workflows.processes import latest_version, loaded_version
 
 HELPED = ("end_paid", "end_goods")
 REPORT_ROLES = ("manager", "finance", "approver_l2", "approver_l3")
@@ -60,6 +62,27 @@ class Report:
     by_district: list[Figures] = field(default_factory=list)
     by_category: list[Figures] = field(default_factory=list)
     total: Figures | None = None
+    # What the categories are: the label of the start form's field that picks the
+    # standard amount (学历层次 for 金秋助学, 困难类别 for 四季送), as the diagram names it.
+    category_label: str = "类别"
+
+
+def category_label(session: Session, programme: str) -> str:
+    prog = PROGRAMMES.get(programme)
+    if prog is None or not prog.standard_by:
+        return "类别"
+    version = loaded_version(session, latest_version(session, programme).id)
+    for spec in version.meta.get("start_form", []):
+        if spec["id"] == prog.standard_by:
+            return spec.get("label") or "类别"
+    return "类别"
+
+
+def budget_use(part: int, budget: int | None) -> float | None:
+    """`part` as a percentage of `budget` (one decimal), or None without a budget."""
+    if not budget:
+        return None
+    return round(part * 1000 / budget) / 10
 
 
 def campaign_report(
@@ -162,7 +185,7 @@ def campaign_report(
                 CampaignBudget.campaign_id == campaign.id, CampaignBudget.org_id == org.id
             )
         ).first()
-    report = Report(campaign, org)
+    report = Report(campaign, org, category_label=category_label(session, campaign.programme))
     report.by_district = sorted(districts.values(), key=lambda f: orgs[int(f.key)].path)
     order = list(labels)
     report.by_category = sorted(
@@ -220,7 +243,7 @@ def export_rows(report: Report) -> list[list]:
 
     by_org = "按区县" if report.org.level < 2 else "按基层工会"
     rows = [row(by_org, f) for f in report.by_district]
-    rows += [row("按困难类别", f) for f in report.by_category]
+    rows += [row(f"按{report.category_label}", f) for f in report.by_category]
     rows.append(row("合计", report.total))
     return rows
 
@@ -250,15 +273,23 @@ def export(report: Report, fmt: str) -> tuple[str, bytes, str]:
 
 
 def chart_data(report: Report) -> dict:
-    """What the page's charts draw, in fen (the script shows yuan on the axes)."""
+    """What the page's charts draw: money in fen (the script shows yuan on the axes), and
+    the budget apart, as percentages used, so that a budget many times the payments does
+    not flatten their bars."""
+    rows = report.by_district
     return {
-        "districts": [f.label for f in report.by_district],
-        "paid": [f.paid_fen for f in report.by_district],
-        "pending": [f.pending_fen for f in report.by_district],
-        "failed": [f.failed_fen for f in report.by_district],
-        "budget": [f.budget_fen or 0 for f in report.by_district],
-        "need": [f.need_fen for f in report.by_district],
+        "districts": [f.label for f in rows],
+        "paid": [f.paid_fen for f in rows],
+        "pending": [f.pending_fen for f in rows],
+        "failed": [f.failed_fen for f in rows],
+        "need": [f.need_fen for f in rows],
+        "budget_use": {
+            "paid": [budget_use(f.paid_fen, f.budget_fen) for f in rows],
+            "reserved": [budget_use(f.reserved_fen or 0, f.budget_fen) for f in rows],
+            "need": [budget_use(f.need_fen, f.budget_fen) for f in rows],
+        },
         "categories": [f.label for f in report.by_category],
+        "category_label": report.category_label,
         "helped": [f.helped for f in report.by_category],
     }
 

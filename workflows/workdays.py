@@ -151,12 +151,56 @@ def enter_year(
 
 
 @dataclass
+class Period:
+    """A run of consecutive days of one festival (or its make-up working days)."""
+
+    name: str  # 春节, 国庆节 ... (chinese-calendar's Chinese name)
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+@dataclass
 class YearArrangement:
     year: int
     library_knows: bool  # chinese-calendar has the official arrangement built in
     entered: bool  # a manager entered it here
     holidays: list[date]  # entered here: holidays falling on weekdays
     workdays: list[date]  # entered here: 调休 working weekends
+    # Built into chinese-calendar (its years only): the holiday periods and the 调休
+    # working days, each named by its festival.
+    builtin_holidays: list[Period] = field(default_factory=list)
+    builtin_workdays: list[Period] = field(default_factory=list)
+
+
+_HOLIDAY_NAMES = {h.value: h.chinese for h in chinese_calendar.Holiday}
+
+
+def _periods(days: dict[date, str]) -> list[Period]:
+    periods: list[Period] = []
+    for day in sorted(days):
+        name = _HOLIDAY_NAMES.get(days[day], days[day])
+        last = periods[-1] if periods else None
+        if last and last.name == name and (day - last.last).days == 1:
+            last.last = day
+        else:
+            periods.append(Period(name, day, day))
+    return periods
+
+
+def builtin(year: int) -> tuple[list[Period], list[Period]]:
+    """chinese-calendar's holidays and 调休 working days of `year` (none for a year it
+    does not know)."""
+    if not library_knows(year):
+        return [], []
+
+    def of(table: dict) -> dict[date, str]:
+        return {d: str(name) for d, name in table.items() if d.year == year}
+
+    return _periods(of(chinese_calendar.holidays)), _periods(of(chinese_calendar.workdays))
 
 
 def arrangement(session: Session, year: int) -> YearArrangement:
@@ -165,27 +209,42 @@ def arrangement(session: Session, year: int) -> YearArrangement:
         .where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
         .order_by(CalendarDay.day)
     ).all()
+    holidays, workdays_ = builtin(year)
     return YearArrangement(
         year,
         library_knows(year),
         session.get(CalendarYear, year) is not None,
         [r.day for r in rows if not r.is_workday],
         [r.day for r in rows if r.is_workday],
+        holidays,
+        workdays_,
     )
 
 
-def parse_days(text: str, field: str) -> list[date]:
-    """Dates typed one per line or separated by commas or spaces (2027-01-01, ...)."""
-    days = []
-    for word in re.split(r"[\s,，、;；]+", text or ""):
-        if not word:
-            continue
-        try:
-            days.append(date.fromisoformat(word))
-        except ValueError:
-            message = f"“{word}”不是日期，请按 2027-01-01 的格式填写"
-            raise ValidationFailed(message, errors={field: message}) from None
-    return sorted(set(days))
+def parse_days(text: str, year: int | None = None) -> tuple[list[date], list[str]]:
+    """Dates typed one per line (or several on a line, separated by commas or spaces):
+    the dates, and every bad one as "第 N 行：reason" (all of them, not only the first)."""
+    days, bad = [], []
+    for number, line in enumerate((text or "").splitlines(), 1):
+        for word in re.split(r"[\s,，、;；]+", line):
+            if not word:
+                continue
+            try:
+                if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
+                    raise ValueError(word)
+                day = date.fromisoformat(word)
+            except ValueError:
+                bad.append(f"第 {number} 行：“{word[:20]}”不是日期，请按 2027-01-01 的格式填写")
+                continue
+            if year is not None and day.year != year:
+                bad.append(f"第 {number} 行：{day.isoformat()} 不属于 {year} 年")
+                continue
+            days.append(day)
+    return sorted(set(days)), bad
+
+
+def _bad_lines(bad: list[str]) -> str:
+    return f"有 {len(bad)} 处填写有误：\n" + "\n".join(bad)
 
 
 def require_manager(user: User) -> None:
@@ -200,12 +259,21 @@ def enter_year_as(
     require_manager(user)
     if not 2000 <= year <= 2100:
         raise ValidationFailed("年份应在 2000 至 2100 之间", errors={"year": "年份无效"})
-    holidays = parse_days(holidays_text, "holidays")
-    workdays_ = parse_days(workdays_text, "workdays")
+    holidays, bad_holidays = parse_days(holidays_text, year)
+    workdays_, bad_workdays = parse_days(workdays_text, year)
+    errors = {}
+    if bad_holidays:
+        errors["holidays"] = _bad_lines(bad_holidays)
+    if bad_workdays:
+        errors["workdays"] = _bad_lines(bad_workdays)
     both = set(holidays) & set(workdays_)
     if both:
-        message = f"{'、'.join(d.isoformat() for d in sorted(both))} 不能既是假日又是上班日"
-        raise ValidationFailed(message, errors={"workdays": message})
+        clash = f"{'、'.join(d.isoformat() for d in sorted(both))} 不能既是假日又是上班日"
+        errors["workdays"] = errors.get("workdays", "") + ("\n" if "workdays" in errors else "")
+        errors["workdays"] += clash
+    if errors:
+        count = len(bad_holidays) + len(bad_workdays) + (1 if both else 0)
+        raise ValidationFailed(f"有 {count} 处填写有误，请按提示修改后再保存", errors=errors)
     try:
         enter_year(session, user.id, year, holidays, workdays_)
     except ValueError as err:

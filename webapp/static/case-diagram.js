@@ -11,6 +11,16 @@
   var canvasBox = box.querySelector('.diagram-canvas');
   var status = box.querySelector('.diagram-status');
   var tabs = Array.prototype.slice.call(box.querySelectorAll('[data-process]'));
+  // The page's words, translated by the page (data-msg-*): this file holds none.
+  var words = box.dataset;
+
+  function message(key, values) {
+    var text = words[key] || '';
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split('{' + name + '}').join(String(values[name]));
+    });
+    return text;
+  }
 
   function say(text) {
     status.textContent = text;
@@ -18,7 +28,7 @@
   }
 
   if (typeof window.BpmnJS !== 'function' || typeof window.fetch !== 'function') {
-    say('当前浏览器无法显示流程图，请使用新版浏览器；当前环节见下方“待办环节”。');
+    say(message('msgUnsupported'));
     canvasBox.hidden = true;
     return;
   }
@@ -57,7 +67,7 @@
     tabs.forEach(function (tab) {
       tab.setAttribute('aria-selected', tab.dataset.process === processId ? 'true' : 'false');
     });
-    say('流程图加载中……');
+    say(message('msgLoading'));
     viewer.importXML(diagram.xml).then(function () {
       mark(diagram.done, 'wf-done');
       mark(diagram.current, 'wf-current');
@@ -65,7 +75,7 @@
       viewer.get('canvas').zoom('fit-viewport', 'auto');
       say('');
     }).catch(function () {
-      say('流程图无法显示（“' + (diagram.name || processId) + '”）。');
+      say(message('msgBroken', { name: diagram.name || processId }));
     });
   }
 
@@ -109,6 +119,6 @@
     var first = tabs.length ? tabs[0].dataset.process : Object.keys(data)[0];
     show(first);
   }).catch(function () {
-    say('流程图加载失败，请刷新页面重试。');
+    say(message('msgFailed'));
   });
 }());

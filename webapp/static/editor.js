@@ -39,9 +39,12 @@
     return;
   }
 
+  // The panel and the palette speak the page's language (the bundle's translate module).
   var modeler = window.WarmflowModeler.create(
     box.querySelector('.editor-canvas'),
-    box.querySelector('.editor-panel')
+    box.querySelector('.editor-panel'),
+    [],
+    { locale: document.documentElement.lang }
   );
   var lockVersion = null;
   var dirty = false;

@@ -24,7 +24,7 @@
     }
 
     if (typeof window.BpmnJS !== 'function' || typeof window.fetch !== 'function') {
-      say('当前浏览器无法显示流程图，请使用新版浏览器；改动见上表。');
+      say(side.getAttribute('data-msg-unsupported') || '');
       canvasBox.hidden = true;
       return null;
     }
@@ -58,7 +58,7 @@
       viewer.get('canvas').zoom('fit-viewport', 'auto');
       say('');
     }).catch(function () {
-      say('流程图加载失败，请刷新页面重试。');
+      say(side.getAttribute('data-msg-failed') || '');
     });
     return viewer;
   }

@@ -31,15 +31,11 @@
     return sign + whole + '.' + (cents.length < 2 ? '0' + cents : cents);
   }
 
-  function any(values) {
-    return (values || []).some(function (v) { return v > 0; });
-  }
-
   var colours = {
     paid: '#2e7d32',
     pending: '#f9a825',
     failed: '#c62828',
-    budget: '#90a4ae',
+    reserved: '#6a1b9a',
     need: '#1565c0',
     helped: '#b71c1c'
   };
@@ -53,19 +49,19 @@
     };
   }
 
-  var moneySets = [
-    moneySet('paid', 'paid'),
-    moneySet('pending', 'paid'),
-    moneySet('failed', 'paid')
-  ];
-  if (any(data.budget)) {
-    moneySets.push(moneySet('budget', 'budget'));
-  }
-  moneySets.push(moneySet('need', 'need'));
-
+  // Money only: paid, pending and failed stacked, the need beside them. The budget is
+  // drawn apart as a percentage used (below), or it would flatten these bars.
   new window.Chart(document.getElementById('chart-money'), {
     type: 'bar',
-    data: { labels: data.districts || [], datasets: moneySets },
+    data: {
+      labels: data.districts || [],
+      datasets: [
+        moneySet('paid', 'paid'),
+        moneySet('pending', 'paid'),
+        moneySet('failed', 'paid'),
+        moneySet('need', 'need')
+      ]
+    },
     options: {
       responsive: true,
       maintainAspectRatio: false,
@@ -91,6 +87,47 @@
     }
   });
 
+  var budgetCanvas = document.getElementById('chart-budget');
+  var use = data.budget_use || {};
+  if (budgetCanvas) {
+    var shares = [['paid', 'paid_share'], ['reserved', 'reserved_share'], ['need', 'need_share']];
+    new window.Chart(budgetCanvas, {
+      type: 'bar',
+      data: {
+        labels: data.districts || [],
+        datasets: shares.map(function (pair) {
+          return {
+            label: labels[pair[1]] || pair[1],
+            data: use[pair[0]] || [],
+            backgroundColor: colours[pair[0]]
+          };
+        })
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        scales: {
+          y: {
+            beginAtZero: true,
+            suggestedMax: 100,
+            title: { display: true, text: labels.percent || '%' },
+            ticks: { callback: function (value) { return value + '%'; } }
+          }
+        },
+        plugins: {
+          tooltip: {
+            callbacks: {
+              label: function (ctx) {
+                return ctx.dataset.label + ': ' + ctx.parsed.y + '%';
+              }
+            }
+          }
+        }
+      }
+    });
+  }
+
   new window.Chart(document.getElementById('chart-helped'), {
     type: 'bar',
     data: {
@@ -106,6 +143,7 @@
       maintainAspectRatio: false,
       animation: false,
       scales: {
+        x: { title: { display: true, text: labels.category || data.category_label || '' } },
         y: {
           beginAtZero: true,
           title: { display: true, text: labels.people || '' },

@@ -1,0 +1,189 @@
+"""已办 (the tasks I completed) and 我发起的 (the cases I registered): services, pages and
+API, each with where the case stands now; and that both lists read from their indexes."""
+
+from datetime import timedelta
+
+import pytest
+from conftest import api_token, cst
+from sqlalchemy import text
+from test_web_tasks import VISIT, at_level_one, start
+
+from workflows import cases, worklists
+from workflows.errors import ValidationFailed
+from workflows.tasks import TaskFilter
+
+
+def body(answer) -> str:
+    return answer.get_data(as_text=True)
+
+
+# --- 已办 ---------------------------------------------------------------------------------
+
+
+def test_done_lists_my_completed_tasks_newest_first_with_the_case_now(world, clock, as_user):
+    first, second = start(world), start(world)
+    world.do("cw1", first, "home_visit_task", VISIT)
+    clock.move_to(cst(2026, 9, 8, 10, 0))
+    world.do("cw1", second, "home_visit_task", VISIT)
+    other = start(world)
+    world.do("cw1b", other, "home_visit_task", VISIT)  # a colleague's, not mine
+
+    rows = worklists.list_done(world.session, world.user("cw1"))
+
+    assert [r.case_id for r in rows] == [second.id, first.id]
+    assert worklists.count_done(world.session, world.user("cw1")) == 2
+    page = body(as_user("cw1").get("/tasks/done"))
+    assert page.index(second.case_no) < page.index(first.case_no)
+    assert other.case_no not in page
+    assert "共 2 件" in page and "入户核查" in page
+    # Both cases now wait out their public notice, which says until when.
+    assert "公示中，至 9月14日" in page and "公示中，至 9月15日" in page
+
+
+def test_done_shows_the_step_a_case_has_moved_to(world, clock, as_user):
+    (case,) = at_level_one(world, clock)
+    world.do("l1", case, "approve_l1", {"decision": "approve"})
+
+    page = body(as_user("l1").get("/tasks/done"))
+
+    assert case.case_no in page and "基层工会审批" in page
+    assert "县（区）总工会审批" in page  # where the case is now
+
+
+def test_done_filters_by_programme_step_and_late_completion(world, clock, as_user):
+    on_time, late = start(world), start(world)
+    world.do("cw1", on_time, "home_visit_task", VISIT)
+    due = world.open_task(late, "home_visit_task").due_at
+    clock.move_to(due + timedelta(days=1))
+    world.do("cw1", late, "home_visit_task", VISIT)
+    user = world.user("cw1")
+
+    assert worklists.count_done(world.session, user, TaskFilter(programme="seasonal_aid")) == 0
+    step = worklists.list_done(world.session, user, TaskFilter(element_id="home_visit_task"))
+    assert len(step) == 2
+    overdue = worklists.list_done(world.session, user, TaskFilter(overdue=True))
+    assert [r.case_id for r in overdue] == [late.id]
+    page = body(as_user("cw1").get("/tasks/done?overdue=1"))
+    assert late.case_no in page and on_time.case_no not in page and "超期办理" in page
+
+
+def test_done_pages_twenty_at_a_time(world, as_user):
+    started = [start(world) for _ in range(21)]
+    for case in started:
+        world.do("cw1", case, "home_visit_task", VISIT)
+    client = as_user("cw1")
+
+    first, second = body(client.get("/tasks/done")), body(client.get("/tasks/done?page=2"))
+
+    assert "第 1 / 2 页" in first and started[0].case_no not in first
+    assert started[0].case_no in second and started[-1].case_no not in second
+
+
+def test_done_is_in_the_menu_for_everyone(world, as_user):
+    for username in ("cw1", "l1", "fin", "mgr"):
+        assert 'href="/tasks/done"' in body(as_user(username).get("/"))
+
+
+# --- 我发起的 -------------------------------------------------------------------------------
+
+
+def test_started_lists_the_cases_i_registered_with_where_each_stands(world, as_user):
+    waiting, noticed = start(world), start(world)
+    world.do("cw1", noticed, "home_visit_task", VISIT)
+    colleague = start(world, "cw1b")
+    cancelled = start(world)
+    cases.cancel_case(world.session, world.user("cw1"), cancelled.id, "申请人主动放弃")
+
+    rows = worklists.list_started(world.session, world.user("cw1"))
+    stands = worklists.standings(world.session, rows)
+
+    assert [c.id for c in rows] == [cancelled.id, noticed.id, waiting.id]
+    assert stands[waiting.id].text == "入户核查"
+    assert stands[noticed.id].text == "公示中，至 9月14日"
+    assert stands[cancelled.id].text == "已撤销"
+    page = body(as_user("cw1").get("/cases/started"))
+    assert colleague.case_no not in page
+    assert "入户核查" in page and "公示中，至 9月14日" in page and "已撤销" in page
+    only_running = body(as_user("cw1").get("/cases/started?status=running"))
+    assert cancelled.case_no not in only_running and waiting.case_no in only_running
+
+
+def test_started_says_why_a_case_waits_on_nobody(world, clock):
+    (case,) = at_level_one(world, clock)
+    world.do("l1", case, "approve_l1", {"decision": "approve"})
+    world.do("l2", case, "approve_l2", {"decision": "approve"})
+
+    stands = worklists.standings(world.session, [world.refresh(case)])
+
+    assert stands[case.id].text == "待财务生成发放批次"
+
+
+def test_started_is_for_caseworkers_only(world, as_user):
+    assert as_user("l1").get("/cases/started").status_code == 403
+    assert 'href="/cases/started"' not in body(as_user("l1").get("/"))
+    assert 'href="/cases/started"' in body(as_user("cw1").get("/"))
+
+
+def test_unknown_status_filter_is_refused_clearly(world):
+    with pytest.raises(ValidationFailed, match="未知的案件状态"):
+        worklists.list_started(
+            world.session, world.user("cw1"), worklists.CaseFilter(status="lost")
+        )
+
+
+# --- API ---------------------------------------------------------------------------------
+
+
+def test_api_lists_done_tasks_and_started_cases(world, app):
+    case = start(world)
+    world.do("cw1", case, "home_visit_task", VISIT)
+    waiting = start(world)
+    client, headers = app.test_client(), api_token(app, "cw1")
+
+    done = client.get("/api/v1/tasks?scope=done", headers=headers).get_json()
+    started = client.get("/api/v1/cases/started", headers=headers).get_json()
+    running = client.get("/api/v1/cases/started?status=completed", headers=headers).get_json()
+
+    assert done["total"] == 1 and done["items"][0]["case_no"] == case.case_no
+    assert done["items"][0]["status"] == "completed"
+    assert done["items"][0]["completed_at"].startswith("2026-09-07T10:00:00")
+    assert done["items"][0]["case_stands"] == "公示中，至 9月14日"
+    assert [c["case_no"] for c in started["items"]] == [waiting.case_no, case.case_no]
+    assert started["items"][0]["stands"] == "入户核查"
+    assert running["total"] == 0
+    bad = client.get("/api/v1/cases/started?status=lost", headers=headers)
+    assert bad.status_code == 422 and bad.get_json()["errors"]["status"]
+
+
+def test_api_done_for_someone_else_is_empty(world, app):
+    case = start(world)
+    world.do("cw1", case, "home_visit_task", VISIT)
+
+    answer = app.test_client().get("/api/v1/tasks?scope=done", headers=api_token(app, "cw1b"))
+
+    assert answer.get_json()["total"] == 0
+
+
+# --- the indexes -------------------------------------------------------------------------
+
+
+def _plan(session, query) -> str:
+    compiled = query.compile(session.bind, compile_kwargs={"literal_binds": True})
+    if session.bind.dialect.name == "sqlite":
+        rows = session.execute(text("EXPLAIN QUERY PLAN " + str(compiled)))
+        return " ".join(str(r[-1]) for r in rows)
+    # A small table would be scanned whatever the indexes: ask for the plan without that.
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    rows = session.execute(text("EXPLAIN " + str(compiled)))
+    plan = " ".join(r[0] for r in rows)
+    session.rollback()
+    return plan
+
+
+def test_done_and_started_lists_read_from_their_indexes(world):
+    user = world.user("cw1")
+    done = worklists.done_query(user).order_by(*worklists.DONE_SORTS["-completed"]).limit(20)
+    started = worklists.started_query(user).order_by(*worklists.STARTED_SORTS["-created"]).limit(20)
+
+    assert "ix_human_task_done" in _plan(world.session, done)
+    assert "ix_case_started" in _plan(world.session, started)

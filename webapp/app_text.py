@@ -1,0 +1,195 @@
+"""The app's own words that `workflows` produces in Chinese, shown in the reader's language.
+
+`workflows` has no Flask and speaks the source language: status labels, roles, programme
+names, and the audit trail's summaries, which are composed when an action happens and
+stored. Stored lines are translated when they are shown, not when they are written, so
+that every line ever written reads in the reader's language (and the CSV export, the
+API and the database keep one language):
+
+- a label is looked up in the catalogue as it stands (`tr`);
+- a composed line is matched against the Chinese templates below, the template is
+  translated and its values put back (`tr_line` for an audit action's summaries,
+  `tr` for the few composed labels). Values stay as they were written: names, diagram
+  labels, comments and bank answers are data. Only values named in TRANSLATED_VALUES are
+  app words themselves (a programme's name, a role) and are translated in turn.
+
+A line nobody registered here stays Chinese in English mode; tests/test_english_mode.py
+walks every page of every role to catch one.
+"""
+
+import re
+from datetime import date
+from functools import cache
+
+from flask_babel import format_date, get_locale, gettext
+from markupsafe import Markup
+
+
+def N_(message: str) -> str:
+    """Mark a template for extraction (pybabel -k N_); it is translated when shown."""
+    return message
+
+
+# Audit actions and the templates of their summaries (as workflows/ composes them).
+LINES: dict[str, list[str]] = {
+    "archive.create": [N_("建档，有效期至 %(day)s")],
+    "archive.renew": [N_("回头看后继续保留档案，有效期至 %(day)s")],
+    "archive.leave": [N_("解困脱困，退出档案")],
+    "archive.cancel": [N_("案件撤销，档案随之注销")],
+    "audit.export": [N_("导出审计日志 %(count)s 条")],
+    "auth.locked": [N_("密码连续错误，账号锁定 15 分钟")],
+    "auth.login": [N_("登录")],
+    "auth.password_change": [N_("修改密码")],
+    "batch.build": [N_("生成发放批次 %(batch)s：%(count)s 笔，%(amount)s 元")],
+    "batch.cancel": [N_("撤销发放批次 %(batch)s")],
+    "batch.sent": [N_("发放批次 %(batch)s 已发送银行")],
+    "batch.download": [N_("下载发放批次 %(batch)s 的银行文件（%(format)s）")],
+    "batch.import": [
+        N_(
+            "导入批次 %(batch)s 的银行结果：成功 %(paid)s，失败 %(failed)s，"
+            "已登记 %(unchanged)s，待结果 %(waiting)s"
+        )
+    ],
+    "budget.reserve": [N_("占用%(where)s预算 %(amount)s 元，剩余 %(left)s 元")],
+    "budget.release": [N_("案件未发放结案（%(outcome)s），释放预算 %(amount)s 元")],
+    "budget.set": [N_("%(campaign)s %(org)s 预算 %(amount)s 元")],
+    "calendar.enter_year": [
+        N_("录入 %(year)s 年节假日安排：%(holidays)s 天假日，%(workdays)s 天调休上班")
+    ],
+    "campaign.create": [N_("活动“%(name)s”")],
+    "campaign.update": [N_("活动“%(name)s”")],
+    "campaign.launch": [N_("按档案发起“%(campaign)s”：在档职工 %(count)s 人")],
+    "campaign.launched": [
+        N_("“%(campaign)s”发起完成：新建 %(created)s，已有 %(skipped)s，未能发起 %(failed)s")
+    ],
+    "case.start": [N_("登记%(programme)s申请：%(name)s")],
+    "case.cancel": [N_("撤销案件：%(reason)s")],
+    "case.closed": [N_("结案：已撤销"), N_("结案：%(outcome)s")],
+    "notice.post": [N_("发布公示（第 %(round)s 轮），公示期至 %(day)s")],
+    "notice.close": [N_("公示期满无异议"), N_("异议成立，公示终止")],
+    "notice.objection": [N_("收到异议（并入正在进行的调查）"), N_("收到异议，公示暂停，转入调查")],
+    "payment.request": [
+        N_("生成付款指令：%(amount)s 元，卡号 %(card)s"),
+        N_("银行卡已更正（%(card)s），付款重新进入待发放"),
+    ],
+    "payment.result": [N_("银行发放成功"), N_("银行发放失败：%(reason)s")],
+    "payment.delivery_error": [N_("银行结果未能推进案件：%(reason)s")],
+    "process.deploy": [N_("部署流程“%(name)s”（%(process)s）第 %(number)s 版")],
+    "task.claim": [N_("认领任务：%(task)s")],
+    "task.unclaim": [N_("放弃认领：%(task)s")],
+    "task.hand_over": [N_("转交任务：%(task)s → %(person)s")],
+    # The step's name, then what was chosen and written (diagram labels and comments).
+    "task.complete": [N_("%(task)s：%(entered)s")],
+    "task.remind": [
+        N_("催办：%(task)s → %(whom)s；留言：%(message)s"),
+        N_("催办：%(task)s → %(whom)s"),
+    ],
+    "timer.fire": [N_("定时器到期，流程继续")],
+    "timer.error": [N_("定时器执行失败：%(reason)s")],
+}
+
+# Composed labels that are not audit lines.
+LABELS: list[str] = [
+    N_("已结案（%(outcome)s）"),
+    N_("%(role)s（未认领）"),
+    N_("公示中，至 %(day)s"),
+    N_("已建档，有效期至 %(day)s（届时回头看）"),
+    # workflows/workdays.py: a period running into a year nobody has entered yet.
+    N_("%(years)s的法定节假日安排尚未录入，期限暂按周一至周五计算，录入后以实际安排为准。"),
+]
+
+
+def _years(value: str) -> str:
+    """ "2027年、2028年" → "2027, 2028"."""
+    return gettext("、").join(part.removesuffix("年") for part in value.split("、"))
+
+
+# Values that are app words themselves, translated in turn.
+TRANSLATED_VALUES = {
+    "programme": lambda v: tr(v),
+    "role": lambda v: tr(v),
+    "whom": lambda v: tr(v),
+    "years": _years,
+}
+
+_FIELD = re.compile(r"%\((\w+)\)s")
+
+
+def _regex(template: str) -> re.Pattern:
+    parts, last = [], 0
+    for found in _FIELD.finditer(template):
+        parts.append(re.escape(template[last : found.start()]))
+        parts.append(f"(?P<{found.group(1)}>.+?)")
+        last = found.end()
+    parts.append(re.escape(template[last:]))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@cache
+def _compiled(templates: tuple[str, ...]) -> list[tuple[re.Pattern, str]]:
+    return [(_regex(t), t) for t in templates]
+
+
+def english() -> bool:
+    locale = get_locale()
+    return locale is not None and locale.language == "en"
+
+
+def _looked_up(text: str) -> str | None:
+    translated = gettext(text)
+    return translated if translated != text else None
+
+
+def _matched(text: str, templates: tuple[str, ...]) -> str | None:
+    for regex, template in _compiled(templates):
+        found = regex.fullmatch(text)
+        if found is None:
+            continue
+        values = {
+            name: TRANSLATED_VALUES[name](value) if name in TRANSLATED_VALUES else value
+            for name, value in found.groupdict().items()
+        }
+        return gettext(template, **values)
+    return None
+
+
+def tr(text: str | None) -> str:
+    """An app word or composed label from `workflows`, in the reader's language."""
+    if not text or not english() or isinstance(text, Markup):
+        return text or ""
+    text = str(text)
+    return _looked_up(text) or _matched(text, tuple(LABELS)) or text
+
+
+def tr_line(action: str, summary: str | None) -> str:
+    """An audit or history line, in the reader's language."""
+    if not summary or not english():
+        return summary or ""
+    return _looked_up(summary) or _matched(summary, tuple(LINES.get(action, ()))) or summary
+
+
+def short_day(day: date) -> str:
+    """ "12月8日" / "8 Dec"."""
+    if english():
+        return format_date(day, "d MMM")
+    return f"{day.month}月{day.day}日"
+
+
+def standing(found) -> str:
+    """Where a case stands (workflows.worklists.Standing): its open steps as the diagram
+    names them, or why it waits on no one, or how it ended."""
+    if found is None:
+        return ""
+    if found.steps:
+        return gettext("、").join(found.steps)
+    values = {k: short_day(v) if isinstance(v, date) else v for k, v in found.values.items()}
+    return gettext(found.label, **values) if values else tr(found.label)
+
+
+def init_app(app) -> None:
+    from workflows.cases import SYSTEM_ACTOR
+
+    app.jinja_env.globals["system_actor"] = SYSTEM_ACTOR
+    app.add_template_filter(tr, "tr")
+    app.add_template_filter(lambda summary, action: tr_line(action, summary), "tr_line")
+    app.add_template_filter(standing, "standing")

@@ -1,0 +1,237 @@
+"""The personal lists beside 我的任务 and 待认领: 已办 (the tasks I completed, newest first)
+and 我发起的 (the cases I registered), each with where its case stands now.
+
+Both are index-backed (ix_human_task_done, ix_case_started) like the task lists.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from workflows import access, cases
+from workflows.clock import CST
+from workflows.errors import ValidationFailed
+from workflows.models import (
+    Case,
+    HardshipRecord,
+    HumanTask,
+    Payment,
+    ProcessVersion,
+    PublicNotice,
+    User,
+)
+from workflows.notices import last_day
+from workflows.processes import latest_version, loaded_version
+from workflows.tasks import TaskFilter
+
+DONE_SORTS = {
+    "-completed": (HumanTask.completed_at.desc(), HumanTask.id.desc()),
+    "completed": (HumanTask.completed_at.asc(), HumanTask.id.asc()),
+}
+STARTED_SORTS = {
+    "-created": (Case.created_at.desc(), Case.id.desc()),
+    "created": (Case.created_at.asc(), Case.id.asc()),
+}
+
+# Where a running case waits when no person has a task on it (the bank, the notice).
+WAITING_LABELS = {
+    "notice_open": "公示中，至 %(day)s",
+    "objection": "异议调查中",
+    "payable": "待财务生成发放批次",
+    "in_batch": "已发送银行，等待回盘",
+    "archived": "已建档，有效期至 %(day)s（届时回头看）",
+    "running": "办理中",
+}
+
+
+# --- 已办 ---------------------------------------------------------------------------------
+
+
+def done_query(user: User, flt: TaskFilter | None = None):
+    """The tasks `user` completed. "overdue" here means completed after the due date.
+
+    Only a completion sets `completed_by_id` (workflows/tasks.py), so it alone selects
+    them: the count then reads ix_human_task_done and nothing else."""
+    query = select(HumanTask).where(HumanTask.completed_by_id == user.id)
+    flt = flt or TaskFilter()
+    if flt.programme or flt.org_id:
+        query = query.join(Case, Case.id == HumanTask.case_id)
+    if flt.programme:
+        query = query.where(Case.programme == flt.programme)
+    if flt.org_id:
+        query = query.where(Case.org_id == flt.org_id)
+    if flt.element_id:
+        query = query.where(HumanTask.element_id == flt.element_id)
+    if flt.overdue:
+        query = query.where(HumanTask.due_at < HumanTask.completed_at)
+    return query
+
+
+def list_done(
+    session: Session,
+    user: User,
+    flt: TaskFilter | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    sort: str = "-completed",
+) -> list[HumanTask]:
+    if sort not in DONE_SORTS:
+        raise ValidationFailed(f"未知的排序方式“{sort}”")
+    query = done_query(user, flt).order_by(*DONE_SORTS[sort]).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def count_done(session: Session, user: User, flt: TaskFilter | None = None) -> int:
+    query = done_query(user, flt).with_only_columns(func.count(HumanTask.id)).order_by(None)
+    return session.scalar(query) or 0
+
+
+def done_steps(session: Session, user: User) -> list[tuple[str, str]]:
+    """(element id, name) of the steps the user's roles act on, as the newest deployed
+    diagrams name them (the step filter): read from the cached diagrams, not from the
+    thousands of tasks a person completes in a year."""
+    roles = user.role_set
+    steps: dict[str, str] = {}
+    process_ids = session.scalars(select(ProcessVersion.process_id).distinct())
+    for process_id in sorted(process_ids):
+        meta = loaded_version(session, latest_version(session, process_id).id).meta
+        for element_id, task in meta.get("user_tasks", {}).items():
+            if task.get("group") in roles:
+                steps.setdefault(element_id, task.get("name") or element_id)
+    return sorted(steps.items())
+
+
+# --- 我发起的 -------------------------------------------------------------------------------
+
+
+@dataclass
+class CaseFilter:
+    programme: str | None = None
+    status: str | None = None
+    org_id: int | None = None
+
+
+def started_query(user: User, flt: CaseFilter | None = None):
+    """The cases `user` registered, still within the user's organisation subtree."""
+    flt = flt or CaseFilter()
+    query = select(Case).where(Case.created_by_id == user.id, access.visible_cases(user))
+    if flt.programme:
+        cases.programme(flt.programme)  # refuses an unknown one
+        query = query.where(Case.programme == flt.programme)
+    if flt.status:
+        if flt.status not in cases.STATUS_LABELS:
+            raise ValidationFailed("未知的案件状态", errors={"status": "未知的案件状态"})
+        query = query.where(Case.status == flt.status)
+    if flt.org_id:
+        query = query.where(Case.org_id == flt.org_id)
+    return query
+
+
+def list_started(
+    session: Session,
+    user: User,
+    flt: CaseFilter | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    sort: str = "-created",
+) -> list[Case]:
+    if sort not in STARTED_SORTS:
+        raise ValidationFailed(f"未知的排序方式“{sort}”")
+    query = started_query(user, flt).order_by(*STARTED_SORTS[sort]).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def count_started(session: Session, user: User, flt: CaseFilter | None = None) -> int:
+    query = started_query(user, flt).with_only_columns(func.count(Case.id)).order_by(None)
+    return session.scalar(query) or 0
+
+
+# --- where a case stands ------------------------------------------------------------------
+
+
+@dataclass
+class Standing:
+    """Where a case stands: its open steps (diagram names), or why it waits on no one
+    (app words, a WAITING_LABELS template and its values), or how it ended."""
+
+    steps: list[str]
+    label: str
+    values: dict
+
+    @property
+    def text(self) -> str:
+        """In Chinese (pages translate the label and format the day themselves)."""
+        if self.steps:
+            return "、".join(self.steps)
+        values = {
+            k: f"{v.month}月{v.day}日" if isinstance(v, date) else v for k, v in self.values.items()
+        }
+        return self.label % values if values else self.label
+
+
+def standings(session: Session, case_list: Iterable[Case]) -> dict[int, Standing]:
+    """Where each case stands, in at most four queries for a page of cases."""
+    case_list = list(case_list)
+    running = [c.id for c in case_list if c.status == "running"]
+    steps: dict[int, list[str]] = {}
+    notices: dict[int, PublicNotice] = {}
+    payments: dict[int, str] = {}
+    archived: dict[int, date] = {}
+    if running:
+        for case_id, name in session.execute(
+            select(HumanTask.case_id, HumanTask.name)
+            .where(HumanTask.case_id.in_(running), HumanTask.status == "open")
+            .order_by(HumanTask.id)
+        ):
+            steps.setdefault(case_id, []).append(name)
+        waiting = [i for i in running if i not in steps]
+        if waiting:
+            notices = {
+                n.case_id: n
+                for n in session.scalars(
+                    select(PublicNotice).where(
+                        PublicNotice.case_id.in_(waiting),
+                        PublicNotice.status.in_(("open", "objection")),
+                    )
+                )
+            }
+            payments = dict(
+                session.execute(
+                    select(Payment.case_id, Payment.status).where(
+                        Payment.case_id.in_(waiting), Payment.status.in_(("payable", "in_batch"))
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            archived = {
+                case_id: until.astimezone(CST).date()
+                for case_id, until in session.execute(
+                    select(HardshipRecord.case_id, HardshipRecord.valid_until).where(
+                        HardshipRecord.case_id.in_(waiting),
+                        HardshipRecord.status == "archived",
+                        HardshipRecord.valid_until.is_not(None),
+                    )
+                )
+            }
+    answer = {}
+    for case in case_list:
+        if case.status != "running":
+            answer[case.id] = Standing([], cases.status_label(case), {})
+        elif case.id in steps:
+            answer[case.id] = Standing(steps[case.id], "", {})
+        elif case.id in notices and notices[case.id].status == "open":
+            day = last_day(notices[case.id].ends_at)
+            answer[case.id] = Standing([], WAITING_LABELS["notice_open"], {"day": day})
+        elif case.id in notices:
+            answer[case.id] = Standing([], WAITING_LABELS["objection"], {})
+        elif case.id in payments:
+            answer[case.id] = Standing([], WAITING_LABELS[payments[case.id]], {})
+        elif case.id in archived:
+            answer[case.id] = Standing([], WAITING_LABELS["archived"], {"day": archived[case.id]})
+        else:
+            answer[case.id] = Standing([], WAITING_LABELS["running"], {})
+    return answer
