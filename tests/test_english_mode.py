@@ -9,6 +9,7 @@ diagram has them"):
 - what the diagrams say: process, step and end-event names (a case's outcome), form
   field labels and their options (a case's category, 学历层次 ...);
 - what the bank answered (a failure's reason);
+- an amount in 大写 (人民币捌仟元整) on a printed finance paper;
 - the language switch's "中文" and its "Language / 语言" label, which name Chinese in
   Chinese on purpose, and the column names of the bank's result file (参考号, 状态),
   which the file has in Chinese whatever the page's language.
@@ -42,6 +43,8 @@ from workflows.models import (
 )
 
 HAN = re.compile(r"[\u3400-\u9fff]+")
+# An amount in 大写 (人民币捌仟元整): finance papers carry it in Chinese whatever their language.
+CAPITAL_AMOUNT = re.compile(r"人民币[零壹贰叁肆伍陆柒捌玖拾佰仟万亿元角分整]+")
 ALLOWED = ("中文", "Language / 语言", "with 参考号 and 状态 columns")
 # Links not to follow: actions, downloads, machine answers, the language switch.
 SKIP = re.compile(
@@ -116,6 +119,7 @@ def data_strings(session) -> list[str]:
     """Every piece of data the pages may show, longest first."""
     found: set[str] = set()
     found.update(session.scalars(select(Organisation.name)))
+    found.update(a for a in session.scalars(select(Organisation.address)) if a)
     for user in session.scalars(select(User)):
         found.update((user.display_name, user.username))
     for campaign in session.scalars(select(Campaign)):
@@ -161,6 +165,7 @@ def visible_text(page: str) -> str:
 def chinese_left(text: str, data: list[str]) -> list[str]:
     for allowed in ALLOWED:
         text = text.replace(allowed, " ")
+    text = CAPITAL_AMOUNT.sub(" ", text)
     for piece in data:
         text = text.replace(piece, " ")
     return HAN.findall(text)

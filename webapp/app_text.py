@@ -94,6 +94,16 @@ LABELS: list[str] = [
     N_("%(role)s（未认领）"),
     N_("公示中，至 %(day)s"),
     N_("已建档，有效期至 %(day)s（届时回头看）"),
+    # workflows/documents.py: the printed papers' titles and remarks.
+    N_("%(what)s拟资助对象"),
+    N_("%(what)s拟慰问对象"),
+    N_("%(what)s拟纳入困难职工档案人员"),
+    N_("%(what)s拟帮扶对象"),
+    N_("第 %(n)s 次公示"),  # before the next: it would match this too
+    N_("%(subject)s公示"),
+    N_("%(what)s审批表"),
+    N_("%(what)s助学金"),  # workflows/batches.py: a payment's purpose
+    N_("%(what)s慰问金"),
     # workflows/workdays.py: a period running into a year nobody has entered yet.
     N_("%(years)s的法定节假日安排尚未录入，期限暂按周一至周五计算，录入后以实际安排为准。"),
 ]
@@ -110,6 +120,9 @@ TRANSLATED_VALUES = {
     "role": lambda v: tr(v),
     "whom": lambda v: tr(v),
     "years": _years,
+    "subject": lambda v: tr(v),
+    # A campaign's name is data and stays; "2026年" or a programme's name is the app's.
+    "what": lambda v: _years(v) if v.endswith("年") else tr(v),
 }
 
 _FIELD = re.compile(r"%\((\w+)\)s")
