@@ -16,6 +16,7 @@ from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
 from webapp import openapi
+from webapp.cases import file_answer
 from webapp.database import session
 from webapp.extensions import limiter
 from webapp.processes import change_list, refusal
@@ -390,6 +391,13 @@ def file_upload():
     return jsonify(
         id=stored.id, filename=stored.filename, content_type=stored.content_type, size=stored.size
     ), 201
+
+
+@bp.get("/files/<int:file_id>")
+@token_required
+def file_download(file_id: int):
+    """A file's content: one's own upload, or a file of a case in one's scope (as /files)."""
+    return file_answer(*files.readable(session(), g.api_user, file_id))
 
 
 @bp.get("/cases/<int:case_id>")
