@@ -38,7 +38,8 @@ def on_starting(server) -> None:
     # process would log users out whenever their next request reaches another worker.
     if not os.environ.get("SECRET_KEY"):
         raise SystemExit(
-            "未设置 SECRET_KEY：每个 web 进程都要用同一个密钥签署登录会话（见 README 的 Production 一节）。"
+            "未设置 SECRET_KEY：每个 web 进程都要用同一个密钥签署登录会话"
+            "（见 README 的 Production 一节）。"
             " SECRET_KEY is not set: every web worker needs the same secret key."
         )
 
