@@ -25,6 +25,26 @@ from workflows.models import Campaign, CampaignBudget, Case, HumanTask, User
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN = ROOT / "bpmn"
+VENDOR = ROOT / "webapp" / "static" / "vendor"
+# The browser bundles `make vendor` builds from npm (make setup runs it).
+BUNDLES = {
+    "bpmn-js": VENDOR / "bpmn-js" / "bpmn-viewer.production.min.js",
+    "editor": VENDOR / "editor" / "editor.js",
+    "Chart.js": VENDOR / "chartjs" / "chart.umd.min.js",
+}
+
+
+def require_bundles(*names: str) -> None:
+    """Skip (saying why) when a browser bundle is not built, as on a machine without npm;
+    CI sets WARMFLOW_REQUIRE_BUNDLES=1 (.ci/run), and there a missing bundle fails."""
+    missing = [name for name in names or BUNDLES if not BUNDLES[name].is_file()]
+    if not missing:
+        return
+    reason = f"{'、'.join(missing)} not built: run `make vendor` (make setup does; needs npm)"
+    if os.environ.get("WARMFLOW_REQUIRE_BUNDLES"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
 
 # Every property test draws the same examples on every run and machine: a failure in CI
 # is a failure on a developer's machine too (and no example database is left behind).
