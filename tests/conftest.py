@@ -34,16 +34,22 @@ BUNDLES = {
 }
 
 
-def require_bundles(*names: str) -> None:
+def require_bundles(*names: str, module: bool = False) -> None:
     """Skip (saying why) when a browser bundle is not built, as on a machine without npm;
-    CI sets WARMFLOW_REQUIRE_BUNDLES=1 (.ci/run), and there a missing bundle fails."""
+    CI sets WARMFLOW_REQUIRE_BROWSER=1 (.ci/run), and there a missing bundle fails."""
     missing = [name for name in names or BUNDLES if not BUNDLES[name].is_file()]
-    if not missing:
-        return
-    reason = f"{'、'.join(missing)} not built: run `make vendor` (make setup does; needs npm)"
-    if os.environ.get("WARMFLOW_REQUIRE_BUNDLES"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+    if missing:
+        skip_or_fail(
+            f"{'、'.join(missing)} not built: run `make vendor` (make setup does; needs npm)",
+            module,
+        )
+
+
+def skip_or_fail(reason: str, module: bool = False) -> None:
+    """What the browser side lacks: a skip on a developer's machine, a failure in CI."""
+    if os.environ.get("WARMFLOW_REQUIRE_BROWSER"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
 
 
 # Every property test draws the same examples on every run and machine: a failure in CI
