@@ -91,8 +91,8 @@ def openapi_document():
 # --- how things look in an answer ---------------------------------------------------------
 
 MAX_LIMIT = 100
-# As on the public notice page (webapp/notices.py), per address.
-OBJECTION_LIMIT = "5 per hour; 20 per day"
+# The public notice page's limit (webapp/notices.py), counted together with it.
+OBJECTION_LIMIT, OBJECTION_SCOPE = "5 per hour; 20 per day", "objection"
 SENSITIVE_TYPES = {"id_number": privacy.mask_id, "bank_card": privacy.mask_card}
 # A long run of digits in free text (a comment quoting an ID or card number).
 
@@ -423,7 +423,7 @@ def notice_list():
 
 
 @bp.post("/notices/<int:notice_id>/objections")
-@limiter.limit(OBJECTION_LIMIT)
+@limiter.shared_limit(OBJECTION_LIMIT, scope=OBJECTION_SCOPE)
 def notice_objection(notice_id: int):
     data = body()
     objection = notices.raise_objection(
