@@ -4,7 +4,7 @@ Migrates and deploys `bpmn/` first (not timed), then times `demo.seed` alone and
 SQL statements it sends. The seed replays weeks of case work through the real services, so
 this is the time `make run` spends before it serves.
 
-    python bench/demo.py [--database-url URL] [--runs N]
+    python bench/demo.py [--database-url URL] [--runs N] [--archive N]
 
 The last line printed is one JSON object: the seed's wall-clock seconds (best and median
 of the runs), its statement count, and what it built.
@@ -41,7 +41,7 @@ def _fresh(url: str):
     return engine, factory
 
 
-def one_run(url: str) -> dict:
+def one_run(url: str, archive: int) -> dict:
     engine, factory = _fresh(url)
     statements = [0]
 
@@ -52,7 +52,7 @@ def one_run(url: str) -> dict:
     processes._versions.clear()  # as a fresh `warmflow init-db` process would start
     with factory() as session:
         started = time.perf_counter()
-        demo.seed(session)
+        demo.seed(session, archive)
         seconds = time.perf_counter() - started
     event.remove(engine, "before_cursor_execute", count)
     with factory() as session:
@@ -71,6 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="default: a scratch SQLite file")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--archive", type=int, default=demo.ARCHIVE_DRIVE, help="workers of the archive drive"
+    )
     args = parser.parse_args()
     os.environ.setdefault("WARMFLOW_FILES_DIR", tempfile.mkdtemp(prefix="warmflow-demo-files-"))
     runs = []
@@ -79,7 +82,7 @@ def main() -> None:
             url = args.database_url
         else:
             url = f"sqlite:///{tempfile.mkdtemp(prefix='warmflow-demo-')}/demo{n}.sqlite"
-        runs.append(one_run(url))
+        runs.append(one_run(url, args.archive))
         print(f"run {n + 1}: {runs[-1]['seconds']:.2f} s, {runs[-1]['statements']} statements")
     seconds = [r["seconds"] for r in runs]
     last = runs[-1]
@@ -89,6 +92,7 @@ def main() -> None:
                 "seed_s": round(min(seconds), 3),
                 "seed_median_s": round(statistics.median(seconds), 3),
                 "statements": last["statements"],
+                "statements_per_case": round(last["statements"] / last["cases"], 1),
                 "cases": last["cases"],
                 "archived_workers": last["archived_workers"],
                 "logins": last["logins"],
