@@ -37,7 +37,11 @@ def on_starting(server) -> None:
     # Several processes must sign sessions and CSRF tokens with one key: a key made up per
     # process would log users out whenever their next request reaches another worker.
     if not os.environ.get("SECRET_KEY"):
-        raise SystemExit("SECRET_KEY is not set: every web worker needs the same secret key.")
+        raise SystemExit(
+            "未设置 SECRET_KEY：每个 web 进程都要用同一个密钥签署登录会话"
+            "（见 README 的 Production 一节）。"
+            " SECRET_KEY is not set: every web worker needs the same secret key."
+        )
 
 
 def post_worker_init(worker) -> None:

@@ -6,22 +6,83 @@ federation with one user per role; campaigns; and the clock under time-machine.
 import json
 import os
 import re
+import struct
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import select, text
 from stdnum import luhn
 from stdnum.cn import ric
 from werkzeug.security import generate_password_hash
 
-from workflows import db, migrate, processes, tasks, users, workdays
+from workflows import db, files, migrate, paths, processes, tasks, users, workdays
 from workflows.clock import CST
-from workflows.models import Campaign, CampaignBudget, Case, HumanTask, StoredFile, User
+from workflows.models import Campaign, CampaignBudget, Case, HumanTask, User
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN = ROOT / "bpmn"
+VENDOR = ROOT / "webapp" / "static" / "vendor"
+# The browser bundles `make vendor` builds from npm (make setup runs it).
+BUNDLES = {
+    "bpmn-js": VENDOR / "bpmn-js" / "bpmn-viewer.production.min.js",
+    "editor": VENDOR / "editor" / "editor.js",
+    "Chart.js": VENDOR / "chartjs" / "chart.umd.min.js",
+}
+
+
+def require_bundles(*names: str, module: bool = False) -> None:
+    """Skip (saying why) when a browser bundle is not built, as on a machine without npm;
+    CI sets WARMFLOW_REQUIRE_BROWSER=1 (.ci/run), and there a missing bundle fails."""
+    missing = [name for name in names or BUNDLES if not BUNDLES[name].is_file()]
+    if missing:
+        skip_or_fail(
+            f"{'、'.join(missing)} not built: run `make vendor` (make setup does; needs npm)",
+            module,
+        )
+
+
+def skip_or_fail(reason: str, module: bool = False) -> None:
+    """What the browser side lacks: a skip on a developer's machine, a failure in CI."""
+    if os.environ.get("WARMFLOW_REQUIRE_BROWSER"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
+
+
+# Every property test draws the same examples on every run and machine: a failure in CI
+# is a failure on a developer's machine too (and no example database is left behind).
+# A test's own @settings inherit this profile; `--hypothesis-seed` has no effect under it.
+hypothesis_settings.register_profile("warmflow", derandomize=True, database=None)
+hypothesis_settings.load_profile("warmflow")
+
+# Small real files of each accepted kind, as an office would upload them.
+DEMO_FILES = ROOT / "workflows" / "demo_files"
+PDF = (DEMO_FILES / "admission_letter.pdf").read_bytes()
+JPEG = (DEMO_FILES / "housing_outside.jpg").read_bytes()
+
+
+def _png(width: int = 4, height: int = 3) -> bytes:
+    """A small grey PNG, chunk by chunk (no imaging library needed)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG = _png()
 
 
 def _url(tmp_path_factory) -> str:
@@ -83,6 +144,16 @@ def restart() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _files_dir(tmp_path, monkeypatch):
+    """Each test's uploads in a folder of its own, resolved as at start-up; a test that
+    wants the default configuration deletes WARMFLOW_FILES_DIR and configures again."""
+    monkeypatch.setenv("WARMFLOW_FILES_DIR", str(tmp_path / "files"))
+    paths.configure()
+    yield tmp_path / "files"
+    paths.reset()
+
+
+@pytest.fixture(autouse=True)
 def _cheap_password_hash(monkeypatch):
     """scrypt makes every user cost ~0.1 s; tests that log in still check real hashes."""
     monkeypatch.setattr(
@@ -133,19 +204,11 @@ class World:
         self._serial += 1
         return valid_id(f"511002{birth}{self._serial:03d}")
 
-    def upload(self, owner: str = "cw1") -> int:
-        user = self.users[owner]
-        stored = StoredFile(
-            sha256="0" * 64,
-            filename="录取通知书.pdf",
-            content_type="application/pdf",
-            size=1024,
-            org_id=user.org_id,
-            uploaded_by_id=user.id,
-        )
-        self.session.add(stored)
-        self.session.commit()
-        return stored.id
+    def upload(
+        self, owner: str = "cw1", filename: str = "录取通知书.pdf", data: bytes = PDF
+    ) -> int:
+        """A file stored as an upload stores it (bytes on disk, a row), by `owner`."""
+        return files.store(self.session, self.user(owner), filename, data).id
 
     def tuition_application(self, **overrides) -> dict:
         data = dict(
@@ -301,8 +364,6 @@ def make_app(engine, world, tmp_path, monkeypatch):
     The shared limiter is switched off again afterwards so no other test inherits it."""
     from webapp import create_app
     from webapp.extensions import limiter
-
-    monkeypatch.setenv("WARMFLOW_FILES_DIR", str(tmp_path / "files"))
 
     def make(**config):
         settings = {

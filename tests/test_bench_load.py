@@ -62,3 +62,9 @@ def test_short_load_run_reports_every_figure_and_loses_nothing():
     assert figures["lost"] == figures["answered_twice"] == figures["audit_mismatch"] == 0
     assert figures["cases_advanced_wrongly"] == 0
     assert figures["ok"] is True
+    # Ceilings at about ten times today's figures with 6 users on a loaded two-core machine
+    # (32 requests and 10 approvals a second; p95 256 ms for a task list, 325 ms for an
+    # approval; a token takes seconds on purpose: scrypt).
+    assert figures["requests_per_s"] > 3 and figures["completions_per_s"] > 1
+    assert figures["latency"]["list_group"]["p95_ms"] < 3_000
+    assert figures["latency"]["complete"]["p95_ms"] < 3_500

@@ -165,8 +165,7 @@ EXPECTED_ERRORS = (
     OverflowError,
     ProcessError,  # post_notice & co. outside a running case
 )
-ALLOWED_OBJECTS = {id(v) for v in [*scripting.ALLOWED_BUILTINS.values(), *FUNCTIONS.values()]}
-ALLOWED_OBJECTS |= {id(v) for v in scripting._GUARDS["__builtins__"].values()}
+ALLOWED_OBJECTS = {id(v) for v in [*scripting.BUILTINS.values(), *FUNCTIONS.values()]}
 FORBIDDEN_BUILTINS = {
     id(getattr(builtins, name))
     for name in dir(builtins)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from workflows import cases, timers
+from workflows import cases, timers, workdays
 from workflows.clock import CST, now
 from workflows.models import AuditEvent, HumanTask, ProcessInstance, PublicNotice
 
@@ -167,8 +167,25 @@ def wait_until(condition, seconds: float, step: float = 0.01) -> bool:
 def test_worker_killed_while_firing_loses_no_timer_and_fires_none_twice(engine, world, clock):
     real_now = world.session.scalar(text("SELECT now()"))
     world.session.commit()
-    clock.move_to(real_now - timedelta(days=40))  # registered 40 days ago, notices long over
-    case_ids = in_notice(world, 150)
+    # Registered 40 days ago, notices long over: 75 due first, then one due a day later,
+    # then 74 due a day after that, so the worker takes them in that order.
+    clock.move_to(real_now - timedelta(days=40))
+    calendar = workdays.load(world.session)
+
+    def next_working_day() -> None:  # a notice posted then ends a working day later
+        clock.shift(timedelta(days=1))
+        while not calendar.is_workday(now().astimezone(CST).date()):
+            clock.shift(timedelta(days=1))
+
+    next_working_day()
+    first = in_notice(world, 75)
+    next_working_day()
+    (held,) = in_notice(world, 1)
+    next_working_day()
+    rest = in_notice(world, 74)
+    ends = [latest_notice_end(world, ids) for ids in (first, [held], rest)]
+    assert ends == sorted(set(ends))
+    case_ids = [*first, held, *rest]
     assert latest_notice_end(world, case_ids) < real_now - timedelta(days=10)
 
     def fired_so_far() -> int:
@@ -177,9 +194,30 @@ def test_worker_killed_while_firing_loses_no_timer_and_fires_none_twice(engine, 
                 select(func.count(AuditEvent.id)).where(AuditEvent.action == "timer.fire")
             )
 
+    def waiting_on_the_lock() -> bool:
+        with engine.connect() as conn:
+            return bool(
+                conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE application_name = :n AND wait_event_type = 'Lock'"
+                    ),
+                    {"n": KILLED_WORKER},
+                )
+            )
+
+    # This test holds the 76th case's notice row: the worker fires the first 75, then
+    # waits inside the 76th's transaction (closing the notice needs that row). That is
+    # where it is killed, every time: midway, with a transaction open.
+    holder = engine.connect()
+    lock = holder.begin()
+    holder.execute(
+        select(PublicNotice.id).where(PublicNotice.case_id == held).with_for_update()
+    ).one()
     killed = worker_process(engine, "--interval", "60", name=KILLED_WORKER)
     try:
-        assert wait_until(lambda: fired_so_far() >= 10, 60), "the worker fired nothing"
+        assert wait_until(waiting_on_the_lock, 120, step=0.05), "the worker never got there"
+        assert fired_so_far() == 75
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=10)
     finally:
@@ -187,8 +225,10 @@ def test_worker_killed_while_firing_loses_no_timer_and_fires_none_twice(engine, 
             killed.kill()
             killed.wait()
         killed.stdout.close()
+        lock.rollback()
+        holder.close()
     before_restart = fired_so_far()
-    assert 10 <= before_restart < len(case_ids), "the worker should have been killed midway"
+    assert before_restart == 75, "nothing the killed worker had not committed may count"
 
     # The killed worker's connection is gone once PostgreSQL has rolled its open
     # transaction back and released its row lock (else SKIP LOCKED would pass that row by

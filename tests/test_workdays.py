@@ -7,7 +7,7 @@ import pytest
 from conftest import cst
 from sqlalchemy import select
 
-from workflows import cases, timers, workdays
+from workflows import cases, db, timers, workdays
 from workflows.models import CalendarDay, CalendarYear, ProcessInstance, PublicNotice
 from workflows.workdays import WorkCalendar
 
@@ -107,16 +107,25 @@ def test_entered_year_is_stored_and_seen_by_the_current_calendar(session):
     assert calendar.warning(date(2027, 1, 1), date(2027, 1, 5)) == ""
 
 
-def test_current_calendar_is_cached_until_invalidated(session):
+def test_a_year_entered_in_another_process_counts_here_at_once(session, engine, monkeypatch):
     before = workdays.current(session)
     assert before.is_workday(date(2027, 1, 1))
-    # Another process enters the day: this one keeps its cached calendar ...
-    session.add(CalendarDay(day=date(2027, 1, 1), is_workday=False, note="元旦"))
+    assert workdays.current(session) is before  # cached: nothing changed
+
+    # Another process (its own connection; it cannot empty this process's cache) enters
+    # 2027: the change stamp it moves tells this process to read the calendar again.
+    monkeypatch.setattr(workdays, "invalidate", lambda: None)
+    with db.make_session_factory(engine)() as elsewhere:
+        workdays.enter_year(elsewhere, None, 2027, HOLIDAYS_2027, WORKDAYS_2027)
+    now_known = workdays.current(session)
+    assert not now_known.is_workday(date(2027, 1, 1))
+    assert now_known.warning(date(2027, 1, 1), date(2027, 1, 5)) == ""
+    assert workdays.current(session) is now_known
+
+    # The stamp is the signal: a row written behind the service's back is not seen.
+    session.add(CalendarDay(day=date(2027, 3, 1), is_workday=False, note="手工"))
     session.commit()
-    assert workdays.current(session).is_workday(date(2027, 1, 1))
-    # ... until the cache is dropped.
-    workdays.invalidate()
-    assert not workdays.current(session).is_workday(date(2027, 1, 1))
+    assert workdays.current(session).is_workday(date(2027, 3, 1))
 
 
 def test_entering_a_year_again_replaces_its_earlier_entries_only(session):

@@ -36,7 +36,7 @@ from webapp import (
     worklists,
 )
 from webapp.extensions import babel, csrf, limiter, login_manager
-from workflows import privacy
+from workflows import paths, privacy
 from workflows.errors import NotFound
 
 LANGUAGES = ("zh_CN", "en")
@@ -51,7 +51,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_hex(32),
-        DATABASE_URL=os.environ.get("DATABASE_URL", "sqlite:///instance/warmflow.sqlite"),
+        DATABASE_URL=os.environ.get("DATABASE_URL", paths.DEFAULT_DATABASE_URL),
+        WARMFLOW_FILES_DIR=os.environ.get("WARMFLOW_FILES_DIR", paths.DEFAULT_FILES_DIR),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         # The largest upload is a bank result file (20 MB, workflows/batches.py); an
@@ -63,6 +64,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    # Relative paths become absolute here, once, against the working directory.
+    resolved = paths.configure(app.config["DATABASE_URL"], app.config["WARMFLOW_FILES_DIR"])
+    app.config.update(DATABASE_URL=resolved.database_url, WARMFLOW_FILES_DIR=resolved.files_dir)
     app.json.ensure_ascii = False
     security.init_app(app, test_config)
     privacy.install_log_masking()

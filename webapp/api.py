@@ -16,6 +16,7 @@ from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
 from webapp import openapi
+from webapp.cases import file_answer
 from webapp.database import session
 from webapp.extensions import limiter
 from webapp.processes import change_list, refusal
@@ -90,8 +91,8 @@ def openapi_document():
 # --- how things look in an answer ---------------------------------------------------------
 
 MAX_LIMIT = 100
-# As on the public notice page (webapp/notices.py), per address.
-OBJECTION_LIMIT = "5 per hour; 20 per day"
+# The public notice page's limit (webapp/notices.py), counted together with it.
+OBJECTION_LIMIT, OBJECTION_SCOPE = "5 per hour; 20 per day", "objection"
 SENSITIVE_TYPES = {"id_number": privacy.mask_id, "bank_card": privacy.mask_card}
 # A long run of digits in free text (a comment quoting an ID or card number).
 
@@ -399,6 +400,13 @@ def file_upload():
     ), 201
 
 
+@bp.get("/files/<int:file_id>")
+@token_required
+def file_download(file_id: int):
+    """A file's content: one's own upload, or a file of a case in one's scope (as /files)."""
+    return file_answer(*files.readable(session(), g.api_user, file_id))
+
+
 @bp.get("/cases/<int:case_id>")
 @token_required
 def case_detail(case_id: int):
@@ -422,7 +430,7 @@ def notice_list():
 
 
 @bp.post("/notices/<int:notice_id>/objections")
-@limiter.limit(OBJECTION_LIMIT)
+@limiter.shared_limit(OBJECTION_LIMIT, scope=OBJECTION_SCOPE)
 def notice_objection(notice_id: int):
     data = body()
     objection = notices.raise_objection(

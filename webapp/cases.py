@@ -76,7 +76,12 @@ def _download_name(filename: str, content_type: str) -> str:
 @bp.get("/files/<int:file_id>")
 @login_required
 def download(file_id: int):
-    stored, path = files.readable(session(), current_user, file_id)
+    return file_answer(*files.readable(session(), current_user, file_id))
+
+
+def file_answer(stored, path: Path):
+    """A stored file as a download (the page and the API alike): its real type, a safe
+    name, never cached, never sniffed."""
     answer = send_file(
         path,
         mimetype=stored.content_type,

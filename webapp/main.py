@@ -6,9 +6,10 @@ from flask_login import current_user
 from sqlalchemy import func, select, text
 
 from webapp.database import session
-from workflows import reminders, tasks
+from workflows import reminders, tasks, timers
 from workflows.access import SUPERVISOR_ROLES
 from workflows.cases import PROGRAMMES, SEARCH_ROLES
+from workflows.clock import CST
 from workflows.models import ProcessVersion
 from workflows.processes import ROLES
 from workflows.reports import REPORT_ROLES
@@ -67,10 +68,30 @@ def favicon():
     return current_app.send_static_file("favicon.ico")
 
 
+def _iso(moment) -> str | None:
+    return moment.astimezone(CST).isoformat() if moment else None  # as in the API
+
+
 @bp.get("/healthz")
 def healthz():
-    session().execute(text("SELECT 1"))
-    return jsonify(status="ok", database="ok")
+    """Liveness for a load balancer (200 while the database answers) and, for whoever
+    watches, when the timer worker last ran: notices stop closing without it."""
+    db = session()
+    db.execute(text("SELECT 1"))
+    health = timers.health(db)
+    return jsonify(
+        status="ok",
+        database="ok",
+        timers={
+            "state": health.state,
+            "last_ok_at": _iso(health.last_ok_at),
+            "minutes_since_last_ok": health.minutes_since,
+            "failing": health.failing,
+            "last_error_at": _iso(health.last_error_at),
+            "last_error": health.last_error,
+            "interval_seconds": health.interval_seconds,
+        },
+    )
 
 
 @bp.get("/")
@@ -93,6 +114,8 @@ def index():
         versions=versions,
         programmes=PROGRAMMES,
         my_reminders=reminders.for_user(db, current_user, limit=10),
+        # Managers are told when the timer worker stopped (notices would stay open).
+        worker=timers.health(db) if current_user.has_role("manager") else None,
     )
 
 

@@ -19,6 +19,8 @@ from workflows.errors import ValidationFailed
 bp = Blueprint("notices", __name__)
 
 OBJECTION_LIMIT = "5 per hour; 20 per day"
+# One count per address for the notice page and the API alike (webapp/api.py uses it).
+OBJECTION_SCOPE = "objection"
 
 
 class ObjectionForm(FlaskForm):
@@ -65,7 +67,7 @@ def index():
 
 
 @bp.route("/notices/<int:notice_id>/objection", methods=["GET", "POST"], endpoint="object")
-@limiter.limit(OBJECTION_LIMIT, methods=["POST"])
+@limiter.shared_limit(OBJECTION_LIMIT, scope=OBJECTION_SCOPE, methods=["POST"])
 def objection(notice_id: int):
     db = session()
     try:

@@ -759,6 +759,25 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/files/{file_id}": {
+        "get": {
+            "operationId": "downloadFile",
+            "summary": "下载附件：本人上传的文件，或本单位范围内案件的文件",
+            "tags": ["cases"],
+            "security": SECURED,
+            "parameters": [id_param("file_id", "文件 id")],
+            "responses": {
+                "200": {
+                    "description": "文件内容（PDF、JPG 或 PNG），以附件形式下载",
+                    "content": {
+                        kind: {"schema": {"type": "string", "format": "binary"}}
+                        for kind in ("application/pdf", "image/jpeg", "image/png")
+                    },
+                },
+                **errors(401, 403, 404),
+            },
+        }
+    },
     "/cases/{case_id}": {
         "get": {
             "operationId": "getCase",

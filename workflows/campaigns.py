@@ -452,18 +452,27 @@ def run_launch(factory: sessionmaker, launch_id: int, chunk: int = LAUNCH_CHUNK)
     """Open the launch's cases, `chunk` workers per transaction, updating its progress.
     Never raises: a failure ends up in the launch row for the page to show."""
     with factory() as session:
-        launch = session.get(CampaignLaunch, launch_id)
         try:
-            _run(session, launch, chunk)
+            _run(session, session.get(CampaignLaunch, launch_id), chunk)
         except Exception as err:  # noqa: BLE001 - the page shows it; the log keeps the trace
             log.exception("campaign launch %s failed", launch_id)
             session.rollback()
+            message = err.message if isinstance(err, WarmflowError) else "发起失败，请联系管理员"
+            _mark_failed(factory, launch_id, f"{message}（已建案件保留，可再次发起）")
+
+
+def _mark_failed(factory: sessionmaker, launch_id: int, message: str) -> None:
+    """Leave no launch "running" after a failure; if even this cannot be written (the
+    database is gone), the page calls the launch interrupted once its heartbeat is stale."""
+    try:
+        with factory() as session:
             launch = session.get(CampaignLaunch, launch_id)
             launch.status = "failed"
-            message = err.message if isinstance(err, WarmflowError) else "发起失败，请联系管理员"
-            launch.message = f"{message}（已建案件保留，可再次发起）"[:500]
+            launch.message = message[:500]
             launch.finished_at = now()
             session.commit()
+    except Exception:  # noqa: BLE001 - logged; the stale heartbeat covers it
+        log.exception("campaign launch %s: could not record its failure", launch_id)
 
 
 def _run(session: Session, launch: CampaignLaunch, chunk: int) -> None:

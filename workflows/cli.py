@@ -1,105 +1,262 @@
-"""`warmflow` command line: set up the database, deploy diagrams, run the timer worker."""
+"""`warmflow` command line: set up the database, deploy diagrams, run the timer worker.
+
+Administrators read it in Chinese like the rest of warmflow: a wrong command, option or
+value ends with a Chinese message and exit status 2, never with a traceback.
+"""
 
 import logging
 import os
+import sys
 from datetime import date
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
-from workflows import db, migrate, privacy, processes, timers, workdays
+from workflows import db, migrate, paths, privacy, processes, timers, workdays
+from workflows.errors import WarmflowError
+
+log = logging.getLogger(__name__)
+USAGE_ERROR = 2  # click's own status for bad usage; bad values get it too
 
 
 def bpmn_dir() -> Path:
-    return Path(os.environ.get("WARMFLOW_BPMN_DIR", Path(__file__).parent.parent / "bpmn"))
+    """The diagrams `init-db` deploys: WARMFLOW_BPMN_DIR, else the copy an installed
+    package carries (workflows/bpmn, added at build time), else the source tree's bpmn/."""
+    if os.environ.get("WARMFLOW_BPMN_DIR"):
+        return Path(os.environ["WARMFLOW_BPMN_DIR"])
+    packaged = Path(__file__).parent / "bpmn"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).parent.parent / "bpmn"
 
 
 def _factory():
     return db.make_session_factory(db.make_engine())
 
 
-@click.group()
+# --- Chinese for click's own errors -------------------------------------------------------
+
+
+def _name(err: click.ClickException) -> str:
+    param = getattr(err, "param", None)
+    if param is not None:
+        if isinstance(param, click.Option):
+            return "/".join(param.opts)
+        return param.metavar or (param.name or "").upper()
+    hint = getattr(err, "param_hint", None)
+    if isinstance(hint, list | tuple):
+        return "/".join(hint)
+    return str(hint or "")
+
+
+def chinese_message(err: click.ClickException) -> str:
+    """What went wrong, in Chinese (click's messages are English)."""
+    if isinstance(err, click.exceptions.NoSuchOption):
+        return f"没有 {err.option_name} 这个选项（warmflow --help 列出全部命令和选项）"
+    if isinstance(err, click.exceptions.BadOptionUsage):
+        return f"选项 {err.option_name} 后面需要一个值"
+    if isinstance(err, click.exceptions.MissingParameter):
+        return f"缺少参数 {_name(err)}"
+    if isinstance(err, click.BadParameter):
+        message = err.message if _is_chinese(err.message) else "格式不对"
+        return f"参数 {_name(err)} 的值无效：{message}"
+    if _is_chinese(err.message):
+        return err.message
+    if "unexpected extra argument" in err.message:
+        return "多余的参数：" + err.message.split("(", 1)[-1].rstrip(")")
+    return f"命令行有误（{err.message}）"
+
+
+def _is_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text or "")
+
+
+class Commands(click.Group):
+    """The `warmflow` group: paths resolved before any command, errors in Chinese."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            known = "、".join(sorted(self.list_commands(ctx)))
+            raise click.UsageError(f"没有“{name}”这个命令。可用的命令：{known}", ctx)
+        return super().resolve_command(ctx, args)
+
+    def main(self, args=None, prog_name=None, **extra):  # noqa: ANN001 - click's signature
+        extra.pop("standalone_mode", None)
+        try:
+            result = super().main(args, prog_name or "warmflow", standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as err:
+            click.echo(err.ctx.get_help() if err.ctx else str(err))
+            sys.exit(USAGE_ERROR)
+        except click.ClickException as err:
+            click.echo(f"错误：{chinese_message(err)}", err=True)
+            sys.exit(USAGE_ERROR if isinstance(err, click.UsageError) else err.exit_code)
+        except click.exceptions.Abort:
+            click.echo("已取消。", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _refuse(message: str) -> None:
+    """Bad input found by the command itself: a Chinese message, exit status 2."""
+    raise click.UsageError(message)
+
+
+def _run(work):
+    """A command's work: a service's refusal is bad input (exit 2); a database that cannot
+    be reached is said so plainly (exit 1). Either way no traceback reaches the screen."""
+    try:
+        return work()
+    except WarmflowError as err:
+        lines = [err.message, *(f"  {key}：{text}" for key, text in (err.errors or {}).items())]
+        _refuse("\n".join(lines))
+    except SQLAlchemyError as err:
+        log.debug("database error", exc_info=True)
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0][:200]
+        click.echo(f"错误：数据库操作失败（DATABASE_URL）：{reason}", err=True)
+        sys.exit(1)
+
+
+class Year(click.ParamType):
+    name = "年份"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        if isinstance(value, int):
+            year = value
+        elif str(value).strip().isdigit():
+            year = int(str(value).strip())
+        else:
+            self.fail(f"“{value}”不是年份，请写四位数字，如 2027", param, ctx)
+        if not 2000 <= year <= 2100:
+            self.fail(f"年份应在 2000 至 2100 之间（收到 {value}）", param, ctx)
+        return year
+
+
+class Day(click.ParamType):
+    name = "日期"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"“{value}”不是日期，请按 2027-01-01 的格式填写", param, ctx)
+
+
+class Seconds(click.ParamType):
+    name = "秒数"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"“{value}”不是秒数", param, ctx)
+        if not 0.1 <= seconds <= 86400:
+            self.fail("间隔应在 0.1 秒至 1 天之间", param, ctx)
+        return seconds
+
+
+# --- the commands -------------------------------------------------------------------------
+
+
+@click.group(cls=Commands, help="warmflow：困难职工帮扶业务系统的命令行。")
 def main() -> None:
-    """warmflow: trade-union hardship assistance case work."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # SpiffWorkflow logs every task state change at INFO: far too much for a worker's log.
     logging.getLogger("spiff").setLevel(logging.WARNING)
     privacy.install_log_masking()
+    paths.configure()  # DATABASE_URL and WARMFLOW_FILES_DIR made absolute, once
 
 
-@main.command("migrate")
+@main.command("migrate", help="把数据库结构升级到最新版本（Alembic）。")
 def migrate_command() -> None:
-    """Bring the database schema up to date (Alembic)."""
-    migrate.upgrade(db.make_engine())
+    _run(lambda: migrate.upgrade(db.make_engine()))
     click.echo("数据库结构已是最新。")
 
 
-@main.command("init-db")
-@click.option("--demo", is_flag=True, help="Also seed the 内江 demo federation and cases.")
+@main.command("init-db", help="升级数据库结构，部署 bpmn/ 中的流程；加 --demo 生成演示数据。")
+@click.option("--demo", is_flag=True, help="同时生成内江演示单位、账号和案件。")
 def init_db(demo: bool) -> None:
-    """Migrate, deploy the diagrams in bpmn/, and optionally seed demo data."""
-    engine = db.make_engine()
-    migrate.upgrade(engine)
-    factory = db.make_session_factory(engine)
-    with factory() as session:
-        results = processes.deploy_files(session, None, sorted(bpmn_dir().glob("*.bpmn")))
-        for r in results:
-            state = "新版本" if r.created else "未变化"
-            click.echo(f"流程 {r.version.process_id} 第 {r.version.number} 版（{state}）")
-    if demo:
-        from workflows import demo as demo_data
-
+    def work() -> None:
+        engine = db.make_engine()
+        migrate.upgrade(engine)
+        factory = db.make_session_factory(engine)
         with factory() as session:
-            created = demo_data.seed(session)
-        click.echo("已生成演示数据。" if created else "演示数据已存在，未重复生成。")
-        click.echo(f"演示账号（密码均为 {demo_data.PASSWORD}）：")
-        for username, role, org in demo_data.DEMO_LOGINS:
-            click.echo(f"  {username:<18} {role}（{org}）")
+            results = processes.deploy_files(session, None, sorted(bpmn_dir().glob("*.bpmn")))
+            for r in results:
+                state = "新版本" if r.created else "未变化"
+                click.echo(f"流程 {r.version.process_id} 第 {r.version.number} 版（{state}）")
+        if demo:
+            from workflows import demo as demo_data
+
+            with factory() as session:
+                created = demo_data.seed(session)
+            click.echo("已生成演示数据。" if created else "演示数据已存在，未重复生成。")
+            click.echo(f"演示账号（密码均为 {demo_data.PASSWORD}）：")
+            for username, role, org in demo_data.DEMO_LOGINS:
+                click.echo(f"  {username:<18} {role}（{org}）")
+
+    _run(work)
 
 
-@main.command("deploy")
-@click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@main.command("deploy", help="把 BPMN 文件部署为新版本（未变化的文件跳过）。")
+@click.argument(
+    "files", nargs=-1, required=True, metavar="BPMN文件", type=click.Path(path_type=Path)
+)
 def deploy(files: tuple[Path, ...]) -> None:
-    """Deploy BPMN files as new versions (unchanged files are skipped)."""
-    with _factory()() as session:
-        for r in processes.deploy_files(session, None, list(files)):
-            click.echo(
-                f"{r.version.process_id} v{r.version.number}" + ("" if r.created else "（未变化）")
-            )
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        _refuse(f"找不到文件：{'、'.join(missing)}")
+
+    def work() -> None:
+        with _factory()() as session:
+            for r in processes.deploy_files(session, None, list(files)):
+                suffix = "" if r.created else "（未变化）"
+                click.echo(f"{r.version.process_id} v{r.version.number}{suffix}")
+
+    _run(work)
 
 
-@main.command("worker")
-@click.option("--once", is_flag=True, help="Fire what is due now and exit (for cron/tests).")
-@click.option("--interval", default=30.0, show_default=True, help="Seconds between rounds.")
+@main.command("worker", help="定时任务：公示期满、回头看到期，以及银行回盘后推进案件。")
+@click.option("--once", is_flag=True, help="只运行一轮就退出（供 cron 和测试使用）。")
+@click.option(
+    "--interval", type=Seconds(), default=30.0, show_default=True, help="两轮之间的秒数。"
+)
 def worker(once: bool, interval: float) -> None:
-    """Fire due timers (notice periods, yearly re-checks)."""
-    timers.run_worker(_factory(), interval=interval, once=once)
+    if not _run(lambda: timers.run_worker(_factory(), interval=interval, once=once)):
+        # Only --once returns; a cron job's mail then says the round failed.
+        click.echo("错误：本轮定时任务出错，详见上面的日志。", err=True)
+        sys.exit(1)
 
 
-@main.command("calendar-year")
-@click.argument("year", type=int)
-@click.option("--holiday", "holidays", multiple=True, help="A holiday date (YYYY-MM-DD).")
-@click.option("--workday", "workdays_", multiple=True, help="A 调休 working day (YYYY-MM-DD).")
-def calendar_year(year: int, holidays: tuple[str, ...], workdays_: tuple[str, ...]) -> None:
-    """Enter a year's official holidays and make-up working days."""
-    with _factory()() as session:
-        workdays.enter_year(
-            session,
-            None,
-            year,
-            [date.fromisoformat(d) for d in holidays],
-            [date.fromisoformat(d) for d in workdays_],
-        )
-    click.echo(f"{year} 年节假日安排已录入。")
+@main.command("calendar-year", help="录入某年的法定节假日和调休上班日。")
+@click.argument("year", type=Year(), metavar="年份")
+@click.option("--holiday", "holidays", multiple=True, type=Day(), help="放假日期（YYYY-MM-DD）。")
+@click.option("--workday", "workdays_", multiple=True, type=Day(), help="调休上班日期。")
+def calendar_year(year: int, holidays: tuple[date, ...], workdays_: tuple[date, ...]) -> None:
+    outside = [d.isoformat() for d in (*holidays, *workdays_) if d.year != year]
+    if outside:
+        _refuse(f"{'、'.join(outside)} 不属于 {year} 年")
+    both = sorted(set(holidays) & set(workdays_))
+    if both:
+        _refuse(f"{'、'.join(d.isoformat() for d in both)} 不能既是假日又是上班日")
+
+    def work() -> None:
+        with _factory()() as session:
+            workdays.enter_year(session, None, year, sorted(holidays), sorted(workdays_))
+
+    _run(work)
+    click.echo(f"{year} 年节假日安排已录入：{len(holidays)} 天假日，{len(workdays_)} 天调休上班。")
 
 
-if __name__ == "__main__":
-    main()
-
-
-@main.command("gen-key")
+@main.command("gen-key", help="生成一个新的 WARMFLOW_ENCRYPTION_KEY（32 字节随机数，base64）。")
 def gen_key() -> None:
-    """Print a new WARMFLOW_ENCRYPTION_KEY (32 random bytes, base64)."""
     from workflows import crypto
 
     click.echo(crypto.new_key())
+
+
+if __name__ == "__main__":  # `python -m workflows.cli`: every command is defined by now
+    main()

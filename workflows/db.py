@@ -11,10 +11,11 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
+from workflows import paths
 from workflows.clock import as_utc
 from workflows.errors import Conflict
 
-DEFAULT_URL = "sqlite:///instance/warmflow.sqlite"
+DEFAULT_URL = paths.DEFAULT_DATABASE_URL
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -46,11 +47,12 @@ class UTCDateTime(TypeDecorator):
 
 
 def database_url() -> str:
-    return os.environ.get("DATABASE_URL", DEFAULT_URL)
+    """This process's database, a SQLite file's path made absolute at start-up."""
+    return paths.current().database_url
 
 
 def make_engine(url: str | None = None, **kwargs) -> Engine:
-    url = url or database_url()
+    url = paths.absolute_database_url(url or database_url())
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):

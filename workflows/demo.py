@@ -10,15 +10,25 @@ at is on screen for someone to pick up. The clock is released before `seed` retu
 
 Every step is placed on a working day counted back from today (`-1` is the last working
 day before today), so the notices posted "yesterday" are still open whenever the demo is
-seeded. All demo logins share the password `PASSWORD`.
+seeded. The campaigns follow the day too: the 金秋助学 of the current autumn (of the last
+one before August) and the 冬送温暖 of the winter the day falls in (else the nearest one),
+each open from before the replay starts until a month after seeding,
+so `make run` works on any day of any year, known to chinese-calendar or not. Dates in
+the stories and birth dates move with the year. All demo logins share the password
+`PASSWORD`.
+
+Besides the cases shown at every stage, a few hundred workers are enrolled in the archive
+(困难职工建档) through the same services, so that a 四季送 launch has people to open
+cases for; 城东街道帮扶站 has a second caseworker and approver, for 转交.
 """
 
-import hashlib
 import json
 import logging
 import random
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import time_machine
@@ -27,7 +37,7 @@ from sqlalchemy.orm import Session
 from stdnum import luhn
 from stdnum.cn import ric
 
-from workflows import cases, db, notices, payments, tasks, timers, users, workdays
+from workflows import cases, db, files, notices, payments, tasks, timers, users, workdays
 from workflows.clock import CST, local_now
 from workflows.models import (
     Campaign,
@@ -36,7 +46,6 @@ from workflows.models import (
     Organisation,
     Payment,
     PublicNotice,
-    StoredFile,
     User,
 )
 from workflows.processes import ROLES, latest_version
@@ -71,7 +80,9 @@ PEOPLE: dict[str, tuple[str, str, str]] = {
     "approver3.nj": ("赵国华", "nj", "approver_l3"),
     "approver2.szq": ("王海军", "szq", "approver_l2"),
     "caseworker.szq1": ("张敏", "szq1", "caseworker"),
+    "caseworker.szq1b": ("刘洋", "szq1", "caseworker"),
     "approver1.szq1": ("李红", "szq1", "approver_l1"),
+    "approver1.szq1b": ("何建军", "szq1", "approver_l1"),
     "caseworker.szq2": ("陈刚", "szq2", "caseworker"),
     "approver1.szq2": ("周建华", "szq2", "approver_l1"),
     "approver2.dxq": ("郑丽", "dxq", "approver_l2"),
@@ -89,54 +100,87 @@ PEOPLE: dict[str, tuple[str, str, str]] = {
 DEMO_LOGINS: list[tuple[str, str, str]] = [
     (username, ROLES[role], ORG_NAMES[org]) for username, (_, org, role) in PEOPLE.items()
 ]
-# The second person on each union's home visits (visits are made in pairs).
+# The second person on each union's home visits (visits are made in pairs: a community
+# grid worker or a workshop union leader).
 VISIT_PARTNER = {
-    "szq1": "社区网格员 李强",
-    "szq2": "车间工会小组长 黄涛",
-    "dxq1": "社区网格员 唐燕",
-    "dxq2": "车间工会小组长 彭海",
-    "zzx1": "村（社区）干部 曾德华",
-    "zzx2": "车间工会小组长 邓梅",
+    "szq1": "李强",
+    "szq2": "黄涛",
+    "dxq1": "唐燕",
+    "dxq2": "彭海",
+    "zzx1": "曾德华",
+    "zzx2": "邓梅",
 }
 
 # --- campaigns --------------------------------------------------------------------------
+#
+# Settings of the two campaigns; their year, code, name and dates follow the day the demo
+# is seeded (`campaigns_for`).
 
-CAMPAIGNS = [
-    dict(
-        code="jq2026",
-        name="2026年金秋助学",
-        programme="tuition_grant",
-        season="autumn",
-        year=2026,
-        aid_kind="cash",
-        standards={"college": 300000, "undergraduate": 500000, "postgraduate": 800000},
-        city_approval_threshold_fen=500000,
-        notice_days=5,
-        opens_on=date(2026, 8, 1),
-        closes_on=date(2026, 12, 31),
-        district_budget_fen=2_000_000 * 100,
-    ),
-    dict(
-        code="dsnw2026",
-        name="2026年冬送温暖",
-        programme="seasonal_aid",
-        season="winter",
-        year=2026,
-        aid_kind="cash",
-        standards={
-            "living": 100000,
-            "medical": 300000,
-            "schooling": 100000,
-            "disaster": 200000,
-            "other": 50000,
-        },
-        city_approval_threshold_fen=200000,
-        notice_days=5,
-        opens_on=date(2026, 11, 1),
-        closes_on=date(2027, 2, 28),
-        district_budget_fen=1_000_000 * 100,
-    ),
-]
+TUITION_SETTINGS = dict(
+    programme="tuition_grant",
+    season="autumn",
+    aid_kind="cash",
+    standards={"college": 300000, "undergraduate": 500000, "postgraduate": 800000},
+    city_approval_threshold_fen=500000,
+    notice_days=5,
+    district_budget_fen=2_000_000 * 100,
+)
+WINTER_SETTINGS = dict(
+    programme="seasonal_aid",
+    season="winter",
+    aid_kind="cash",
+    standards={
+        "living": 100000,
+        "medical": 300000,
+        "schooling": 100000,
+        "disaster": 200000,
+        "other": 50000,
+    },
+    city_approval_threshold_fen=200000,
+    notice_days=5,
+    district_budget_fen=1_000_000 * 100,
+)
+# The year the stories and the birth dates below are written for.
+STORY_YEAR = 2026
+# A campaign stays open this long after seeding, so that new applications can be tried.
+OPEN_AFTER_SEEDING = timedelta(days=30)
+
+
+def tuition_year(today: date) -> int:
+    """金秋助学 of this autumn from August on, of last autumn before."""
+    return today.year if today.month >= 8 else today.year - 1
+
+
+def winter_year(today: date) -> int:
+    """冬送温暖 of the winter (November to February) the day falls in; from March to
+    August, of the winter just past; in September and October, of the coming one."""
+    return today.year if today.month >= 9 else today.year - 1
+
+
+def campaigns_for(today: date, first_day: date) -> dict[str, dict]:
+    """The demo's campaigns when seeded on `today` with the replay starting `first_day`:
+    each open over its usual season, widened to the whole replay and a month beyond."""
+    autumn, winter = tuition_year(today), winter_year(today)
+    latest = today + OPEN_AFTER_SEEDING
+    return {
+        "tuition": dict(
+            TUITION_SETTINGS,
+            code=f"jq{autumn}",
+            name=f"{autumn}年金秋助学",
+            year=autumn,
+            opens_on=min(date(autumn, 8, 1), first_day),
+            closes_on=max(date(autumn, 12, 31), latest),
+        ),
+        "winter": dict(
+            WINTER_SETTINGS,
+            code=f"dsnw{winter}",
+            name=f"{winter}年冬送温暖",
+            year=winter,
+            opens_on=min(date(winter, 11, 1), first_day),
+            closes_on=max(date(winter + 1, 3, 1) - timedelta(days=1), latest),
+        ),
+    }
+
 
 # --- personal numbers -------------------------------------------------------------------
 
@@ -175,10 +219,45 @@ class DemoCase:
     key: str
     union: str
     programme: str
-    campaign: str | None
+    campaign: str | None  # "tuition" or "winter" (see campaigns_for)
     form: dict[str, Any]
     story: str  # what the home visit found
     steps: tuple[tuple, ...]
+
+    def moved(self, years: int) -> "DemoCase":
+        """The case told `years` later: birth dates in the ID numbers and the years in the
+        stories move along (a student is 18 whichever year the demo is seeded)."""
+        if not years:
+            return self
+        form = {
+            key: later_id(value, years) if key.endswith("id_number") else value
+            for key, value in self.form.items()
+        }
+        for key in ("hardship_description",):
+            if key in form:
+                form[key] = later_text(form[key], years)
+        steps = tuple(
+            tuple(later_text(a, years) if isinstance(a, str) else a for a in step)
+            for step in self.steps
+        )
+        return replace(self, form=form, story=later_text(self.story, years), steps=steps)
+
+
+_YEAR_IN_TEXT = re.compile(r"(?<!\d)(20[0-3]\d)(?=年)")
+
+
+def later_text(text: str, years: int) -> str:
+    return _YEAR_IN_TEXT.sub(lambda m: str(int(m.group(1)) + years), text)
+
+
+def later_id(number: str, years: int) -> str:
+    """The same person's ID number with the birth year `years` later (29 Feb → 28 Feb)."""
+    birth = number[6:14]
+    year, month, day = int(birth[:4]) + years, int(birth[4:6]), int(birth[6:8])
+    if (month, day) == (2, 29) and not (year % 4 == 0 and (year % 100 or year % 400 == 0)):
+        day = 28
+    prefix = f"{number[:6]}{year:04d}{month:02d}{day:02d}{number[14:17]}"
+    return prefix + ric.calc_check_digit(prefix + "0")
 
 
 def _person(union: str, birth: str, male: bool, serial: int) -> str:
@@ -211,21 +290,27 @@ def _tuition(
         account_name=parent[0],
         phone=phone(serial),
     )
-    return DemoCase(key, union, "tuition_grant", "jq2026", form, story, steps)
+    return DemoCase(key, union, "tuition_grant", "tuition", form, story, steps)
 
 
 def _winter(
-    serial: int, key: str, union: str, worker: tuple[str, str, bool], category: str, *steps: tuple
+    serial: int,
+    key: str,
+    union: str,
+    worker: tuple[str, str, bool],
+    category: str,
+    *steps: tuple,
+    person: int | None = None,  # the serial of the worker's ID number, if already in the demo
 ) -> DemoCase:
     form = dict(
         worker_name=worker[0],
-        worker_id_number=_person(union, worker[1], worker[2], serial),
+        worker_id_number=_person(union, worker[1], worker[2], person or serial),
         hardship_category=category,
         bank_card=bank_card(serial),
         account_name=worker[0],
         phone=phone(serial),
     )
-    return DemoCase(key, union, "seasonal_aid", "dsnw2026", form, "", steps)
+    return DemoCase(key, union, "seasonal_aid", "winter", form, "", steps)
 
 
 def _archive(
@@ -530,6 +615,7 @@ DEMO_CASES: list[DemoCase] = [
             "邻居 袁女士 18781255530",
             "胡建华家在城东还有一套门面出租，每月租金好几千，家庭并不困难。",
         ),
+        ("claim", -5, "caseworker.szq1", "investigate_objection"),
     ),
     _tuition(
         15,
@@ -585,6 +671,22 @@ DEMO_CASES: list[DemoCase] = [
         "",
         ("apply", -1),
     ),
+    _tuition(
+        19,
+        "jq_awaiting_l1_claimed",
+        "szq1",
+        ("钱思雨", "20080408", False),
+        ("钱卫东", "19760915", True),
+        "西华大学",
+        "车辆工程",
+        "undergraduate",
+        5300,
+        "父亲钱卫东原为城东汽修厂钣金工，2025年企业停业后失业在家，母亲在社区做保洁，"
+        "月收入约1900元；奶奶中风卧床需人照料，情况属实。",
+        ("apply", -16),
+        ("visit", -14),
+        ("claim", -2, "approver1.szq1", "approve_l1"),  # 李红 may hand it to 何建军 (转交)
+    ),
     # ---- 困难职工建档 ----
     _archive(
         31,
@@ -628,6 +730,7 @@ DEMO_CASES: list[DemoCase] = [
         ("approve", -12, 2, "approve", OK_L2),
         ("approve", -10, 3, "approve", OK_L3),
         ("pay", -7),
+        person=31,  # the same 刘建军 as da_archived
     ),
     _winter(42, "sj_awaiting_l1", "dxq1", ("谢桂芳", "19710923", False), "living", ("apply", -3)),
     _winter(43, "sj_awaiting_l1_b", "zzx1", ("邓志强", "19790217", True), "other", ("apply", -2)),
@@ -661,6 +764,109 @@ DEMO_CASES: list[DemoCase] = [
     ),
 ]
 
+# --- the archive drive -----------------------------------------------------------------
+#
+# 困难职工建档 for a few hundred more workers across the six unions, applied for over two
+# weeks and archived a week and a half later, as a yearly enrolment drive would: people
+# for a 四季送 launch to open cases for.
+
+ARCHIVE_DRIVE = 200
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董袁潘蒋蔡余"
+    "杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙"
+    "史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+_GIVEN_MALE = ["建国", "志强", "国平", "德明", "海涛", "永红", "文军", "小兵", "大勇", "春生"]
+_GIVEN_MALE += ["明华", "建军", "学文", "光荣", "世伟", "长江", "玉林", "家富", "庆余", "红兵"]
+_GIVEN_FEMALE = ["秀英", "桂兰", "丽华", "春梅", "玉珍", "淑芬", "红霞", "小琴", "慧敏", "晓燕"]
+_GIVEN_FEMALE += ["素芳", "建华", "冬梅", "雪莲", "丽萍", "金凤", "月娥", "翠兰", "美玲", "彩霞"]
+_EMPLOYERS = {
+    "szq1": ["城东农贸市场", "城东物业公司", "灵活就业（送外卖）", "城东街道环卫所"],
+    "szq2": ["内江钢铁厂"],
+    "dxq1": ["西林街道保洁公司", "灵活就业（家政）", "西林建材市场"],
+    "dxq2": ["东兴化工厂"],
+    "zzx1": ["水南镇砖厂", "水南镇敬老院", "灵活就业（建筑零工）"],
+    "zzx2": ["资中糖厂"],
+}
+# (category, household size, yearly income in 元, what the worker says, what the visit found)
+_HARDSHIPS = [
+    (
+        "medical",
+        3,
+        26000,
+        "本人患慢性肾病需长期服药，每月自付药费约一千二百元，收入难以维持家庭开支。",
+        "入户核实：病历和近半年购药票据齐全，本人仍在岗但常病休，家庭收入以工资为主，"
+        "住房为老旧单位宿舍，情况属实。",
+    ),
+    (
+        "living",
+        2,
+        21000,
+        "离异后独自抚养孩子，本人工资较低，无其他收入来源，房租占去收入的一半。",
+        "入户核实：租住城区老旧小区一室户，家具简陋，本人月工资约一千八百元，孩子读初中，"
+        "无其他收入来源，情况属实。",
+    ),
+    (
+        "schooling",
+        4,
+        36000,
+        "两个孩子同时上学，配偶无固定工作，家庭收入仅靠本人工资，学费负担重。",
+        "入户核实：两个孩子分别读高中和小学，配偶在家照顾老人打零工，家庭人均月收入约"
+        "七百五十元，住房为自建旧房，情况属实。",
+    ),
+    (
+        "disaster",
+        3,
+        30000,
+        "今年汛期暴雨致住房屋顶和墙体受损，修缮需要数万元，家中积蓄不足。",
+        "入户核实：房屋屋顶有明显渗漏、墙体开裂，村（社区）出具受灾证明，修缮费用估算"
+        "约三万元，家庭无力承担，情况属实。",
+    ),
+    (
+        "other",
+        3,
+        28000,
+        "配偶因工伤致残丧失劳动能力，家庭收入锐减，还需照顾年迈父母。",
+        "入户核实：配偶工伤伤残鉴定书齐全，长期在家休养，本人收入为家庭唯一来源，"
+        "赡养两位老人，居住条件较差，情况属实。",
+    ),
+]
+
+
+def archive_drive(count: int) -> list[DemoCase]:
+    """`count` workers enrolled in the archive, spread over the six unions and the weeks."""
+    rng = random.Random(2027)
+    units = [code for district in UNIONS.values() for code, _ in district]
+    plans = []
+    for n in range(count):
+        union = units[n % len(units)]
+        male = rng.random() < 0.55
+        given = rng.choice(_GIVEN_MALE if male else _GIVEN_FEMALE)
+        name = _SURNAMES[(n * 7 + n // 97) % len(_SURNAMES)] + given
+        birth = date(1966, 1, 1) + timedelta(days=(n * 37) % 9000 + n // 3)  # 1966 to 1991
+        category, household, income, description, story = _HARDSHIPS[n % len(_HARDSHIPS)]
+        applied = -29 + (n * 7) % 11  # -29 … -19: archived by -10
+        plans.append(
+            _archive(
+                1000 + n,
+                f"da_drive_{n:03d}",
+                union,
+                (name, birth.strftime("%Y%m%d"), male),
+                rng.choice(_EMPLOYERS[union]),
+                category,
+                household,
+                income + (n % 7) * 600,
+                description,
+                story,
+                ("apply", applied),
+                ("visit", applied + 1),
+                ("approve", applied + 8, 1, "approve", OK_L1),
+                ("approve", applied + 9, 2, "approve", "同意建档，纳入困难职工帮扶。"),
+            )
+        )
+    return plans
+
+
 # The hour ranges (China time) in which each kind of step is done.
 _HOURS = {
     "apply": (9, 11),
@@ -671,14 +877,17 @@ _HOURS = {
     "pay": (15, 16),
     "fail": (15, 16),
     "card": (9, 11),
+    "claim": (8, 9),
 }
 
 
 # --- seeding ----------------------------------------------------------------------------
 
 
-def seed(session: Session) -> bool:
-    """Create the demo federation, logins, campaigns and cases; False if already there."""
+def seed(session: Session, archive_drive_size: int = ARCHIVE_DRIVE) -> bool:
+    """Create the demo federation, logins, campaigns and cases as of today; False if
+    already there. `archive_drive_size` workers are enrolled in the archive besides the
+    cases on show (tests that only look at the stages take a few)."""
     if session.scalars(select(Organisation).where(Organisation.code == CITY[0])).first():
         return False
     for process_id in cases.PROGRAMMES:
@@ -690,15 +899,24 @@ def seed(session: Session) -> bool:
     if spiff.getEffectiveLevel() < logging.WARNING:
         spiff.setLevel(logging.WARNING)
     try:
-        _Seeder(session).run()
+        _Seeder(session, [*DEMO_CASES, *archive_drive(archive_drive_size)]).run()
     finally:
         spiff.setLevel(level)
     return True
 
 
+def demo_file(name: str) -> bytes:
+    """A real file the demo uploads (a housing photo, an admission letter)."""
+    return (DEMO_FILES / name).read_bytes()
+
+
+DEMO_FILES = Path(__file__).parent / "demo_files"
+
+
 class _Seeder:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, plans: list[DemoCase]) -> None:
         self.session = session
+        self.plans = plans
         self.factory = db.make_session_factory(session.bind)
         self.rng = random.Random(2026)  # the same demo on every run
         self.orgs: dict[str, Organisation] = {}
@@ -711,14 +929,18 @@ class _Seeder:
     def run(self) -> None:
         calendar = workdays.load(self.session)
         today = local_now().date()
-        earliest = min(step[1] for plan in DEMO_CASES for step in plan.steps)
+        earliest = min(step[1] for plan in self.plans for step in plan.steps)
         self.workdays = self._days_back(calendar, today, -earliest + 2)
+        first = self.workdays[-1]  # two working days before the first application
+        self.campaigns = campaigns_for(today, first)
+        years = self.campaigns["tuition"]["year"] - STORY_YEAR
         real_now = local_now()
         events: list[tuple[datetime, int, Any]] = []
-        for plan in DEMO_CASES:
+        for plan in self.plans:
             days = [step[1] for step in plan.steps]
             if days != sorted(set(days)):
                 raise ValueError(f"演示案件 {plan.key} 的步骤日期应逐步后移")
+            plan = plan.moved(years)
             for step in plan.steps:
                 events.append(
                     (
@@ -727,7 +949,6 @@ class _Seeder:
                         lambda plan=plan, step=step: self._do(plan, step),
                     )
                 )
-        first = self.workdays[-1]  # two working days before the first application
         day = first + timedelta(days=1)
         while day <= today:
             sweep = datetime.combine(day, time(0, 5, self.rng.randint(0, 59)), CST)
@@ -788,13 +1009,22 @@ class _Seeder:
         }
         for unit_code, (address, phone) in contacts.items():
             self.orgs[unit_code].address, self.orgs[unit_code].phone = address, phone
+        # The demo's one published password predates the policy; seeding only. It is
+        # hashed once for every login (hashing is slow on purpose).
+        hashed = users.generate_password_hash(PASSWORD)
         for username, (display, org, role) in PEOPLE.items():
-            # The demo's one published password predates the policy; seeding only.
             user = users.add_user(
-                s, username, PASSWORD, display, self.orgs[org], [role], check_policy=False
+                s,
+                username,
+                PASSWORD,
+                display,
+                self.orgs[org],
+                [role],
+                check_policy=False,
+                password_hash=hashed,
             )
             self.user_ids[username] = user.id
-        for spec in CAMPAIGNS:
+        for key, spec in self.campaigns.items():
             campaign = Campaign(
                 code=spec["code"],
                 name=spec["name"],
@@ -812,7 +1042,7 @@ class _Seeder:
             )
             s.add(campaign)
             s.flush()
-            self.campaign_ids[campaign.code] = campaign.id
+            self.campaign_ids[key] = campaign.id
             for code, _, _ in DISTRICTS:
                 s.add(
                     CampaignBudget(
@@ -828,19 +1058,9 @@ class _Seeder:
     def _user(self, username: str) -> User:
         return self.session.get(User, self.user_ids[username])
 
-    def _upload(self, user: User, filename: str, content_type: str) -> int:
-        content = f"warmflow demo file: {filename}".encode()
-        stored = StoredFile(
-            sha256=hashlib.sha256(content).hexdigest(),
-            filename=filename,
-            content_type=content_type,
-            size=1024,
-            org_id=user.org_id,
-            uploaded_by_id=user.id,
-        )
-        self.session.add(stored)
-        self.session.commit()
-        return stored.id
+    def _upload(self, user: User, filename: str, demo_name: str) -> int:
+        """Upload a real file (bytes on disk, as a caseworker's upload would be)."""
+        return files.store(self.session, user, filename, demo_file(demo_name)).id
 
     def _task(self, plan: DemoCase, element_id: str) -> HumanTask:
         row = self.session.scalars(
@@ -870,7 +1090,7 @@ class _Seeder:
             data = dict(plan.form)
             if plan.programme == "tuition_grant":
                 data["admission_letter"] = self._upload(
-                    user, f"{data['student_name']}录取通知书.pdf", "application/pdf"
+                    user, f"{data['student_name']}录取通知书.pdf", "admission_letter.pdf"
                 )
             campaign_id = self.campaign_ids[plan.campaign] if plan.campaign else None
             case = cases.start_case(self.session, user, plan.programme, data, campaign_id)
@@ -878,7 +1098,7 @@ class _Seeder:
         elif action == "visit":
             verdict = args[0] if args else "confirmed"
             user = self._user(caseworker)
-            photo = self._upload(user, "住房照片.jpg", "image/jpeg")
+            photo = self._upload(user, "住房照片.jpg", "housing_outside.jpg")
             self._complete(
                 plan,
                 caseworker,
@@ -922,6 +1142,9 @@ class _Seeder:
                 "paid" if action == "pay" else "failed",
                 reason,
             )
+        elif action == "claim":
+            username, element_id = args
+            tasks.claim(self.session, self._user(username), self._task(plan, element_id).id)
         elif action == "card":
             self._complete(
                 plan,

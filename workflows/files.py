@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from workflows import access, engine, privacy
+from workflows import access, engine, paths, privacy
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import Case, StoredFile, User
 
@@ -21,7 +21,8 @@ SIGNATURES = {
 
 
 def storage_dir() -> Path:
-    return Path(os.environ.get("WARMFLOW_FILES_DIR", "instance/files"))
+    """The absolute uploads folder (WARMFLOW_FILES_DIR, resolved at start-up)."""
+    return paths.current().files_dir
 
 
 def sniff(data: bytes) -> str | None:

@@ -493,3 +493,25 @@ class TaskReminder(Base):
     message: Mapped[str] = mapped_column(String(200), default="")
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     sent_on: Mapped[date] = mapped_column(Date)  # China date: the once-a-day rule
+class WorkerHeartbeat(Base):
+    """When the timer worker (`warmflow worker`) last finished a round, and its last error:
+    read by /healthz and the managers' start page, so that timers that stopped firing are
+    seen. One row per kind of work ("timers"); every worker process writes the same row."""
+
+    __tablename__ = "worker_heartbeat"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=30)
+    worker: Mapped[str] = mapped_column(String(100), default="")  # host and process id
+
+
+class ChangeStamp(Base):
+    """A version number per kind of shared setting (the holiday calendar): each process
+    caches the setting with the version it read, and reloads as soon as it moved."""
+
+    __tablename__ = "change_stamp"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

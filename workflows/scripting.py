@@ -382,8 +382,13 @@ def _storable(value: Any) -> bool:
     return False
 
 
+# The builtins a script sees: the allowed ones, three of them wrapped to cap what they build.
+# Naming one (`str`) hands back the wrapper, so this, not ALLOWED_BUILTINS, is what a
+# script can reach.
+BUILTINS: dict[str, Any] = ALLOWED_BUILTINS | {"range": _range, "sum": _sum, "str": _str}
+
 _GUARDS = {
-    "__builtins__": ALLOWED_BUILTINS | {"range": _range, "sum": _sum, "str": _str},
+    "__builtins__": BUILTINS,
     "_getattr_": _guarded_getattr,
     "_getitem_": default_guarded_getitem,
     "_getiter_": _guarded_iter,

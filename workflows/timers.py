@@ -3,24 +3,39 @@
 Each instance fires in its own transaction. On PostgreSQL several workers share the
 work: the row is taken with SELECT ... FOR UPDATE SKIP LOCKED, so no timer fires twice;
 a worker killed midway loses nothing (its transaction never committed).
+
+The worker outlives any error of one round (a locked database, a broken diagram): it logs
+it, notes it in `worker_heartbeat`, waits longer and goes on. A case whose own timer
+cannot fire is parked with its error so that the others still fire. `health` tells
+/healthz and the managers' start page when the timers last ran.
 """
 
 import logging
+import os
+import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from workflows import engine
+from workflows import engine, privacy
 from workflows.audit import record
 from workflows.clock import now
 from workflows.errors import Conflict, WarmflowError
-from workflows.models import ProcessInstance
+from workflows.models import ProcessInstance, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = timedelta(hours=1)
 NOTHING_FIRED_RETRY = timedelta(minutes=1)
+HEARTBEAT = "timers"
+# The timers count as stopped when no round succeeded for this long (or for three
+# intervals, if the worker runs less often than that).
+STALE_AFTER = timedelta(minutes=10)
+MAX_BACKOFF_SECONDS = 600.0
 
 
 def _take_one(session: Session, at: datetime) -> ProcessInstance | None:
@@ -61,6 +76,11 @@ def fire_due_timers(factory: sessionmaker, limit: int | None = None) -> int:
             except WarmflowError as err:
                 log.error("case %s: timer could not fire: %s", case_no, err.message)
                 _park(factory, instance.id, err.message)
+            except SQLAlchemyError:
+                raise  # the database, not this case: the round fails and is tried again
+            except Exception as err:  # noqa: BLE001 - a broken diagram or state: park the case
+                log.exception("case %s: timer could not fire", case_no)
+                _park(factory, instance.id, f"定时器执行出错（{describe(err)}），请联系管理员")
     return fired
 
 
@@ -73,17 +93,113 @@ def _park(factory: sessionmaker, instance_id: int, message: str) -> None:
         record(session, None, instance.case_id, "timer.error", f"定时器执行失败：{message[:200]}")
 
 
-def run_worker(factory: sessionmaker, interval: float = 30.0, once: bool = False) -> None:
+def describe(err: BaseException) -> str:
+    """An error in one line for the heartbeat and a parked case: its kind and the driver's
+    message, without SQL parameters (which may hold personal numbers), masked anyway."""
+    cause = getattr(err, "orig", None) or err
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return privacy.mask_numbers(f"{type(cause).__name__}: {text}"[:300])
+
+
+def run_round(factory: sessionmaker) -> None:
+    """One round: fire the due timers, then move cases on after bank result imports."""
     from workflows import batches  # the worker also moves cases on after a bank import
 
+    count = fire_due_timers(factory)
+    if count:
+        log.info("fired %d timer(s)", count)
+    with factory() as session:
+        delivered = batches.deliver_results(session)
+    if delivered:
+        log.info("delivered %d bank result(s) to their cases", delivered)
+
+
+def run_worker(
+    factory: sessionmaker,
+    interval: float = 30.0,
+    once: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Run rounds every `interval` seconds until stopped; with `once`, one round. An error
+    ends only its round: it is logged and noted, and the next round comes later (the wait
+    doubles with each failure in a row, up to ten minutes). Returns whether the last round
+    succeeded."""
+    failures = 0
     while True:
-        count = fire_due_timers(factory)
-        if count:
-            log.info("fired %d timer(s)", count)
-        with factory() as session:
-            delivered = batches.deliver_results(session)
-        if delivered:
-            log.info("delivered %d bank result(s) to their cases", delivered)
+        try:
+            run_round(factory)
+        except Exception as err:  # noqa: BLE001 - the worker must outlive any one round
+            failures += 1
+            log.exception("timer worker: round failed (%d in a row)", failures)
+            _beat(factory, interval, error=describe(err))
+        else:
+            failures = 0
+            _beat(factory, interval)
         if once:
+            return failures == 0
+        backoff = min(interval * 2**failures, max(interval, MAX_BACKOFF_SECONDS))
+        sleep(backoff if failures else interval)
+
+
+def _beat(factory: sessionmaker, interval: float, error: str | None = None) -> None:
+    """Note the round in `worker_heartbeat` (best effort: a database that just failed the
+    round may refuse this too, and the log has it already)."""
+    at = now()
+    for _attempt in range(2):  # two workers may create the row at once
+        try:
+            with factory() as session:
+                row = session.get(WorkerHeartbeat, HEARTBEAT)
+                if row is None:
+                    row = WorkerHeartbeat(name=HEARTBEAT, last_error="")
+                    session.add(row)
+                row.interval_seconds = max(1, round(interval))
+                row.worker = f"{socket.gethostname()}:{os.getpid()}"[:100]
+                if error is None:
+                    row.last_ok_at = at
+                else:
+                    row.last_error_at = at
+                    row.last_error = error[:500]
+                session.commit()
             return
-        time.sleep(interval)
+        except IntegrityError:
+            continue
+        except Exception:  # noqa: BLE001 - see above
+            log.warning("timer worker: could not record the round", exc_info=True)
+            return
+
+
+@dataclass(frozen=True)
+class Health:
+    state: str  # ok | stale | never (no round has succeeded yet)
+    last_ok_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str
+    interval_seconds: int
+    minutes_since: int | None  # since the last good round
+
+    @property
+    def warn(self) -> bool:
+        return self.state != "ok"
+
+    @property
+    def failing(self) -> bool:
+        """The last round noted failed after the last good one."""
+        return self.last_error_at is not None and (
+            self.last_ok_at is None or self.last_error_at > self.last_ok_at
+        )
+
+
+def health(session: Session) -> Health:
+    row = session.get(WorkerHeartbeat, HEARTBEAT)
+    if row is None:
+        return Health("never", None, None, "", 0, None)
+    at = now()
+    limit = max(STALE_AFTER, timedelta(seconds=3 * row.interval_seconds))
+    if row.last_ok_at is None:
+        state, minutes = "never", None
+    else:
+        state = "ok" if at - row.last_ok_at <= limit else "stale"
+        minutes = max(0, int((at - row.last_ok_at).total_seconds() // 60))
+    return Health(
+        state, row.last_ok_at, row.last_error_at, row.last_error, row.interval_seconds, minutes
+    )

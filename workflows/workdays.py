@@ -8,19 +8,18 @@ until they do, Monday–Friday count and the period carries a visible warning.
 
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 
 import chinese_calendar
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from workflows.audit import record
-from workflows.clock import CST
+from workflows.clock import CST, now
 from workflows.errors import Forbidden, ValidationFailed
-from workflows.models import CalendarDay, CalendarYear, User
+from workflows.models import CalendarDay, CalendarYear, ChangeStamp, User
 
 _LIBRARY_YEARS: dict[int, bool] = {}
 
@@ -78,21 +77,42 @@ class WorkCalendar:
         return f"{names}的法定节假日安排尚未录入，期限暂按周一至周五计算，录入后以实际安排为准。"
 
 
+# Each process keeps the calendar with the version of the `calendar` change stamp it was
+# read at; one small read of the stamp tells whether another process changed it since.
+STAMP = "calendar"
 _cache_lock = threading.Lock()
-_cache: tuple[float, WorkCalendar] | None = None
-RELOAD_SECONDS = 60.0
+_cache: tuple[int, WorkCalendar] | None = None
+
+
+def _version(session: Session) -> int:
+    return session.scalar(select(ChangeStamp.version).where(ChangeStamp.name == STAMP)) or 0
 
 
 def current(session: Session | None = None) -> WorkCalendar:
-    """The calendar with managers' entries, reloaded at most once a minute per process."""
+    """The calendar with managers' entries, as the database has it now: reloaded whenever
+    any process entered a year since this one read it. Without a session (an expression
+    evaluated outside a case), the last one read."""
     global _cache
     with _cache_lock:
-        fresh = _cache is not None and time.monotonic() - _cache[0] < RELOAD_SECONDS
-        if fresh or session is None:
+        if session is None:
             return _cache[1] if _cache else WorkCalendar()
+        version = _version(session)
+        if _cache is not None and _cache[0] == version:
+            return _cache[1]
         calendar = load(session)
-        _cache = (time.monotonic(), calendar)
+        _cache = (version, calendar)
         return calendar
+
+
+def _bump(session: Session) -> None:
+    """Move the stamp on, in the transaction that changes the calendar."""
+    moved = session.execute(
+        update(ChangeStamp)
+        .where(ChangeStamp.name == STAMP)
+        .values(version=ChangeStamp.version + 1, changed_at=now())
+    )
+    if not moved.rowcount:
+        session.add(ChangeStamp(name=STAMP, version=1, changed_at=now()))
 
 
 def invalidate() -> None:
@@ -136,6 +156,7 @@ def enter_year(
         session.add(CalendarDay(day=day, is_workday=True, note=note or "调休上班"))
     if session.get(CalendarYear, year) is None:
         session.add(CalendarYear(year=year, entered_by_id=actor_id))
+    _bump(session)
     record(
         session,
         actor_id,

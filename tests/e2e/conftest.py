@@ -12,15 +12,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import skip_or_fail
 from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("WARMFLOW_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-    pytest.skip(
+    skip_or_fail(  # in CI (.ci/run installs it) a missing browser fails
         f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium fonts-wqy-microhei)",
-        allow_module_level=True,
+        module=True,
     )
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")

@@ -5,16 +5,13 @@ charts) work under it, and the browser reports no violation on any of them."""
 from pathlib import Path
 
 import pytest
+from conftest import require_bundles
 from sqlalchemy import select
 
 from workflows import cases, processes
 from workflows.models import ProcessVersion
 
-VENDOR = Path(__file__).resolve().parents[2] / "webapp/static/vendor"
-if not (VENDOR / "bpmn-js").is_dir() or not (VENDOR / "editor").is_dir():
-    pytest.skip(
-        "the bpmn-js bundles are not built (make vendor needs npm)", allow_module_level=True
-    )
+require_bundles(module=True)  # bpmn-js, the editor and Chart.js
 
 # Collects what the browser refuses, before any page script runs.
 WATCH = """

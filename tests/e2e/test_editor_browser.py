@@ -6,18 +6,14 @@ the modeler (import, then export) still valid and still able to carry a grant to
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-from conftest import BPMN
+from conftest import BPMN, require_bundles
 from sqlalchemy import select
 
 from workflows import cases, payments, processes, timers
 from workflows.models import Payment, ProcessInstance, ProcessVersion, PublicNotice
 
-BUNDLE = Path(__file__).resolve().parents[2] / "webapp/static/vendor/editor/editor.js"
-if not BUNDLE.is_file():
-    pytest.skip("the editor bundle is not built (make vendor needs npm)", allow_module_level=True)
+require_bundles("bpmn-js", "editor", module=True)
 
 TASK = "[data-element-id=home_visit_task]"
 FIELDS = "[data-group-id=group-CamundaPlatform__FormData]"
