@@ -493,6 +493,8 @@ class TaskReminder(Base):
     message: Mapped[str] = mapped_column(String(200), default="")
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     sent_on: Mapped[date] = mapped_column(Date)  # China date: the once-a-day rule
+
+
 class WorkerHeartbeat(Base):
     """When the timer worker (`warmflow worker`) last finished a round, and its last error:
     read by /healthz and the managers' start page, so that timers that stopped firing are
