@@ -136,9 +136,12 @@ def test_demo_files_and_new_uploads_download_under_make_run(site):
 _serial = iter(range(100, 999))
 
 
-def archive_cases_in_notice(site: Site, count: int, days_ago: int) -> list[int]:
+def archive_cases_in_notice(
+    site: Site, count: int, days_ago: int, visited: bool = True
+) -> list[int]:
     """`count` 困难职工建档 cases registered and visited `days_ago` days ago by 张敏: each
-    has its notice posted; its 5 working days are long over by now."""
+    has its notice posted; its 5 working days are long over by now. Not `visited`, they
+    wait for their home visit (no timer the worker could fire)."""
     restart()  # this process's caches knew the test database, not this one
     factory = site.factory()
     made = []
@@ -162,6 +165,9 @@ def archive_cases_in_notice(site: Site, count: int, days_ago: int) -> list[int]:
                     ),
                     None,
                 )
+                made.append(case.id)
+                if not visited:
+                    continue
                 visit = session.scalars(
                     select(HumanTask).where(
                         HumanTask.case_id == case.id, HumanTask.status == "open"
@@ -179,7 +185,6 @@ def archive_cases_in_notice(site: Site, count: int, days_ago: int) -> list[int]:
                         visit_verdict="confirmed",
                     ),
                 )
-                made.append(case.id)
     return made
 
 
@@ -207,16 +212,27 @@ def test_the_worker_beside_the_web_app_closes_notices_and_outlives_errors(site):
 
     # A case whose stored state is broken (as a broken diagram would leave it) falls due
     # among others: it is set aside with its error, the others move on.
-    due = archive_cases_in_notice(site, 4, days_ago=25)
-    broken = due[0]
+    # The broken one falls due only once its state is broken (in one statement), so the
+    # worker cannot fire it before.
+    (broken,) = archive_cases_in_notice(site, 1, days_ago=25, visited=False)
+    due = [broken, *archive_cases_in_notice(site, 3, days_ago=25)]
     with sqlite3.connect(site.database) as conn:
-        conn.execute("UPDATE process_instance SET state = ? WHERE case_id = ?", (b"\0", broken))
-    assert wait_until(lambda: approvals_open(site, due[1:]) == 3, 90), site.worker.output()[-3000:]
-    with site.factory()() as session:
-        parked = session.scalars(
-            select(ProcessInstance).where(ProcessInstance.case_id == broken)
-        ).one()
-        assert "定时器执行出错" in parked.error and parked.next_timer_at > now()
+        conn.execute(
+            "UPDATE process_instance SET state = ?, next_timer_at = ? WHERE case_id = ?",
+            (b"\0", "2000-01-01 00:00:00.000000", broken),
+        )
+
+    def parked() -> ProcessInstance | None:
+        with site.factory()() as session:
+            found = session.scalars(
+                select(ProcessInstance).where(ProcessInstance.case_id == broken)
+            ).one()
+            return found if found.error else None
+
+    assert wait_until(lambda: approvals_open(site, due[1:]) == 3 and parked(), 90), (
+        site.worker.output()[-3000:]
+    )
+    assert "定时器执行出错" in parked().error and parked().next_timer_at > now()
     # The approver sees the three through the web app.
     approver = Client(site.url, api_token(site.url, "approver1.szq1", PASSWORD))
     listed = approver.get("/api/v1/tasks?scope=group&limit=100").json()["items"]
