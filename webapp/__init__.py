@@ -11,6 +11,7 @@ from webapp import (
     api_audit,  # noqa: F401
     api_campaigns,  # noqa: F401 (adds routes to the api blueprint)
     api_finance,  # noqa: F401
+    api_logins,  # noqa: F401
     api_reports,  # noqa: F401
     audit,
     auth,
@@ -21,6 +22,7 @@ from webapp import (
     errors,
     filters,
     finance,
+    logins,
     main,
     notices,
     processes,
@@ -94,6 +96,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(finance.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(logins.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a bearer token
     return app

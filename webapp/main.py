@@ -42,6 +42,7 @@ def navigation() -> dict:
         (gettext("银行发放"), "finance.index", None, "finance"),
         (gettext("统计报表"), "reports.index", None, REPORT_ROLES),
         (gettext("审计日志"), "audit.index", None, "manager"),
+        (gettext("登录保护"), "logins.index", None, "manager"),
         (gettext("公示"), "notices.index", None, None),
     ]
     nav = [

@@ -7,7 +7,13 @@ Kept by hand next to webapp/api.py; tests/test_api.py checks that every route of
 from copy import deepcopy
 from typing import Any
 
-from webapp import openapi_audit, openapi_campaigns, openapi_finance, openapi_reports
+from webapp import (
+    openapi_audit,
+    openapi_campaigns,
+    openapi_finance,
+    openapi_logins,
+    openapi_reports,
+)
 from webapp.openapi_parts import SECURED, errors, id_param, json_body, nullable, ref
 
 DATETIME = {"type": "string", "format": "date-time", "description": "ISO 8601，带时区偏移"}
@@ -50,6 +56,13 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
                 "description": "字段 id → 该字段的错误提示",
+            },
+            "challenge": {
+                "type": "object",
+                "description": "POST /token：该账号近期多次登录失败，须回答此验证问题，"
+                "把 token 与答案随用户名、密码一并再次提交",
+                "required": ["question", "token"],
+                "properties": {"question": {"type": "string"}, "token": {"type": "string"}},
             },
         },
     },
@@ -339,7 +352,12 @@ SCHEMAS: dict[str, Any] = {
     "TokenRequest": {
         "type": "object",
         "required": ["username", "password"],
-        "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+        "properties": {
+            "username": {"type": "string"},
+            "password": {"type": "string"},
+            "challenge_token": {"type": "string", "description": "上次 401 应答中的验证问题令牌"},
+            "challenge_answer": {"type": "string", "description": "验证问题的答案"},
+        },
     },
     "CalendarYear": {
         "type": "object",
@@ -551,6 +569,8 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "issueToken",
             "summary": "用用户名和密码换取访问令牌",
+            "description": "用户名不存在与密码错误的应答相同。同一账号多次失败后须回答验证问题"
+            "（401 应答中的 challenge）；同一地址多次失败后须等待（429，Retry-After 秒）。",
             "tags": ["auth"],
             "security": PUBLIC,
             "requestBody": {
@@ -936,7 +956,7 @@ PATHS: dict[str, Any] = {
 }
 
 # The money areas keep their part of the document next to their routes.
-for _part in (openapi_campaigns, openapi_finance, openapi_reports, openapi_audit):
+for _part in (openapi_campaigns, openapi_finance, openapi_reports, openapi_audit, openapi_logins):
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)
 
@@ -963,6 +983,7 @@ DOCUMENT: dict[str, Any] = {
         *openapi_finance.TAGS,
         *openapi_reports.TAGS,
         *openapi_audit.TAGS,
+        *openapi_logins.TAGS,
         {"name": "meta", "description": "接口文档"},
     ],
     "paths": PATHS,
