@@ -328,6 +328,8 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
             task.data.update(clean)
             task.run()
 
+        if is_approval_form(fields):
+            record_approval(row.case, row.candidate_group, clean.get("decision"))
         row.status = "completed"
         row.completed_at = now()
         row.completed_by_id = user.id
@@ -345,6 +347,29 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
         )
         engine.advance(session, loaded, user.id, step, completed_task_uuid=row.task_uuid)
     return row
+
+
+APPROVER_LEVELS = {"approver_l1": 1, "approver_l2": 2, "approver_l3": 3}
+
+
+def record_approval(case: Case, group: str, decision: Any) -> None:
+    """Keep on the case which levels have approved it. With every level its rules require
+    (case.approval_levels), that is the final approval: money may move from then on, for
+    the amount approved then. A level that returns the case (退回修改) takes back its own
+    approval and those above it (the case comes back to it after rework); a refusal
+    takes back all."""
+    level = APPROVER_LEVELS.get(group)
+    if level is None:
+        return
+    if decision != "approve":
+        kept = (1 << level) - 1 if decision == "return" else 0
+        case.approvals = (case.approvals or 0) & kept
+        case.approved_at, case.approved_fen = None, None
+        return
+    case.approvals = (case.approvals or 0) | (1 << level)
+    needed = sum(1 << n for n in range(1, (case.approval_levels or 2) + 1))
+    if case.approvals & needed == needed and case.approved_at is None:
+        case.approved_at, case.approved_fen = now(), case.amount_fen
 
 
 def is_overdue(row: HumanTask, at: datetime | None = None) -> bool:
