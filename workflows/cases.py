@@ -531,7 +531,8 @@ def shown_value(spec: dict, value: Any) -> ShownField:
         return ShownField(label, "是" if value else "否")
     if kind == "file" and isinstance(value, int) and not isinstance(value, bool):
         return ShownField(label, f"文件 {value}", file_id=value)
-    return ShownField(label, str(value))
+    # Free text may quote an ID or card number, however it was typed.
+    return ShownField(label, privacy.mask_numbers(str(value)))
 
 
 def _case_versions(session: Session, case: Case) -> tuple[ProcessInstance, list]:
@@ -639,7 +640,7 @@ def case_view(session: Session, user: User, case_id: int) -> CaseView:
                 e.at,
                 names.get(e.actor_id, SYSTEM_ACTOR) if e.actor_id else SYSTEM_ACTOR,
                 e.action,
-                e.summary,
+                privacy.mask_numbers(e.summary or ""),
             )
             for e in events
         ],

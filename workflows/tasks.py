@@ -118,11 +118,19 @@ def get_task(session: Session, user: User, task_id: int) -> TaskView:
         loaded = engine.load(session, _instance(session, row))
         task = engine.require_ready(loaded, row.task_uuid)
         values = {
-            f["id"]: task.data.get(f["id"])
+            f["id"]: _shown_text(f, task.data.get(f["id"]))
             for f in fields
             if f.get("readonly") and f["id"] in task.data
         }
     return TaskView(row, row.case, fields, values, is_overdue(row))
+
+
+def _shown_text(field: dict, value: Any) -> Any:
+    """Free text as a page may show it: an ID or card number in it masked, however it was
+    typed (the id_number and bank_card fields are masked where they are shown)."""
+    if isinstance(value, str) and field.get("type") not in ("id_number", "bank_card"):
+        return privacy.mask_numbers(value)
+    return value
 
 
 def _instance(session: Session, row: HumanTask) -> ProcessInstance:
@@ -223,6 +231,8 @@ def earlier_data(session: Session, view: TaskView) -> list[DataItem]:
             stored = session.get(StoredFile, value) if isinstance(value, int) else None
             attached = stored is not None and stored.case_id == view.case.id
             value = stored.filename if attached else "（文件）"
+        else:
+            value = _shown_text(f, value)
         items.append(DataItem(fid, f.get("label") or fid, kind, value))
     return items
 
