@@ -130,3 +130,22 @@ def test_a_result_file_declaring_a_huge_sheet_is_read_by_its_real_cells(world):
         tracemalloc.stop()
     assert report.paid == len(references)
     assert peak < 30 * 1024 * 1024, peak
+
+
+def test_tuition_grants_are_paid_as_grants_and_seasonal_aid_as_relief(world, as_user):
+    tuition, winter = world.campaigns["tuition"], world.campaigns["winter"]
+    assert campaigns.payment_purpose(tuition) == "2026年金秋助学金"
+    assert campaigns.payment_purpose(winter) == "2026年冬送温暖慰问金"
+    assert "慰问金" not in campaigns.payment_purpose(tuition)
+    manager = as_user("mgr")
+    page = manager.get(f"/campaigns/{tuition.id}").get_data(as_text=True)
+    assert "助学金（银行卡发放）" in page and "慰问金" not in page
+    listing = manager.get("/campaigns").get_data(as_text=True)
+    assert "助学金（银行卡发放）" in listing and "慰问金（银行卡发放）" in listing
+
+
+def test_the_bank_file_names_the_purpose_of_the_money(world):
+    fin, batch = _sent_batch(world)
+    text = batches.bank_file(world.session, fin, batch.id, "csv").content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert {row[4] for row in rows[1:]} == {"2026年冬送温暖慰问金"}

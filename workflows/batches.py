@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from workflows import access, engine, payments, tabular
+from workflows import access, campaigns, engine, payments, tabular
 from workflows.audit import record
 from workflows.budgets import yuan
 from workflows.clock import CST, now
@@ -344,17 +344,10 @@ class BankFile:
     mimetype: str
 
 
-def _purpose(campaign: Campaign | None) -> str:
-    if campaign is None:
-        return "帮扶资金"
-    if campaign.programme == "tuition_grant":
-        return f"{campaign.name}助学金"
-    return f"{campaign.name}慰问金"
-
-
 def bank_rows(session: Session, batch: PaymentBatch):
     """The batch's lines as the bank file's rows (amounts in fen, see BANK_COLUMNS)."""
-    purpose = _purpose(session.get(Campaign, batch.campaign_id) if batch.campaign_id else None)
+    campaign = session.get(Campaign, batch.campaign_id) if batch.campaign_id else None
+    purpose = campaigns.payment_purpose(campaign)
     rows = session.execute(
         select(
             PaymentLine.seq,
