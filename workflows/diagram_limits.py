@@ -52,7 +52,8 @@ FLOW_NODES = frozenset(
         "receiveTask",
     }
 )
-# Where warmflow's cases start: money reached from these without an approval is refused.
+# Where warmflow's cases start (cases.PROGRAMMES, which processes.validate passes in):
+# money reached from these without an approval is refused.
 PROGRAMME_PROCESSES = frozenset({"tuition_grant", "seasonal_aid", "hardship_archive"})
 
 

@@ -329,7 +329,9 @@ def validate(
         pid, calls, {**others.calls, pid: [callee for _, callee in calls]}
     )
     findings += diagram_limits.misplaced_money(process)
-    findings += diagram_limits.check_money(pid, {**others.processes, pid: process})
+    findings += diagram_limits.check_money(
+        pid, {**others.processes, pid: process}, is_programme=_is_programme
+    )
     if not findings:
         try:
             parser = CamundaParser()
@@ -343,6 +345,13 @@ def validate(
         except Exception as err:  # noqa: BLE001 - any parser failure is a finding
             findings.append(Finding(pid, f"流程引擎无法解析：{err}"))
     return findings
+
+
+def _is_programme(process_id: str) -> bool:
+    """Whether cases start on this process (a programme: 金秋助学, 四季送, 建档)."""
+    from workflows.cases import PROGRAMMES  # cases imports this module
+
+    return process_id in PROGRAMMES
 
 
 TOO_DEEP = (
