@@ -8,7 +8,7 @@ from sqlalchemy import insert, select
 from stdnum import luhn
 from stdnum.cn import ric
 
-from workflows import batches, privacy, tasks
+from workflows import privacy, tabular, tasks
 from workflows.models import Case, HardshipRecord, HumanTask, PaymentLine
 
 CATEGORIES = ("living", "medical", "schooling", "disaster", "other")
@@ -118,7 +118,7 @@ def result_file(session, batch_id: int, fail_every: int | None = None, fmt="csv"
         )
     header = ["参考号", "金额（元）", "状态", "原因"]
     if fmt == "xlsx":
-        return batches.xlsx_table(header, rows)
+        return tabular.write_xlsx([tabular.Column(title) for title in header], rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)

@@ -10,6 +10,7 @@ diagram has them"):
   field labels and their options (a case's category, 学历层次 ...);
 - what the bank answered (a failure's reason);
 - an amount in 大写 (人民币捌仟元整) on a printed finance paper;
+- a payment's 用途 (2026年金秋助学金) on the 发放花名册, as the bank file carries it;
 - the language switch's "中文" and its "Language / 语言" label, which name Chinese in
   Chinese on purpose, and the column names of the bank's result file (参考号, 状态),
   which the file has in Chinese whatever the page's language.
@@ -26,7 +27,7 @@ import pytest
 from conftest import BPMN, csrf_from
 from sqlalchemy import select
 
-from workflows import batches, demo, engine, privacy, processes, reminders
+from workflows import batches, campaigns, demo, engine, privacy, processes, reminders
 from workflows.models import (
     AuditEvent,
     Campaign,
@@ -124,6 +125,7 @@ def data_strings(session) -> list[str]:
         found.update((user.display_name, user.username))
     for campaign in session.scalars(select(Campaign)):
         found.update((campaign.name, campaign.goods_name, campaign.code))
+        found.add(campaigns.payment_purpose(campaign))
     for case in session.scalars(select(Case)):
         found.update((case.applicant_name, privacy.mask_name(case.applicant_name)))
         found.update((case.cancel_reason, case.outcome_label))

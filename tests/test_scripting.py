@@ -280,8 +280,8 @@ DANGEROUS = (
     types.TracebackType,
     type,
 )
-# What a script can name: the builtins as it sees them (`str`, `range` and `sum` are
-# wrapped) and the registered functions.
+# What a script can name: the builtins as it sees them (`str`, `range`, `sum`,
+# `list`, `dict` and `sorted` are wrapped) and the registered functions.
 ALLOWLISTED = {id(v) for v in [*scripting.BUILTINS.values(), *FUNCTIONS.values()]}
 
 
@@ -318,3 +318,65 @@ def test_a_script_cannot_put_a_function_into_task_data():
     with pytest.raises(ScriptRefused, match="无法保存"):
         RestrictedEnvironment().execute("x = [len]", context)
     assert "x" not in context
+
+
+# --- sizes of what a script builds, arguments, time (issue 12) ------------------------------
+
+BIG = "x" * 60_000
+BUILT_TOO_BIG = [
+    ("[s for i in range(3000)]", "eval"),
+    ("{i: s for i in range(3000)}", "eval"),
+    ("{s + str(i) for i in range(3)}", "eval"),
+    ("f'{s}{s}'", "eval"),
+    ("[s, s]", "eval"),
+    ("(s, s)", "eval"),
+    ("{'a': s, 'b': s}", "eval"),
+    ("list(s for i in range(3))", "eval"),
+    ("sorted([s] + [s])", "eval"),
+    ("d = {}\nfor i in range(3):\n    d[str(i)] = s", "exec"),
+    ("rows = [[s]]\nrows = [rows, rows]", "exec"),
+]
+
+
+@pytest.mark.parametrize(("source", "mode"), BUILT_TOO_BIG, ids=[s for s, _ in BUILT_TOO_BIG])
+def test_every_value_a_script_builds_is_measured_as_a_whole(source, mode):
+    assert check(source, mode) == []
+    with pytest.raises(ScriptRefused, match="过大"):
+        if mode == "eval":
+            evaluate(source, {"s": BIG})
+        else:
+            RestrictedEnvironment().execute(source, {"s": BIG})
+
+
+def test_ordinary_comprehensions_and_literals_still_work():
+    context = {"items": [3, 1, 2], "name": "wang"}
+    assert evaluate("[i * 2 for i in items]", context) == [6, 2, 4]
+    assert evaluate("{'n': len(items), 'who': f'{name}!'}", context) == {"n": 3, "who": "wang!"}
+    assert evaluate("sorted({i for i in items})", context) == [1, 2, 3]
+
+
+def test_registered_functions_take_bounded_arguments_only(clock):
+    with pytest.raises(ScriptRefused, match="超出范围"):
+        evaluate("working_days_after(n)", {"n": 2_000_000})
+    with pytest.raises(ScriptRefused, match="0 至 1000"):
+        evaluate("working_days_after(5000)", {})
+    with pytest.raises(ScriptRefused, match="过长"):
+        evaluate("close_notice(t)", {"t": "x" * 5000})
+    with pytest.raises(ScriptRefused, match="只能是数字或文字"):
+        evaluate("working_days_after(items)", {"items": [1]})
+
+
+def test_diagram_code_past_the_actions_deadline_is_stopped():
+    import time
+
+    token = scripting.deadline.set(time.monotonic() + 0.2)
+    try:
+        with pytest.raises(ScriptRefused, match="运行时间过长"):
+            RestrictedEnvironment().execute(
+                "seen = list(range(100000))\nfor i in range(100000):\n    hit = -i in seen", {}
+            )
+        import sys
+
+        assert sys.gettrace() is None  # the watch is gone with the run
+    finally:
+        scripting.deadline.reset(token)

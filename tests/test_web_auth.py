@@ -1,8 +1,7 @@
-"""Signing in and out, lock-out, CSRF, the start page, and API tokens."""
+"""Signing in and out, CSRF, the start page, and API tokens (throttling and server-side
+sessions: tests/test_logins.py)."""
 
 from conftest import api_token, csrf_from, login
-
-from workflows.models import AuditEvent
 
 
 def test_login_shows_the_start_page_with_what_waits(app, world, as_user):
@@ -22,17 +21,6 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(app, worl
     page = login(client, "cw1", "wrong").get_data(as_text=True)
     assert "用户名或密码错误" in page
     assert "用户名或密码错误" in login(client, "nobody", "wrong").get_data(as_text=True)
-
-
-def test_five_failures_lock_the_account_even_for_the_right_password(app, world):
-    client = app.test_client()
-    for _ in range(5):
-        login(client, "cw1", "wrong")
-    page = login(client, "cw1").get_data(as_text=True)
-    assert "账号已锁定" in page
-    world.session.expire_all()
-    assert world.user("cw1").locked_until is not None
-    assert world.session.query(AuditEvent).filter_by(action="auth.locked").count() == 1
 
 
 def test_post_without_csrf_token_is_refused(app, world):

@@ -174,6 +174,7 @@ def test_filters_by_programme_step_org_and_overdue(world, as_user, clock):
 
     assert tuition.case_no not in text(cw.get("/tasks/group?overdue=1"))
     clock.move_to(clock_after_days(30))
+    cw = as_user("cw1")  # a month later: the old login session has expired
     late = text(cw.get("/tasks/group?overdue=1"))
     assert tuition.case_no in late and "已超期</span>" in late and 'class="overdue"' in late
 

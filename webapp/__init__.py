@@ -12,6 +12,7 @@ from webapp import (
     api_campaigns,  # noqa: F401 (adds routes to the api blueprint)
     api_documents,  # noqa: F401
     api_finance,  # noqa: F401
+    api_logins,  # noqa: F401
     api_reports,  # noqa: F401
     api_worklists,  # noqa: F401
     app_text,
@@ -25,6 +26,7 @@ from webapp import (
     errors,
     filters,
     finance,
+    logins,
     main,
     notices,
     processes,
@@ -108,6 +110,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(documents.bp)
     app.register_blueprint(worklists.bp)
     app.register_blueprint(reminders.bp)
+    app.register_blueprint(logins.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a bearer token
     return app

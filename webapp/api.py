@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from webapp import openapi
@@ -20,9 +20,20 @@ from webapp.cases import file_answer
 from webapp.database import session
 from webapp.extensions import limiter
 from webapp.processes import change_list, refusal
-from workflows import auth, cases, engine, files, notices, privacy, processes, tasks, workdays
+from workflows import (
+    auth,
+    cases,
+    engine,
+    files,
+    logins,
+    notices,
+    privacy,
+    processes,
+    tasks,
+    workdays,
+)
 from workflows.clock import CST
-from workflows.errors import Conflict, Forbidden, ValidationFailed, WarmflowError
+from workflows.errors import Conflict, ValidationFailed, WarmflowError
 from workflows.models import (
     AuditEvent,
     Campaign,
@@ -73,12 +84,30 @@ def body() -> dict:
 @limiter.limit("20 per minute")
 def token():
     data = body()
+    secret = current_app.secret_key.encode("utf-8")
+    answer = data.get("challenge_answer")
     try:
         user = auth.authenticate(
-            session(), str(data.get("username", "")), str(data.get("password", ""))
+            session(),
+            str(data.get("username", "")),
+            str(data.get("password", "")),
+            address=request.remote_addr or "",
+            secret=secret,
+            challenge_token=str(data.get("challenge_token") or "") or None,
+            challenge_answer=None if answer is None else str(answer),
         )
-    except Forbidden as err:
-        raise Unauthorized(err.message) from None
+    except auth.SignInRefused as err:
+        # As the login page: the same answer for an unknown name and a wrong password;
+        # a challenge to answer (send back its token with the answer), or a wait.
+        refusal = {"code": "unauthorized", "message": err.message}
+        if err.challenge:
+            challenge = logins.new_challenge(secret)
+            refusal["challenge"] = {"question": challenge.question, "token": challenge.token}
+        if err.wait_seconds:
+            refusal["code"] = "too_many_attempts"
+            answer = jsonify(refusal), 429, {"Retry-After": str(err.wait_seconds)}
+            return answer
+        return jsonify(refusal), 401
     kind = "Bearer"
     return jsonify(token=auth.issue_token(session(), user), token_type=kind)  # noqa: S106
 

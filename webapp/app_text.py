@@ -102,8 +102,6 @@ LABELS: list[str] = [
     N_("第 %(n)s 次公示"),  # before the next: it would match this too
     N_("%(subject)s公示"),
     N_("%(what)s审批表"),
-    N_("%(what)s助学金"),  # workflows/batches.py: a payment's purpose
-    N_("%(what)s慰问金"),
     # workflows/workdays.py: a period running into a year nobody has entered yet.
     N_("%(years)s的法定节假日安排尚未录入，期限暂按周一至周五计算，录入后以实际安排为准。"),
 ]

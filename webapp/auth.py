@@ -1,16 +1,19 @@
 """Login and logout pages; who is signed in; changing one's own password."""
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import re
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Optional
 
 from webapp.database import session
 from webapp.extensions import limiter, login_manager
-from workflows import auth, users
-from workflows.errors import Forbidden, ValidationFailed
+from workflows import auth, logins, users
+from workflows.errors import ValidationFailed
 from workflows.models import User
 
 bp = Blueprint("auth", __name__)
@@ -20,16 +23,10 @@ login_manager.localize_callback = gettext
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    """The session carries "id.epoch": a password change raises the epoch, so sessions
-    opened before it (and ids without an epoch) no longer load."""
-    ident, _, epoch = user_id.partition(".")
-    if not ident.isdigit() or not epoch.isdigit() or int(ident) > 2**31 - 1:
-        return None
-    user = session().get(User, int(ident))
-    if user is None or not user.is_active or int(epoch) != (user.session_epoch or 0):
-        return None
-    return user
+def load_user(token: str) -> User | None:
+    """The session cookie carries a login session's token: a session ended on the server
+    (signed out, password changed, user deactivated) no longer loads anyone."""
+    return logins.user_for_session(session(), token)
 
 
 class LoginForm(FlaskForm):
@@ -40,13 +37,36 @@ class LoginForm(FlaskForm):
     password = PasswordField(
         lazy_gettext("密码"), validators=[DataRequired(lazy_gettext("请输入密码")), Length(max=200)]
     )
+    challenge_token = HiddenField(validators=[Optional(), Length(max=200)])
+    challenge_answer = StringField(
+        lazy_gettext("验证问题"), validators=[Optional(), Length(max=10)]
+    )
 
 
-def _safe_next(target: str | None) -> str:
-    # Only paths on this site: never an open redirect.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("main.index")
+# What a browser drops from a URL before reading it (WHATWG URL: tab and newlines
+# anywhere, C0 controls and spaces at the ends), so "/%09/evil.example" is "//evil…".
+_URL_DROPPED = re.compile(r"[\t\n\r]")
+_C0_AND_SPACE = "".join(chr(code) for code in range(0x21))
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site only, read the way the browser
+    will read it, never another site."""
+    fallback = url_for("main.index")
+    if not target:
+        return fallback
+    cleaned = _URL_DROPPED.sub("", target).strip(_C0_AND_SPACE)
+    cleaned = cleaned.replace("\\", "/")  # browsers read a backslash as a slash
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in cleaned):
+        return fallback
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc or not cleaned.startswith("/") or cleaned.startswith("//"):
+        return fallback
+    return cleaned
+
+
+def _address() -> str:
+    return request.remote_addr or ""
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -55,20 +75,38 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = LoginForm()
+    challenge = None
+    status = 200
     if form.validate_on_submit():
+        secret = current_app.secret_key.encode("utf-8")
         try:
-            user = auth.authenticate(session(), form.username.data, form.password.data)
-        except Forbidden as err:
+            user = auth.authenticate(
+                session(),
+                form.username.data,
+                form.password.data,
+                address=_address(),
+                secret=secret,
+                challenge_token=form.challenge_token.data or None,
+                challenge_answer=form.challenge_answer.data if form.challenge_token.data else None,
+                open_session=True,
+            )
+        except auth.SignInRefused as err:
             flash(err.message, "error")
+            status = 429 if err.wait_seconds else 200
+            if err.challenge:
+                challenge = logins.new_challenge(secret)
+                form.challenge_token.data = challenge.token
+            form.challenge_answer.data = ""
         else:
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", form=form), 200 if request.method == "GET" else 200
+            return redirect(safe_next(request.args.get("next")))
+    return render_template("login.html", form=form, challenge=challenge), status
 
 
 @bp.post("/logout")
 @login_required
 def logout():
+    logins.end_session(session(), current_user.login_token)
     logout_user()
     flash(gettext("已退出登录"), "info")
     return redirect(url_for("auth.login"))
@@ -107,8 +145,7 @@ def change_password():
                 getattr(form, name, form.new).errors.append(message)
             status = 422
         else:
-            # The epoch moved: this browser signs in again, every other session ends.
-            login_user(current_user._get_current_object())
+            # This browser stays signed in; every other session and API token has ended.
             flash(gettext("密码已修改，下次登录请使用新密码。"), "info")
             return redirect(url_for("main.index"))
     elif request.method == "POST":

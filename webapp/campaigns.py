@@ -64,6 +64,7 @@ def labels() -> dict:
         "programmes": {p: PROGRAMMES[p].label for p in campaigns.CAMPAIGN_PROGRAMMES},
         "seasons": campaigns.SEASONS,
         "aid_kinds": campaigns.AID_KINDS,
+        "aid_kind_of": campaigns.aid_kind_label,
         "statuses": campaigns.STATUSES,
     }
 

@@ -48,6 +48,7 @@ def navigation() -> dict:
         (gettext("统计报表"), "reports.index", None, REPORT_ROLES),
         (gettext("审计日志"), "audit.index", None, "manager"),
         (gettext("打印文书"), "documents.index", None, tuple(SEARCH_ROLES)),
+        (gettext("登录保护"), "logins.index", None, "manager"),
         (gettext("公示"), "notices.index", None, None),
     ]
     nav = [

@@ -12,6 +12,7 @@ from webapp import (
     openapi_campaigns,
     openapi_documents,
     openapi_finance,
+    openapi_logins,
     openapi_reports,
     openapi_worklists,
 )
@@ -57,6 +58,13 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": {"type": "string"},
                 "description": "字段 id → 该字段的错误提示",
+            },
+            "challenge": {
+                "type": "object",
+                "description": "POST /token：该账号近期多次登录失败，须回答此验证问题，"
+                "把 token 与答案随用户名、密码一并再次提交",
+                "required": ["question", "token"],
+                "properties": {"question": {"type": "string"}, "token": {"type": "string"}},
             },
         },
     },
@@ -355,7 +363,12 @@ SCHEMAS: dict[str, Any] = {
     "TokenRequest": {
         "type": "object",
         "required": ["username", "password"],
-        "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+        "properties": {
+            "username": {"type": "string"},
+            "password": {"type": "string"},
+            "challenge_token": {"type": "string", "description": "上次 401 应答中的验证问题令牌"},
+            "challenge_answer": {"type": "string", "description": "验证问题的答案"},
+        },
     },
     "CalendarYear": {
         "type": "object",
@@ -594,6 +607,8 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "issueToken",
             "summary": "用用户名和密码换取访问令牌",
+            "description": "用户名不存在与密码错误的应答相同。同一账号多次失败后须回答验证问题"
+            "（401 应答中的 challenge）；同一地址多次失败后须等待（429，Retry-After 秒）。",
             "tags": ["auth"],
             "security": PUBLIC,
             "requestBody": {
@@ -1014,6 +1029,7 @@ for _part in (
     openapi_audit,
     openapi_documents,
     openapi_worklists,
+    openapi_logins,
 ):
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)
@@ -1042,6 +1058,7 @@ DOCUMENT: dict[str, Any] = {
         *openapi_reports.TAGS,
         *openapi_audit.TAGS,
         *openapi_documents.TAGS,
+        *openapi_logins.TAGS,
         {"name": "meta", "description": "接口文档"},
     ],
     "paths": PATHS,

@@ -1,8 +1,6 @@
 """The audit trail: one append-only row per state change, in the action's transaction;
 and reading it back (managers only): search with filters, and a CSV export."""
 
-import csv
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -12,6 +10,7 @@ from typing import Any
 from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from workflows import tabular
 from workflows.clock import CST, as_utc, local_now
 from workflows.db import unit_of_work
 from workflows.errors import Forbidden, ValidationFailed
@@ -305,12 +304,16 @@ def search_events(
     return AuditPage([_row(r) for r in rows], total, offset, limit)
 
 
-EXPORT_HEADER = ["时间", "操作人", "用户名", "案件编号", "操作", "摘要", "操作代码"]
-
-
-def _cell(text: str) -> str:
-    # A spreadsheet would run a cell starting with one of these as a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+EXPORT_COLUMNS = [
+    tabular.Column("时间", tabular.DATETIME),
+    tabular.Column("操作人"),
+    tabular.Column("用户名"),
+    tabular.Column("案件编号"),
+    tabular.Column("操作"),
+    tabular.Column("摘要"),
+    tabular.Column("操作代码"),
+]
+EXPORT_HEADER = [c.title for c in EXPORT_COLUMNS]
 
 
 def export_csv(
@@ -333,23 +336,20 @@ def export_csv(
             f"符合条件的记录有 {total} 条，超过单次导出上限 {MAX_EXPORT_ROWS} 条，"
             "请缩小日期范围或增加筛选条件"
         )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EXPORT_HEADER)
-    for found in session.execute(_newest_first(query).limit(MAX_EXPORT_ROWS)):
-        row = _row(found)
-        writer.writerow(
-            [
-                row.at.strftime("%Y-%m-%d %H:%M:%S"),
-                _cell(row.actor_name or ""),
-                _cell(row.actor_username or ""),
-                row.case_no or "",
-                _cell(row.action_label),
-                _cell(row.summary),
-                _cell(row.action),
-            ]
-        )
+    rows = (
+        [
+            row.at.replace(tzinfo=None),
+            row.actor_name or "",
+            row.actor_username or "",
+            row.case_no or "",
+            row.action_label,
+            row.summary,
+            row.action,
+        ]
+        for row in map(_row, session.execute(_newest_first(query).limit(MAX_EXPORT_ROWS)))
+    )
+    content = tabular.write_csv(EXPORT_COLUMNS, rows)
     with unit_of_work(session):
         record(session, user.id, None, "audit.export", f"导出审计日志 {total} 条")
     name = f"audit-{local_now():%Y%m%d-%H%M%S}.csv"
-    return name, ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return name, content

@@ -16,19 +16,15 @@ transaction, in `deliver_results` (run by the web app after an import and by the
 worker), so a slow or failing case never holds up the money's record.
 """
 
-import csv
-import hashlib
-import io
 import logging
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from workflows import access, engine, payments
+from workflows import access, campaigns, engine, payments, tabular
 from workflows.audit import record
 from workflows.budgets import yuan
 from workflows.clock import CST, now
@@ -47,17 +43,24 @@ log = logging.getLogger(__name__)
 
 BATCH_STATUS_LABELS = {"draft": "待发送", "sent": "已发送银行", "reconciled": "已对账"}
 LINE_RESULT_LABELS = {"": "等待银行结果", "paid": "成功", "failed": "失败"}
-BANK_FILE_HEADER = ["序号", "户名", "卡号", "金额（元）", "用途", "参考号"]
+BANK_COLUMNS = [
+    tabular.Column("序号", tabular.INTEGER),
+    tabular.Column("户名"),
+    tabular.Column("卡号"),  # text: a card number stays whole, never 6.22E+18
+    tabular.Column("金额（元）", tabular.MONEY, total=True),
+    tabular.Column("用途"),
+    tabular.Column("参考号"),
+]
+BANK_FILE_HEADER = [c.title for c in BANK_COLUMNS]
 MAX_RESULT_FILE = 20 * 1024 * 1024
-MAX_LISTED = 200  # bad lines listed in a refusal; the count says how many in all
 CHUNK = 900  # ids per IN (...): under SQLite's variable limit
 
 # Column names the bank's result file may use, and the words for its two answers.
 RESULT_COLUMNS = {
-    "reference": {"参考号", "reference", "ref", "交易参考号", "业务参考号"},
-    "status": {"状态", "status", "结果", "result", "处理结果"},
-    "reason": {"原因", "reason", "失败原因", "备注"},
-    "amount": {"金额（元）", "金额(元)", "金额", "amount"},
+    "reference": ["参考号", "reference", "ref", "交易参考号", "业务参考号"],
+    "status": ["状态", "status", "结果", "result", "处理结果"],
+    "reason": ["原因", "reason", "失败原因", "备注"],
+    "amount": ["金额（元）", "金额", "amount"],
 }
 PAID_WORDS = {"成功", "success", "paid", "s", "ok", "已发放", "交易成功"}
 FAILED_WORDS = {"失败", "failed", "fail", "f", "退回", "交易失败"}
@@ -341,16 +344,10 @@ class BankFile:
     mimetype: str
 
 
-def _purpose(campaign: Campaign | None) -> str:
-    if campaign is None:
-        return "帮扶资金"
-    if campaign.programme == "tuition_grant":
-        return f"{campaign.name}助学金"
-    return f"{campaign.name}慰问金"
-
-
 def bank_rows(session: Session, batch: PaymentBatch):
-    purpose = _purpose(session.get(Campaign, batch.campaign_id) if batch.campaign_id else None)
+    """The batch's lines as the bank file's rows (amounts in fen, see BANK_COLUMNS)."""
+    campaign = session.get(Campaign, batch.campaign_id) if batch.campaign_id else None
+    purpose = campaigns.payment_purpose(campaign)
     rows = session.execute(
         select(
             PaymentLine.seq,
@@ -363,25 +360,23 @@ def bank_rows(session: Session, batch: PaymentBatch):
         .order_by(PaymentLine.seq)
     )
     for seq, name, card, fen, reference in rows:
-        yield [seq, name, card, yuan(fen), purpose, reference]
+        yield [seq, name, card, fen, purpose, reference]
 
 
 def bank_file(session: Session, user: User, batch_id: int, fmt: str = "csv") -> BankFile:
-    """The file for the bank: card numbers whole (the only place they leave whole)."""
+    """The file for the bank: card numbers whole (the only place they leave whole). The
+    CSV is what banks take (no title, no total); the XLSX, for people, adds a total row."""
     if fmt not in ("csv", "xlsx"):
         raise ValidationFailed("文件格式应为 csv 或 xlsx")
     batch = _visible_batch(session, user, batch_id)
     rows = bank_rows(session, batch)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(BANK_FILE_HEADER)
-        writer.writerows(rows)
-        content = ("\ufeff" + buffer.getvalue()).encode("utf-8")
-        mimetype = "text/csv; charset=utf-8"
-    else:
-        content = _xlsx(BANK_FILE_HEADER, rows, text_columns={2, 5}, title=batch.reference)
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    content, mimetype = tabular.write(
+        fmt,
+        BANK_COLUMNS,
+        rows,
+        total_label="合计" if fmt == "xlsx" else None,
+        sheet_name=batch.reference,
+    )
     with engine.unit_of_work(session):
         record(
             session,
@@ -392,37 +387,6 @@ def bank_file(session: Session, user: User, batch_id: int, fmt: str = "csv") -> 
             batch_id=batch.id,
         )
     return BankFile(f"{batch.reference}.{fmt}", content, mimetype)
-
-
-def _xlsx(header: list[str], rows, text_columns: set[int] = frozenset(), title: str = "") -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title=(title or "Sheet1")[:31])
-    sheet.append(header)
-    for row in rows:
-        cells = []
-        for index, value in enumerate(row):
-            if index in text_columns:
-                cell = WriteOnlyCell(sheet, value=str(value))
-                cell.number_format = "@"  # a card number stays text, not 6.22E+18
-                cells.append(cell)
-            elif isinstance(value, Decimal):
-                cell = WriteOnlyCell(sheet, value=value)
-                cell.number_format = "0.00"  # 元, exact to the fen
-                cells.append(cell)
-            else:
-                cells.append(value)
-        sheet.append(cells)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
-def xlsx_table(header: list[str], rows, title: str = "") -> bytes:
-    """A plain XLSX of one table (reports use it too)."""
-    return _xlsx(header, rows, title=title)
 
 
 # --- the bank's answer -------------------------------------------------------------------
@@ -437,82 +401,28 @@ class ResultRow:
     amount: str | None
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def _read_table(filename: str, content: bytes) -> list[list[str]]:
-    name = (filename or "").lower()
-    if content[:4] == b"PK\x03\x04" or name.endswith(".xlsx"):
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except Exception:  # noqa: BLE001 - any unreadable workbook gets the same answer
-            raise ValidationFailed("无法读取该 XLSX 文件，请确认文件未损坏") from None
-        sheet = book.worksheets[0]
-        table = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-        book.close()
-        return table
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ValidationFailed("无法识别文件编码，请另存为 UTF-8 的 CSV 或 XLSX")
-    return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text))]
-
-
 def parse_result_file(filename: str, content: bytes) -> list[ResultRow]:
     """The bank's result file (CSV or XLSX) as rows; a header names the columns."""
-    if not content:
-        raise ValidationFailed("结果文件是空的")
-    if len(content) > MAX_RESULT_FILE:
-        raise ValidationFailed("结果文件超过 20 MB")
-    table = [row for row in _read_table(filename, content)]
-    header_at = next((i for i, row in enumerate(table) if any(row)), None)
-    if header_at is None:
-        raise ValidationFailed("结果文件是空的")
-    header = [h.strip().lower() for h in table[header_at]]
-    columns: dict[str, int] = {}
-    for key, names in RESULT_COLUMNS.items():
-        lowered = {n.lower() for n in names}
-        for index, title in enumerate(header):
-            if title in lowered:
-                columns[key] = index
-                break
-    missing = [k for k in ("reference", "status") if k not in columns]
-    if missing:
-        raise ValidationFailed("结果文件缺少表头“参考号”和“状态”列（第一行应为表头）")
-    rows = []
-    for offset, row in enumerate(table[header_at + 1 :], start=header_at + 2):
-        if not any(row):
-            continue
-
-        def get(key: str, row=row) -> str | None:
-            index = columns.get(key)
-            if index is None:
-                return None
-            return row[index] if index < len(row) else ""
-
-        rows.append(
-            ResultRow(
-                offset,
-                get("reference") or "",
-                get("status") or "",
-                get("reason") or "",
-                get("amount"),
-            )
-        )
-    if not rows:
+    table = tabular.read_table(
+        filename,
+        content,
+        RESULT_COLUMNS,
+        required=("reference", "status"),
+        what="结果文件",
+        max_bytes=MAX_RESULT_FILE,
+    )
+    if not table.rows:
         raise ValidationFailed("结果文件没有数据行")
-    return rows
+    return [
+        ResultRow(
+            row.line,
+            row["reference"],
+            row["status"],
+            row["reason"],
+            row.get("amount"),
+        )
+        for row in table.rows
+    ]
 
 
 def _result_of(word: str) -> str | None:
@@ -522,16 +432,6 @@ def _result_of(word: str) -> str | None:
     if word in FAILED_WORDS:
         return "failed"
     return None
-
-
-def _fen_of(text: str) -> int | None:
-    try:
-        value = Decimal(text.replace(",", "").replace("，", "").strip())
-    except InvalidOperation:
-        return None
-    if value != value.quantize(Decimal("0.01")):
-        return None
-    return int(value * 100)
 
 
 @dataclass
@@ -550,7 +450,7 @@ def import_results(
 ) -> ImportReport:
     """Record the bank's answer for a sent batch. The whole file is checked first; any bad
     line refuses all of it. The same file (or the same answers) again changes nothing."""
-    digest = hashlib.sha256(content or b"").hexdigest()
+    digest = tabular.sha256(content)
     with engine.unit_of_work(session):
         batch = _visible_batch(session, user, batch_id)
         if digest in (batch.imported_files or "").split():
@@ -576,66 +476,50 @@ def import_results(
         foreign = _foreign_references(
             session, batch, [r.reference for r in rows if r.reference not in lines]
         )
-        problems: list[tuple[int, str]] = []
+        problems = tabular.BadLines("结果文件")
         seen: set[str] = set()
         answers: list[tuple[PaymentLine, str, str]] = []
         for row in rows:
             line = lines.get(row.reference)
             if not row.reference:
-                problems.append((row.line_no, "缺少参考号"))
+                problems.add(row.line_no, "缺少参考号")
                 continue
             if row.reference in seen:
-                problems.append((row.line_no, f"参考号 {row.reference} 重复出现"))
+                problems.add(row.line_no, f"参考号 {row.reference} 重复出现")
                 continue
             seen.add(row.reference)
             if line is None:
                 other = foreign.get(row.reference)
-                problems.append(
-                    (
-                        row.line_no,
-                        f"参考号 {row.reference} 属于批次 {other}，不属于本批次"
-                        if other
-                        else f"未知的参考号 {row.reference}",
-                    )
+                problems.add(
+                    row.line_no,
+                    f"参考号 {row.reference} 属于批次 {other}，不属于本批次"
+                    if other
+                    else f"未知的参考号 {row.reference}",
                 )
                 continue
             result = _result_of(row.status)
             if result is None:
-                problems.append((row.line_no, f"无法识别的状态“{row.status}”，应为成功或失败"))
+                problems.add(row.line_no, f"无法识别的状态“{row.status}”，应为成功或失败")
                 continue
             if row.amount is not None:
-                fen = _fen_of(row.amount)
-                if fen != line.amount_fen:
-                    problems.append(
-                        (
-                            row.line_no,
-                            f"金额 {row.amount} 与发送的 {yuan(line.amount_fen)} 元不符",
-                        )
+                if tabular.parse_money_fen(row.amount) != line.amount_fen:
+                    problems.add(
+                        row.line_no, f"金额 {row.amount} 与发送的 {yuan(line.amount_fen)} 元不符"
                     )
                     continue
             reason = row.reason.strip()[:200]
             if result == "failed" and not reason:
-                problems.append((row.line_no, "失败的行必须写明原因"))
+                problems.add(row.line_no, "失败的行必须写明原因")
                 continue
             if line.result and line.result != result:
-                problems.append(
-                    (
-                        row.line_no,
-                        f"该笔已登记为“{LINE_RESULT_LABELS[line.result]}”，不能改为"
-                        f"“{LINE_RESULT_LABELS[result]}”",
-                    )
+                problems.add(
+                    row.line_no,
+                    f"该笔已登记为“{LINE_RESULT_LABELS[line.result]}”，不能改为"
+                    f"“{LINE_RESULT_LABELS[result]}”",
                 )
                 continue
             answers.append((line, result, reason))
-        if problems:
-            listed = {f"第{n}行": message for n, message in problems[:MAX_LISTED]}
-            more = len(problems) - len(listed)
-            if more > 0:
-                listed["其余"] = f"另有 {more} 行有误"
-            raise ValidationFailed(
-                f"结果文件有 {len(problems)} 行有误，整份文件未导入，请核对后重新导入",
-                errors=listed,
-            )
+        problems.raise_if_any()
         report = _apply(session, user, batch, answers)
         session.flush()  # the session does not autoflush: count what was just recorded
         batch.imported_files = f"{batch.imported_files or ''} {digest}".strip()
@@ -732,7 +616,7 @@ def _apply(session, user, batch, answers) -> ImportReport:
         {"reference": line.reference, "reason": reason}
         for line, result, reason in new
         if result == "failed"
-    ][:MAX_LISTED]
+    ][: tabular.MAX_LISTED]
     return report
 
 

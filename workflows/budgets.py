@@ -21,6 +21,7 @@ from workflows.models import (
     Organisation,
     Payment,
 )
+from workflows.payments import require_final_approval
 
 # Outcomes after which the money is spent and the reservation stays.
 KEPT_ON = frozenset({"end_paid", "end_goods"})
@@ -33,15 +34,14 @@ def yuan(fen: int) -> str:
     return f"{sign}{fen // 100}.{fen % 100:02d}"
 
 
-@scripting.register("reserve_budget", "终审通过时从本区（县）总工会的活动预算中占用案件金额")
+@scripting.register(
+    "reserve_budget",
+    "终审通过时从本区（县）总工会的活动预算中占用案件核准的金额",
+    moves_money=True,
+)
 def reserve_budget() -> None:
-    data = engine.current_data()
-    campaign_id = data.get("campaign_id")
-    engine.ask(
-        "reserve_budget",
-        amount_fen=int(data.get("amount_fen") or 0),
-        campaign_id=int(campaign_id) if campaign_id else None,
-    )
+    # Campaign and amount come from the case itself, never from task data.
+    engine.ask("reserve_budget")
 
 
 def _locked_budget(session: Session, *where) -> CampaignBudget | None:
@@ -63,8 +63,8 @@ def _locked_budget(session: Session, *where) -> CampaignBudget | None:
 @engine.effect_handler("reserve_budget")
 def _reserve(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     case = loaded.case
-    campaign_id = payload.get("campaign_id") or case.campaign_id
-    amount = int(payload.get("amount_fen") or 0)
+    amount = require_final_approval(case, "占用预算")
+    campaign_id = case.campaign_id
     if campaign_id is None or amount <= 0:
         return  # an archive case (no campaign) or goods (no money): nothing to reserve
     existing = session.scalars(

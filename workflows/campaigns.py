@@ -28,6 +28,7 @@ from workflows.cases import (
     PROGRAMMES,
     Opening,
     _claim_scope,
+    approval_levels_needed,
     initial_data,
     open_case,
     refuse_closed,
@@ -54,7 +55,7 @@ from workflows.processes import latest_version, loaded_version
 log = logging.getLogger(__name__)
 
 SEASONS = {"spring": "春送岗位", "summer": "夏送清凉", "autumn": "秋送助学", "winter": "冬送温暖"}
-AID_KINDS = {"cash": "慰问金（银行卡发放）", "goods": "慰问物资（签收）"}
+AID_KINDS = {"cash": "资金（银行卡发放）", "goods": "慰问物资（签收）"}
 STATUSES = {"open": "受理中", "closed": "已结束"}
 # Programmes a manager may run campaigns for, and which of them can be launched from the
 # archive (a tuition grant needs the student's own application).
@@ -108,6 +109,27 @@ def standards(campaign: Campaign) -> dict[str, int]:
 # --- creating and editing -------------------------------------------------------------
 
 _CODE = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
+
+
+def payment_kind(programme: str) -> str:
+    """What the money of a programme is called: 金秋助学 pays 助学金, 四季送 慰问金."""
+    return "助学金" if programme == "tuition_grant" else "慰问金"
+
+
+def aid_kind_label(campaign: Campaign) -> str:
+    """How a campaign gives its aid, in its own words (金秋助学: 助学金, not 慰问金)."""
+    if campaign.aid_kind == "cash":
+        return f"{payment_kind(campaign.programme)}（银行卡发放）"
+    return AID_KINDS.get(campaign.aid_kind, campaign.aid_kind)
+
+
+def payment_purpose(campaign: Campaign | None) -> str:
+    """The 用途 of a payment in the bank file: 2026年金秋助学金, 2026年冬送温暖慰问金."""
+    if campaign is None:
+        return "帮扶资金"
+    kind = payment_kind(campaign.programme)
+    name = campaign.name
+    return f"{name}金" if kind == "助学金" and name.endswith("助学") else f"{name}{kind}"
 
 
 def _int(value: Any, field: str, label: str, errors: dict, low: int, high: int) -> int:
@@ -735,6 +757,7 @@ def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
                     subject_key=worker.subject_key,
                     subject_id_masked=worker.subject_id_masked,
                     amount_fen=template.amount,
+                    approval_levels=approval_levels_needed(campaign, template.amount),
                     category=worker.category,
                     created_by_id=actor.id,
                     created_at=at,

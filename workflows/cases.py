@@ -275,6 +275,18 @@ def initial_data(
     return data
 
 
+CASE_NO_PLACEHOLDER = "\x00warmflow:case_no\x00"
+
+
+def approval_levels_needed(campaign: Campaign | None, amount_fen: int) -> int:
+    """The approval levels the programme's rules require: the district federation's, and
+    the city federation's too above the campaign's threshold. A diagram may ask for more,
+    never fewer: money moves only after the approval at this level (see tasks.complete)."""
+    if campaign is not None and amount_fen > campaign.city_approval_threshold_fen:
+        return 3
+    return 2
+
+
 def open_case(
     session: Session,
     actor: User,
@@ -301,10 +313,31 @@ def open_case(
         subject_key=key,
         subject_id_masked=id_masked,
         amount_fen=amount,
+        approval_levels=approval_levels_needed(campaign, amount),
         category=str(clean.get(prog.standard_by) or "") if prog.standard_by else "",
         created_by_id=actor.id,
     )
     case.org = org
+    instance = ProcessInstance(
+        version_id=version.id,
+        subprocess_versions=json.dumps({pid: v.id for pid, v in opening.called.items()}),
+        state=b"",
+    )
+    instance.case = case
+
+    # The engine runs before anything is written (the case number is filled in after),
+    # so a diagram that runs away holds no database lock while it is cut off.
+    start_data = initial_data(prog, campaign, clean, amount, CASE_NO_PLACEHOLDER)
+
+    def seed(wf):
+        for task in wf.get_tasks(state=engine.TaskState.READY):
+            task.data.update(start_data)
+
+    loaded = engine.Loaded(
+        instance, case, version, opening.called, engine.new_workflow(version, opening.called)
+    )
+    ctx = engine.run(session, loaded, seed)
+
     session.add(case)
     session.flush()
     year = campaign.year if campaign else now().year
@@ -321,24 +354,13 @@ def open_case(
         if claim is not None:
             _refuse_duplicate(session, prog, claim, scope[1])
         raise
-
-    instance = ProcessInstance(
-        case_id=case.id,
-        version_id=version.id,
-        subprocess_versions=json.dumps({pid: v.id for pid, v in opening.called.items()}),
-        state=b"",
-    )
-    instance.case = case
     session.add(instance)
     session.flush()
-
-    start_data = initial_data(prog, campaign, clean, amount, case.case_no)
-    workflow = engine.new_workflow(version, opening.called)
-    loaded = engine.Loaded(instance, case, version, opening.called, workflow)
-
-    def seed(wf):
-        for task in wf.get_tasks(state=engine.TaskState.READY):
-            task.data.update(start_data)
+    if not engine.fill_in(loaded, ctx, CASE_NO_PLACEHOLDER, case.case_no):
+        # A script built something from the case number: run again with the real one.
+        start_data["case_no"] = case.case_no
+        loaded.workflow = engine.new_workflow(version, opening.called)
+        ctx = engine.run(session, loaded, seed)
 
     record(
         session,
@@ -349,7 +371,7 @@ def open_case(
         programme=prog.process_id,
         version=version.number,
     )
-    engine.advance(session, loaded, actor.id, seed)
+    engine.commit_run(session, loaded, actor.id, ctx)
     return case
 
 
@@ -516,7 +538,8 @@ def shown_value(spec: dict, value: Any) -> ShownField:
         return ShownField(label, "是" if value else "否", kind="boolean", raw=bool(value))
     if kind == "file" and isinstance(value, int) and not isinstance(value, bool):
         return ShownField(label, f"文件 {value}", file_id=value)
-    return ShownField(label, str(value))
+    # Free text may quote an ID or card number, however it was typed.
+    return ShownField(label, privacy.mask_numbers(str(value)))
 
 
 def _case_versions(session: Session, case: Case) -> tuple[ProcessInstance, list]:
@@ -628,7 +651,7 @@ def case_view(session: Session, user: User, case_id: int) -> CaseView:
                 e.at,
                 names.get(e.actor_id, SYSTEM_ACTOR) if e.actor_id else SYSTEM_ACTOR,
                 e.action,
-                e.summary,
+                privacy.mask_numbers(e.summary or ""),
             )
             for e in events
         ],

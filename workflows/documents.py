@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflows import access, batches, cases, engine, privacy, workdays
+from workflows.campaigns import payment_purpose
 from workflows.clock import CST, now
 from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.models import (
@@ -668,7 +669,7 @@ def roster(session: Session, user: User, batch_id: int, part: int = 1) -> Roster
         batch=batch,
         campaign=campaign,
         org=session.get(Organisation, batch.org_id) if batch.org_id else None,
-        purpose=batches._purpose(campaign),
+        purpose=payment_purpose(campaign),
         status_label=batches.BATCH_STATUS_LABELS.get(batch.status, batch.status),
         rows=rows,
         counts=batches.batch_counts(session, batch),

@@ -10,7 +10,9 @@ answers "someone else completed this task".
 
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +41,18 @@ class ProcessError(WarmflowError):
     """The diagram could not run a step (a bad expression, a missing variable)."""
 
     code = "process_error"
+
+
+# Limits of one user action, whatever the diagram (DESIGN.md "Limits that protect
+# everyone"): engine steps, wall time, and the data a task may carry on (JSON characters).
+# A normal action takes a few dozen steps and milliseconds; past either limit the action
+# is refused and rolled back. Nothing is written while the engine runs, so a runaway
+# holds no database lock.
+MAX_ENGINE_STEPS = 1000
+MAX_ENGINE_SECONDS = 5.0
+MAX_CALL_DEPTH = 10  # processes calling processes: ours go two deep
+MAX_TASK_DATA = 256 * 1024
+MAX_STATE = 8 * 1024 * 1024
 
 
 # --- the run context: what diagram functions may see and ask for ----------------------
@@ -90,8 +104,17 @@ def effect_handler(name: str) -> Callable[[EffectHandler], EffectHandler]:
     return decorator
 
 
+MAX_WORKING_DAYS = 1000  # about four years: any real period or deadline
+
+
 @scripting.register("working_days_after", "n 个工作日后（当日 24 时，北京时间）的时刻")
 def working_days_after(days: int) -> str:
+    if isinstance(days, bool) or not isinstance(days, int | float) or days != int(days):
+        raise scripting.ScriptRefused("working_days_after 的参数应为整数个工作日")
+    if not 0 <= days <= MAX_WORKING_DAYS:
+        raise scripting.ScriptRefused(
+            f"working_days_after 的参数应在 0 至 {MAX_WORKING_DAYS} 个工作日之间"
+        )
     start = now()
     end = calendar().period_end(start, int(days))
     warning = calendar().warning(start.date(), end.date())
@@ -149,6 +172,119 @@ def load_case(session: Session, case_id: int) -> Loaded:
     return load(session, instance)
 
 
+def _element(task) -> str:
+    spec = task.task_spec
+    return spec.bpmn_name or getattr(spec, "bpmn_id", None) or spec.name
+
+
+class _Budget:
+    """The steps and time one action may still take; checked before every engine step
+    (and, through `scripting.deadline`, on every line of diagram code)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.until = time.monotonic() + MAX_ENGINE_SECONDS
+
+    def tick(self, task) -> None:
+        if getattr(task.workflow, "depth", 0) > MAX_CALL_DEPTH:
+            # Name the call activity that went one level too deep, not its start event.
+            caller = task.workflow.top_workflow.get_task_from_id(task.workflow.parent_task_id)
+            raise ProcessError(
+                f"调用流程的层级过深（最多 {MAX_CALL_DEPTH} 层），已停止，本次操作未保存"
+                f"（环节：{_element(caller or task)}）。请检查流程是否直接或间接调用了自己"
+            )
+        self.steps += 1
+        if self.steps > MAX_ENGINE_STEPS:
+            raise ProcessError(
+                f"流程运行步骤过多（一次操作最多 {MAX_ENGINE_STEPS} 步），已停止，本次操作未保存"
+                f"（环节：{_element(task)}）。请检查流程图是否有不经等待的循环或循环调用"
+            )
+        self.check_time(task)
+
+    def check_time(self, task=None) -> None:
+        if time.monotonic() > self.until:
+            where = f"（环节：{_element(task)}）" if task is not None else ""
+            raise ProcessError(
+                f"流程运行超时（一次操作最多 {MAX_ENGINE_SECONDS:g} 秒），已停止，本次操作未保存"
+                f"{where}"
+            )
+
+
+@contextmanager
+def _bounded(ctx: RunContext) -> Iterator[_Budget]:
+    budget = _Budget()
+    run_token, deadline_token = _run.set(ctx), scripting.deadline.set(budget.until)
+    try:
+        yield budget
+    except (SpiffWorkflowException, scripting.ScriptRefused) as err:
+        raise ProcessError(_describe(err)) from None
+    except RecursionError:
+        raise ProcessError("流程嵌套过深，已停止，本次操作未保存") from None
+    finally:
+        scripting.deadline.reset(deadline_token)
+        _run.reset(run_token)
+
+
+def run(
+    session: Session, loaded: Loaded, step: Callable[[BpmnWorkflow], None] | None = None
+) -> RunContext:
+    """Run `step`, then engine steps until the workflow waits, in memory only: nothing
+    is written and no lock is taken, so a runaway diagram (cut off by the step and time
+    limits) holds up nobody else. The effects it asked for are in the returned context."""
+    ctx = RunContext(loaded.case, workdays.current(session))
+    with _bounded(ctx) as budget:
+        if step is not None:
+            step(loaded.workflow)
+        loaded.workflow.do_engine_steps(will_complete_task=budget.tick)
+        budget.check_time()
+    check_data_size(loaded.workflow)
+    return ctx
+
+
+def fill_in(loaded: Loaded, ctx: RunContext, placeholder: str, value: str) -> bool:
+    """Put `value` wherever a run left `placeholder` as a whole value (in its state and
+    its effects). False, changing nothing, if a script built another value from it."""
+    quoted = json.dumps(placeholder, ensure_ascii=False)
+    text = serialization.state_text(loaded.workflow)
+    effects = json.dumps(ctx.effects, ensure_ascii=False, default=str)
+    for found in (text, effects):
+        if found.count(quoted[1:-1]) != found.count(quoted):
+            return False
+    real = json.dumps(value, ensure_ascii=False)
+    loaded.workflow = serialization.state_from_text(
+        text.replace(quoted, real),
+        loaded.version.spec,
+        {pid: v.spec for pid, v in loaded.called.items()},
+    )
+    ctx.effects = [(name, payload) for name, payload in json.loads(effects.replace(quoted, real))]
+    return True
+
+
+def check_data_size(workflow: BpmnWorkflow) -> None:
+    """What a step leaves in the case for the next ones is capped (as saved, in JSON)."""
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+        size = len(json.dumps(task.data, ensure_ascii=False, default=str))
+        if size > MAX_TASK_DATA:
+            raise ProcessError(
+                f"案件数据过大（{size // 1024} KB，最多 {MAX_TASK_DATA // 1024} KB），"
+                f"本次操作未保存（环节：{_element(task)}）"
+            )
+
+
+def commit_run(
+    session: Session,
+    loaded: Loaded,
+    actor_id: int | None,
+    ctx: RunContext,
+    completed_task_uuid: str | None = None,
+) -> None:
+    """Write what `run` did: hold the instance row, apply the effects, save (no commit)."""
+    _hold(session, loaded.instance)
+    for name, payload in ctx.effects:
+        EFFECTS[name](session, loaded, payload)
+    save(session, loaded, actor_id, ctx, completed_task_uuid)
+
+
 def advance(
     session: Session,
     loaded: Loaded,
@@ -157,20 +293,8 @@ def advance(
     completed_task_uuid: str | None = None,
 ) -> None:
     """Run `step`, then engine steps until the workflow waits; save everything (no commit)."""
-    _hold(session, loaded.instance)
-    ctx = RunContext(loaded.case, workdays.current(session))
-    token = _run.set(ctx)
-    try:
-        if step is not None:
-            step(loaded.workflow)
-        loaded.workflow.do_engine_steps()
-    except (SpiffWorkflowException, scripting.ScriptRefused) as err:
-        raise ProcessError(_describe(err)) from None
-    finally:
-        _run.reset(token)
-    for name, payload in ctx.effects:
-        EFFECTS[name](session, loaded, payload)
-    save(session, loaded, actor_id, ctx, completed_task_uuid)
+    ctx = run(session, loaded, step)
+    commit_run(session, loaded, actor_id, ctx, completed_task_uuid)
 
 
 @dataclass
@@ -187,14 +311,16 @@ class FirstWait:
 
 def first_wait(session: Session, loaded: Loaded, data: dict) -> FirstWait:
     """Seed `loaded.workflow` (new) with `data` and run it to its first wait, in memory."""
-    ctx = RunContext(loaded.case, workdays.current(session))
-    token = _run.set(ctx)
-    try:
-        workflow = loaded.workflow
+
+    def seed(workflow: BpmnWorkflow) -> None:
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
-        workflow.do_engine_steps()
-        tasks = []
+
+    ctx = run(session, loaded, seed)
+    workflow = loaded.workflow
+    tasks = []
+    token = _run.set(ctx)
+    try:
         for task in workflow.get_tasks(state=TaskState.READY, manual=True):
             meta = loaded.meta_for(task).get("user_tasks", {}).get(task.task_spec.name, {})
             tasks.append(
@@ -207,8 +333,6 @@ def first_wait(session: Session, loaded: Loaded, data: dict) -> FirstWait:
                     due_at=_task_due(loaded, task, meta.get("due", "")),
                 )
             )
-    except (SpiffWorkflowException, scripting.ScriptRefused) as err:
-        raise ProcessError(_describe(err)) from None
     finally:
         _run.reset(token)
     return FirstWait(workflow, ctx.effects, ctx.warnings, tasks, next_timer(workflow))
@@ -333,7 +457,12 @@ def save(
         for hook in CLOSE_HOOKS:
             hook(session, loaded)
     else:
-        instance.state = serialization.state_to_bytes(workflow)
+        try:
+            instance.state = serialization.state_to_bytes(workflow, limit=MAX_STATE)
+        except serialization.StateTooLarge as err:
+            size, most = err.size // 1024, MAX_STATE // 1024
+            message = f"案件数据过大（{size} KB，最多 {most} KB），本次操作未保存"
+            raise ProcessError(message) from None
     instance.updated_at = now()
 
 

@@ -56,12 +56,9 @@ class User(Base):
     # Space-separated role names, e.g. "caseworker approver_l1".
     roles: Mapped[str] = mapped_column(String(200), default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Part of the id a login session carries: raising it (a password change) ends every
-    # session the user has open, on any browser.
-    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # The login session this object was loaded for (workflows/logins.py); not a column.
+    login_token = ""
 
     org: Mapped[Organisation] = relationship(lazy="joined")
 
@@ -77,7 +74,8 @@ class User(Base):
     is_anonymous = False
 
     def get_id(self) -> str:
-        return f"{self.id}.{self.session_epoch or 0}"
+        # What the session cookie carries: the login session's token, never the user id.
+        return self.login_token
 
 
 class ProcessVersion(Base):
@@ -197,6 +195,13 @@ class Case(Base):
     subject_key: Mapped[str] = mapped_column(String(64), index=True)
     subject_id_masked: Mapped[str] = mapped_column(String(30))
     amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The programme's rule for this case (cases.approval_levels_needed), fixed when it is
+    # opened; the approval at that level is the final one, after which money may move,
+    # for the amount approved then (tasks.complete records it; payments, budgets check).
+    approval_levels: Mapped[int] = mapped_column(Integer, default=2)
+    approvals: Mapped[int] = mapped_column(Integer, default=0)  # a bit per level approved
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_fen: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20), default="running", index=True)
     outcome: Mapped[str] = mapped_column(String(60), default="")
     outcome_label: Mapped[str] = mapped_column(String(100), default="")
@@ -517,3 +522,28 @@ class ChangeStamp(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+class LoginSession(Base):
+    """One signed-in browser. The session cookie carries its token (only the hash is
+    kept); signing out, a password change or deactivation deletes the row, and a cookie
+    copied before that no longer signs anyone in."""
+
+    __tablename__ = "login_session"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    address: Mapped[str] = mapped_column(String(45), default="")
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins counted per account name and per address, in the database so that
+    every web worker sees the same counts (workflows/logins.py)."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+    kind: Mapped[str] = mapped_column(String(10))  # "account" | "address"
+    key: Mapped[str] = mapped_column(String(100))  # the typed user name, or the address
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    wait_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

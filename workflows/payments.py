@@ -22,21 +22,35 @@ RESULT_MESSAGE = "payment_result"
 RESULTS = ("paid", "failed")
 
 
-@scripting.register("request_payment", "按案件金额和银行卡生成（或在更正后重新生成）付款指令")
+@scripting.register(
+    "request_payment",
+    "终审通过后，按案件核准的金额和银行卡生成（或在更正银行卡后重新生成）付款指令",
+    moves_money=True,
+)
 def request_payment() -> None:
     data = engine.current_data()
+    # The amount is not taken from task data (a script could put anything there): the
+    # handler pays what the final approval approved.
     engine.ask(
         "request_payment",
-        amount_fen=int(data.get("amount_fen") or 0),
         bank_card=str(data.get("bank_card") or ""),
         account_name=str(data.get("account_name") or ""),
     )
 
 
+def require_final_approval(case: Case, what: str) -> int:
+    """The amount approved at the case's final approval (tasks.record_approval); a
+    ProcessError if it has none: money never moves before it, whatever the diagram."""
+    if case.approved_at is None or case.approved_fen is None:
+        raise engine.ProcessError(f"案件尚未终审通过，不能{what}（只有终审通过后才能动用资金）")
+    return int(case.approved_fen)
+
+
 @engine.effect_handler("request_payment")
 def _request(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     case = loaded.case
-    if payload["amount_fen"] <= 0:
+    amount = require_final_approval(case, "生成付款指令")
+    if amount <= 0:
         raise engine.ProcessError("付款金额必须大于零")
     try:
         card = normalise_bank_card(payload["bank_card"])
@@ -53,21 +67,25 @@ def _request(session: Session, loaded: engine.Loaded, payload: dict) -> None:
             purpose=case.programme,
             org_id=case.org_id,
             campaign_id=case.campaign_id,
-            amount_fen=payload["amount_fen"],
+            amount_fen=amount,
             account_name=payload["account_name"],
             bank_card=card,
         )
         session.add(payment)
+        session.flush()  # a second request in the same action must find it
         record(
             session,
             None,
             case.id,
             "payment.request",
-            f"生成付款指令：{payload['amount_fen'] / 100:.2f} 元，卡号 {mask_card(card)}",
+            f"生成付款指令：{amount / 100:.2f} 元，卡号 {mask_card(card)}",
         )
         return
     if payment.status == "paid":
         raise engine.ProcessError("该案件已发放成功，不能重复付款")
+    if payment.status != "failed":
+        # Once: only a failed payment is asked for again (after 更正银行卡).
+        raise engine.ProcessError("该案件已生成付款指令，不能重复生成")
     payment.bank_card = card
     payment.account_name = payload["account_name"]
     payment.status = "payable"

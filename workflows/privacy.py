@@ -48,16 +48,30 @@ def mask_card(card: str) -> str:
 
 # --- log lines ---------------------------------------------------------------------------
 
-LONG_NUMBER = re.compile(r"(?<![\d])\d{12,}[\dXx]?")
+# A number as people type one into free text: in one run, or in groups of three or more
+# digits split by spaces or dashes (5110 0220 0703 0200 1X, 6222-0202-0011-2233-445),
+# the last group possibly shorter and ending in X. A date (2026-09-07), a phone number
+# (138 0000 0000) or one of warmflow's own references (PF20260907-0001-000001: letters
+# first) is not taken for one.
+_SEPARATOR = "[ \u00a0\u3000\\-\u2010-\u2015\u2212\uff0d]{1,3}"
+LONG_NUMBER = re.compile(
+    r"(?<!\d)\d{12,}[\dXx]?"
+    rf"|(?<![\dA-Za-z])\d{{3,}}(?:{_SEPARATOR}\d{{3,}})+"
+    rf"(?:{_SEPARATOR}?\d{{0,2}}[Xx]|{_SEPARATOR}\d{{1,2}})?(?!\d)"
+)
+_NOT_DIGIT = re.compile(r"[^\dXx]")
 
 
 def _mask_number(match: re.Match) -> str:
-    number = match.group(0)
+    number = _NOT_DIGIT.sub("", match.group(0))
+    if len(number.rstrip("Xx")) < 12:
+        return match.group(0)
     return mask_id(number) if len(number) == 18 else mask_card(number)
 
 
 def mask_numbers(text: str) -> str:
-    """Mask every ID- or card-like number (12 digits or more) in free text."""
+    """Mask every ID- or card-like number (12 digits or more, however grouped) in free
+    text."""
     return LONG_NUMBER.sub(_mask_number, text)
 
 

@@ -20,7 +20,7 @@ from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from workflows import scripting, serialization
+from workflows import diagram_limits, scripting, serialization
 from workflows.audit import record
 from workflows.clock import now
 from workflows.db import unit_of_work
@@ -78,10 +78,7 @@ FLOW_NODES = (
 )
 
 
-@dataclass
-class Finding:
-    element: str
-    message: str
+Finding = diagram_limits.Finding
 
 
 @dataclass
@@ -103,8 +100,8 @@ def parse_xml(data: bytes | str) -> Any:
         data = data.encode("utf-8")
     if len(data) > MAX_BPMN_BYTES:
         raise ValidationFailed(f"文件过大（超过 {MAX_BPMN_BYTES // 1024 // 1024} MB）")
-    head = data[:4096].lower()
-    if b"<!doctype" in head or b"<!entity" in data.lower():
+    lowered = data.lower()
+    if b"<!doctype" in lowered or b"<!entity" in lowered:
         raise ValidationFailed("文件包含 DOCTYPE 或实体声明，出于安全原因不予接受")
     parser = etree.XMLParser(
         resolve_entities=False,
@@ -117,9 +114,13 @@ def parse_xml(data: bytes | str) -> Any:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as err:
         raise ValidationFailed(f"XML 格式错误：{err}") from None
+    tree = etree.ElementTree(root)
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        # Another encoding (UTF-16) hides the declaration from the byte check above.
+        raise ValidationFailed("文件包含 DOCTYPE 或实体声明，出于安全原因不予接受")
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise ValidationFailed("不是 BPMN 2.0 文件（根元素应为 bpmn:definitions）")
-    return etree.ElementTree(root)
+    return tree
 
 
 def _local(tag: str) -> str:
@@ -232,14 +233,57 @@ def _check_expression(
         findings.append(Finding(eid, f"{what}不安全或无效：{problem}"))
 
 
-def validate(diagram: ParsedDiagram, available: set[str]) -> list[Finding]:
-    """Every rule a diagram must pass before it is deployed. Messages in Chinese."""
+@dataclass
+class Deployed:
+    """The newest version of every deployed process, as the checks on a new diagram
+    see the others: whom each calls, and its <bpmn:process>."""
+
+    calls: dict[str, list[str]] = field(default_factory=dict)
+    processes: dict[str, Any] = field(default_factory=dict)
+
+
+_process_trees: dict[str, Any] = {}  # checksum → parsed <bpmn:process> (versions never change)
+
+
+def deployed(session: Session) -> Deployed:
+    newest = (
+        select(ProcessVersion.process_id, func.max(ProcessVersion.number).label("number"))
+        .group_by(ProcessVersion.process_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(ProcessVersion).join(
+            newest,
+            (ProcessVersion.process_id == newest.c.process_id)
+            & (ProcessVersion.number == newest.c.number),
+        )
+    ).scalars()
+    found = Deployed()
+    for row in rows:
+        found.calls[row.process_id] = [p for p in row.called_processes.split(",") if p]
+        tree = _process_trees.get(row.checksum)
+        if tree is None:
+            tree = parse_xml(row.bpmn_xml).getroot().find("bpmn:process", NS)
+            _process_trees[row.checksum] = tree
+        found.processes[row.process_id] = tree
+    return found
+
+
+def validate(
+    diagram: ParsedDiagram, available: set[str], others: Deployed | None = None
+) -> list[Finding]:
+    """Every rule a diagram must pass before it is deployed. Messages in Chinese.
+    `others`: the deployed processes, for the rules that span processes (call cycles,
+    money before approval)."""
     findings: list[Finding] = []
     root = diagram.tree.getroot()
     pid = diagram.process_id
     if not IDENTIFIER.match(pid or ""):
         findings.append(Finding(pid or "", "流程标识应为小写字母开头的英文标识"))
     process = root.find("bpmn:process", NS)
+    too_big = diagram_limits.check_size(process)
+    if too_big:
+        return too_big  # nothing else is read of a diagram that size
     if root.find("bpmndi:BPMNDiagram", NS) is None:
         findings.append(Finding(pid, "缺少图形信息（BPMNDiagram），编辑器无法显示该流程"))
 
@@ -273,16 +317,47 @@ def validate(diagram: ParsedDiagram, available: set[str]) -> list[Finding]:
             findings.append(Finding(node.get("id"), f"调用的流程“{target}”不存在，请先部署它"))
 
     _check_graph(process, findings)
+    others = others or Deployed()
+    calls = [
+        (n.get("id") or "", n.get("calledElement") or "")
+        for n in process.iter(f"{{{BPMN_NS}}}callActivity")
+    ]
+    findings += diagram_limits.check_markers(process)
+    findings += diagram_limits.check_timers(process, now())
+    findings += diagram_limits.check_function_arguments(process)
+    findings += diagram_limits.check_call_cycles(
+        pid, calls, {**others.calls, pid: [callee for _, callee in calls]}
+    )
+    findings += diagram_limits.misplaced_money(process)
+    findings += diagram_limits.check_money(
+        pid, {**others.processes, pid: process}, is_programme=_is_programme
+    )
     if not findings:
         try:
             parser = CamundaParser()
             parser.add_bpmn_xml(diagram.tree, filename=f"{pid}.bpmn")
             parser.get_spec(pid)
+        except RecursionError:
+            findings.append(Finding(pid, TOO_DEEP))
         except ValidationException as err:
-            findings.append(Finding(getattr(err, "id", "") or pid, f"流程引擎无法解析：{err}"))
+            message = TOO_DEEP if "RecursionError" in str(err) else f"流程引擎无法解析：{err}"
+            findings.append(Finding(getattr(err, "id", "") or pid, message))
         except Exception as err:  # noqa: BLE001 - any parser failure is a finding
             findings.append(Finding(pid, f"流程引擎无法解析：{err}"))
     return findings
+
+
+def _is_programme(process_id: str) -> bool:
+    """Whether cases start on this process (a programme: 金秋助学, 四季送, 建档)."""
+    from workflows.cases import PROGRAMMES  # cases imports this module
+
+    return process_id in PROGRAMMES
+
+
+TOO_DEEP = (
+    f"流程图的链条过长，流程引擎无法解析（每个流程图最多 {diagram_limits.MAX_FLOW_NODES} 个环节），"
+    "请拆分为几个被调用的流程"
+)
 
 
 def _check_graph(process, findings: list[Finding]) -> None:
@@ -363,7 +438,8 @@ def check_diagram(
 ) -> ParsedDiagram:
     """Parse and validate without deploying; raises ValidationFailed with findings."""
     diagram = read_diagram(parse_xml(xml))
-    diagram.findings = validate(diagram, deployed_process_ids(session) | set(also_available))
+    others = deployed(session)
+    diagram.findings = validate(diagram, set(others.calls) | set(also_available), others)
     if diagram.findings:
         _raise_findings(diagram.process_id, diagram.findings)
     return diagram
@@ -624,7 +700,8 @@ def findings_for(session: Session, user: User, xml: bytes | str) -> list[Finding
         diagram = read_diagram(parse_xml(xml))
     except ValidationFailed as err:
         return [Finding("", err.message)]
-    return validate(diagram, deployed_process_ids(session))
+    others = deployed(session)
+    return validate(diagram, set(others.calls), others)
 
 
 def save_draft(

@@ -3,18 +3,13 @@ category, with need against budget. Figures come straight from `case` and `payme
 test holds them equal to the payments table), summed in the database.
 """
 
-import csv
-import io
 from dataclasses import dataclass, field, fields
-from decimal import Decimal
 
 from sqlalchemy import case as when
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workflows import access, campaigns
-from workflows.batches import xlsx_table
-from workflows.budgets import yuan
+from workflows import access, campaigns, tabular
 from workflows.cases import PROGRAMMES
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import Campaign, CampaignBudget, Case, Organisation, Payment, User
@@ -200,29 +195,29 @@ def campaign_report(
     return report
 
 
-EXPORT_HEADER = [
-    "分组",
-    "名称",
-    "案件数",
-    "受助人数",
-    "已发放笔数",
-    "已发放金额（元）",
-    "待发放笔数",
-    "待发放金额（元）",
-    "发放失败笔数",
-    "发放失败金额（元）",
-    "物资数量",
-    "需求金额（元）",
-    "预算（元）",
-    "已占用预算（元）",
+_C, _N, _M = tabular.Column, tabular.INTEGER, tabular.MONEY
+EXPORT_COLUMNS = [
+    _C("分组"),
+    _C("名称"),
+    _C("案件数", _N),
+    _C("受助人数", _N),
+    _C("已发放笔数", _N),
+    _C("已发放金额（元）", _M),
+    _C("待发放笔数", _N),
+    _C("待发放金额（元）", _M),
+    _C("发放失败笔数", _N),
+    _C("发放失败金额（元）", _M),
+    _C("物资数量", _N),
+    _C("需求金额（元）", _M),
+    _C("预算（元）", _M),
+    _C("已占用预算（元）", _M),
 ]
+EXPORT_HEADER = [c.title for c in EXPORT_COLUMNS]
 
 
-def _money(value: int | None) -> str:
-    return "" if value is None else yuan(value)
+def export_values(report: Report) -> list[list]:
+    """The export's rows as values (money in fen, None where there is no figure)."""
 
-
-def export_rows(report: Report) -> list[list]:
     def row(kind: str, f: Figures) -> list:
         return [
             kind,
@@ -230,15 +225,15 @@ def export_rows(report: Report) -> list[list]:
             f.cases,
             f.helped,
             f.paid_count,
-            _money(f.paid_fen),
+            f.paid_fen,
             f.pending_count,
-            _money(f.pending_fen),
+            f.pending_fen,
             f.failed_count,
-            _money(f.failed_fen),
+            f.failed_fen,
             f.goods_quantity,
-            _money(f.need_fen),
-            _money(f.budget_fen),
-            _money(f.reserved_fen),
+            f.need_fen,
+            f.budget_fen,
+            f.reserved_fen,
         ]
 
     by_org = "按区县" if report.org.level < 2 else "按基层工会"
@@ -248,28 +243,24 @@ def export_rows(report: Report) -> list[list]:
     return rows
 
 
+def export_rows(report: Report) -> list[list[str]]:
+    """The export's rows as the CSV writes them (money in 元)."""
+    return [
+        [tabular.as_text(v, c.kind) for v, c in zip(row, EXPORT_COLUMNS, strict=True)]
+        for row in export_values(report)
+    ]
+
+
 def export(report: Report, fmt: str) -> tuple[str, bytes, str]:
     """(file name, bytes, MIME type) of the report as CSV or XLSX. The file name carries
     the campaign code and organisation code only."""
     if fmt not in ("csv", "xlsx"):
         raise ValidationFailed("文件格式应为 csv 或 xlsx")
     name = f"report-{report.campaign.code}-{report.org.code}.{fmt}"
-    rows = export_rows(report)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(EXPORT_HEADER)
-        writer.writerows(rows)
-        return name, ("\ufeff" + buffer.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
-    money = {i for i, title in enumerate(EXPORT_HEADER) if "（元）" in title}
-    numeric = [
-        [Decimal(v) if i in money and v != "" else v for i, v in enumerate(row)] for row in rows
-    ]
-    return (
-        name,
-        xlsx_table(EXPORT_HEADER, numeric, title=report.campaign.code),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    content, mimetype = tabular.write(
+        fmt, EXPORT_COLUMNS, export_values(report), sheet_name=report.campaign.code
     )
+    return name, content, mimetype
 
 
 def chart_data(report: Report) -> dict:

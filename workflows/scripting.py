@@ -12,8 +12,11 @@ step), so text refused at one is refused at the other.
 
 import ast
 import builtins
+import functools
 import operator
 import re
+import sys
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -88,10 +91,17 @@ MAX_SOURCE = 5000
 MAX_SIZE = 100_000
 MAX_INT_BITS = 256
 MAX_STEPS = 100_000
+# Arguments of registered functions: numbers within ±MAX_ARGUMENT, texts of at most
+# MAX_ARGUMENT_TEXT characters, nothing else. Each function bounds its own further.
+MAX_ARGUMENT = 100_000
+MAX_ARGUMENT_TEXT = 1_000
 
 # Functions warmflow offers to diagrams; filled by `register` in the owning modules.
 FUNCTIONS: dict[str, Callable[..., Any]] = {}
 FUNCTION_HELP: dict[str, str] = {}
+# Those that move money or budget: allowed only where the programme's rules allow it
+# (workflows/diagram_limits.py at deploy, the service itself at run time).
+MONEY_FUNCTIONS: set[str] = set()
 
 
 # The data of the task whose expression is running, for registered functions to read.
@@ -106,13 +116,40 @@ class ScriptRefused(Exception):
     """An expression or script that the restricted environment will not run."""
 
 
-def register(name: str, help_text: str = "") -> Callable:
+def register(name: str, help_text: str = "", moves_money: bool = False) -> Callable:
+    """Offer `func` to diagrams under `name`. Its arguments are bounded (see
+    `_bounded_arguments`); `moves_money` marks a function that reserves, releases or
+    pays money."""
+
     def decorator(func: Callable) -> Callable:
-        FUNCTIONS[name] = func
+        FUNCTIONS[name] = _bounded_arguments(name, func)
         FUNCTION_HELP[name] = help_text or (func.__doc__ or "").strip()
+        if moves_money:
+            MONEY_FUNCTIONS.add(name)
         return func
 
     return decorator
+
+
+def _bounded_arguments(name: str, func: Callable) -> Callable:
+    @functools.wraps(func, updated=())
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        for value in (*args, *kwargs.values()):
+            if value is None or isinstance(value, bool):
+                continue
+            if isinstance(value, int | float):
+                if not -MAX_ARGUMENT <= value <= MAX_ARGUMENT:
+                    raise ScriptRefused(f"函数 {name} 的参数 {value} 超出范围（±{MAX_ARGUMENT}）")
+            elif isinstance(value, str):
+                if len(value) > MAX_ARGUMENT_TEXT:
+                    raise ScriptRefused(
+                        f"函数 {name} 的参数过长（最多 {MAX_ARGUMENT_TEXT} 个字符）"
+                    )
+            else:
+                raise ScriptRefused(f"函数 {name} 的参数只能是数字或文字")
+        return func(*args, **kwargs)
+
+    return bounded
 
 
 def check(source: str, mode: str = "eval") -> list[str]:
@@ -211,6 +248,39 @@ class _Policy(RestrictingNodeTransformer):
         call = ast.Call(ast.Name("_sized_", ast.Load()), [node.value], [])
         node.value = ast.fix_missing_locations(ast.copy_location(call, node.value))
         return node
+
+    # Every value a script builds in one go (an f-string, a comprehension, a list, tuple,
+    # set or dict written out) is measured as a whole, through nesting: [s for i in ...]
+    # or [a, a, a] of big values is refused like s * 3 would be.
+    def _sized(self, node: ast.AST) -> ast.AST:
+        call = ast.Call(ast.Name("_sized_", ast.Load()), [node], [])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    def visit_JoinedStr(self, node: ast.JoinedStr):
+        return self._sized(self.node_contents_visit(node))
+
+    def visit_ListComp(self, node: ast.ListComp):
+        return self._sized(super().visit_ListComp(node))
+
+    def visit_SetComp(self, node: ast.SetComp):
+        return self._sized(super().visit_SetComp(node))
+
+    def visit_DictComp(self, node: ast.DictComp):
+        return self._sized(super().visit_DictComp(node))
+
+    def visit_Dict(self, node: ast.Dict):
+        return self._sized(self.node_contents_visit(node))
+
+    def visit_Set(self, node: ast.Set):
+        return self._sized(self.node_contents_visit(node))
+
+    def visit_List(self, node: ast.List):
+        node = self.node_contents_visit(node)
+        return self._sized(node) if isinstance(node.ctx, ast.Load) else node
+
+    def visit_Tuple(self, node: ast.Tuple):
+        node = self.node_contents_visit(node)
+        return self._sized(node) if isinstance(node.ctx, ast.Load) else node
 
 
 @lru_cache(maxsize=2048)
@@ -337,6 +407,17 @@ def _str(*args: Any) -> str:
     return str(*args)
 
 
+def _built(make: Callable) -> Callable:
+    """A builtin that builds a container (list, dict, sorted), measured like a literal."""
+
+    def built(*args: Any, **kwargs: Any) -> Any:
+        return _sized(make(*args, **kwargs))
+
+    # Only the name: functools.wraps would copy the type's own attributes (dict.get, ...).
+    built.__name__ = built.__qualname__ = make.__name__
+    return built
+
+
 def _join(separator: str, items: Any) -> str:
     items = list(items)
     if _size(separator) * len(items) + sum(_size(i) for i in items) > MAX_SIZE:
@@ -382,10 +463,17 @@ def _storable(value: Any) -> bool:
     return False
 
 
-# The builtins a script sees: the allowed ones, three of them wrapped to cap what they build.
+# The builtins a script sees: the allowed ones, six of them wrapped to cap what they build.
 # Naming one (`str`) hands back the wrapper, so this, not ALLOWED_BUILTINS, is what a
 # script can reach.
-BUILTINS: dict[str, Any] = ALLOWED_BUILTINS | {"range": _range, "sum": _sum, "str": _str}
+BUILTINS: dict[str, Any] = ALLOWED_BUILTINS | {
+    "range": _range,
+    "sum": _sum,
+    "str": _str,
+    "list": _built(list),
+    "dict": _built(dict),
+    "sorted": _built(sorted),
+}
 
 _GUARDS = {
     "__builtins__": BUILTINS,
@@ -414,13 +502,42 @@ def _globals(context: dict, external_context: dict | None) -> dict:
     return scope
 
 
+# When the user action running this code must stop (time.monotonic()); set by the engine.
+deadline: ContextVar[float | None] = ContextVar("warmflow_deadline", default=None)
+TIMED_OUT = "运行时间过长，已停止运行"
+
+
+def _watch(until: float) -> Callable:
+    """A trace function that stops diagram code (and only it) past `until`: a script's
+    single steps are cheap, but 100,000 of them over big values are not."""
+
+    def line(frame, event: str, _arg):
+        if event == "line" and time.monotonic() > until:
+            raise ScriptRefused(TIMED_OUT)
+        return line
+
+    def call(frame, _event: str, _arg):
+        return line if frame.f_code.co_filename == "<diagram>" else None
+
+    return call
+
+
 @contextmanager
 def _running(context: dict):
-    """One run: the task data for registered functions, and a fresh loop-step budget."""
+    """One run: the task data for registered functions, a fresh loop-step budget, and
+    the action's deadline watched."""
     data, steps = _task_data.set(context), _steps.set([MAX_STEPS])
+    until = deadline.get()
+    previous = sys.gettrace()
+    if until is not None:
+        if time.monotonic() > until:
+            raise ScriptRefused(TIMED_OUT)
+        sys.settrace(_watch(until))
     try:
         yield
     finally:
+        if until is not None:
+            sys.settrace(previous)
         _steps.reset(steps)
         _task_data.reset(data)
 
@@ -429,14 +546,16 @@ def evaluate(source: str, context: dict) -> Any:
     """Evaluate an expression against task data (used outside SpiffWorkflow too)."""
     code = _checked_code(source, "eval")
     with _running(context):
-        return eval(code, _globals(context, None))  # noqa: S307 (restricted bytecode)
+        result = eval(code, _globals(context, None))  # noqa: S307 (restricted bytecode)
+    return _sized(result)
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def evaluate(self, expression, context, external_context=None):
         code = _checked_code(expression, "eval")
         with _running(context):
-            return eval(code, _globals(context, external_context))  # noqa: S307 (restricted)
+            result = eval(code, _globals(context, external_context))  # noqa: S307 (restricted)
+        return _sized(result)
 
     def execute(self, script, context, external_context=None):
         code = _checked_code(script, "exec")
@@ -452,6 +571,9 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
                     raise ScriptRefused(
                         f"脚本给 {key} 赋的值无法保存（只能是文字、数字、列表或字典）"
                     )
+                if _size(value) > MAX_SIZE:
+                    # Built bit by bit (d[k] = s in a loop): measured before it is kept.
+                    raise _too_big(f"脚本给 {key} 赋的值")
                 context[key] = value
         return True
 
@@ -459,4 +581,127 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         raise ScriptRefused("服务任务未启用")
 
 
-script_engine = PythonScriptEngine(environment=RestrictedEnvironment())
+# --- timer values ------------------------------------------------------------------------
+# SpiffWorkflow turns a timer's value into a due time by itself, with loops over every
+# month of a duration (P99999999Y spins for ever) and cycles that may repeat at no
+# interval (R/PT0S). So every value is checked first: at deploy where the expression is
+# a constant (workflows/diagram_limits.py), and here at run time, before SpiffWorkflow
+# sees it.
+
+MAX_TIMER_DAYS = 3653  # ten years
+MIN_CYCLE_SECONDS = 3600
+_DURATION = re.compile(
+    r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?",
+    re.IGNORECASE,
+)
+_DAYS_PER = {
+    "years": 366,
+    "months": 31,
+    "weeks": 7,
+    "days": 1,
+    "hours": 1 / 24,
+    "minutes": 1 / 1440,
+    "seconds": 1 / 86400,
+}
+TIMER_KINDS = {"timeDate": "定时器日期", "timeDuration": "定时器时长", "timeCycle": "循环定时器"}
+
+
+def _duration_days(text: str) -> float | None:
+    found = _DURATION.fullmatch(text.strip())
+    if found is None or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+        return None
+    return sum(int(v) * _DAYS_PER[k] for k, v in found.groupdict().items() if v)
+
+
+def _date_problem(text: str, now: Any) -> str | None:
+    from datetime import datetime, timedelta
+
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return f"“{text[:40]}”不是有效的日期时间（应为 ISO 8601，如 2026-09-15T00:00:00+08:00）"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=now.tzinfo)
+    if when > now + timedelta(days=MAX_TIMER_DAYS):
+        return f"日期 {text[:40]} 超过十年以后"
+    return None
+
+
+def timer_problem(kind: str, value: Any, now: Any) -> str | None:
+    """Why a timer's value may not be used (Chinese), or None. `kind` is timeDate,
+    timeDuration or timeCycle; `now` an aware datetime."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 100:
+        return "定时器的值应为 ISO 8601 文字"
+    text = value.strip()
+    if kind == "timeDate":
+        return _date_problem(text, now)
+    if kind == "timeDuration":
+        days = _duration_days(text)
+        if days is None:
+            return f"“{text[:40]}”不是有效的时长（如 P5D、PT12H，只用整数）"
+        if days > MAX_TIMER_DAYS:
+            return f"时长 {text[:40]} 超过十年"
+        return None
+    parts = text.upper().split("/")
+    if not parts[0].startswith("R") or len(parts) not in (2, 3):
+        return f"“{text[:40]}”不是有效的循环定时（如 R3/P1D）"
+    repeat = parts[0][1:]
+    if repeat and (not repeat.isdigit() or int(repeat) > 1000):
+        return "循环次数应为不超过 1000 的整数"
+    durations = [p for p in parts[1:] if p.startswith("P")]
+    starts = [p for p in parts[1:] if not p.startswith("P")]
+    if len(durations) != 1:
+        return f"“{text[:40]}”应恰好包含一个时长（如 R3/P1D）"
+    days = _duration_days(durations[0])
+    if days is None:
+        return f"“{durations[0][:40]}”不是有效的时长（如 P1D，只用整数）"
+    if days * 86400 < MIN_CYCLE_SECONDS:
+        return f"循环间隔 {durations[0]} 过短（至少 1 小时）"
+    if days > MAX_TIMER_DAYS:
+        return f"循环间隔 {durations[0]} 超过十年"
+    for start in starts:
+        problem = _date_problem(start, now)
+        if problem:
+            return problem
+    return None
+
+
+def _timer_kind(definition: Any) -> str | None:
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+        CycleTimerEventDefinition,
+        DurationTimerEventDefinition,
+        TimeDateEventDefinition,
+    )
+
+    for cls, kind in (
+        (TimeDateEventDefinition, "timeDate"),
+        (DurationTimerEventDefinition, "timeDuration"),
+        (CycleTimerEventDefinition, "timeCycle"),
+    ):
+        if isinstance(definition, cls):
+            return kind
+    return None
+
+
+class WarmflowScriptEngine(PythonScriptEngine):
+    """SpiffWorkflow's script engine on the restricted environment, with every timer's
+    value checked before SpiffWorkflow computes a due time from it."""
+
+    def evaluate(self, task, expression, external_context=None):
+        value = super().evaluate(task, expression, external_context)
+        definition = getattr(task.task_spec, "event_definition", None)
+        for each in [definition, *(getattr(definition, "event_definitions", None) or [])]:
+            kind = _timer_kind(each)
+            if kind is None or each.expression != expression:
+                continue
+            from workflows.clock import now
+
+            problem = timer_problem(kind, value, now())
+            if problem:
+                where = task.task_spec.bpmn_name or task.task_spec.bpmn_id or task.task_spec.name
+                raise ScriptRefused(f"{TIMER_KINDS[kind]}超出范围（环节：{where}）：{problem}")
+        return value
+
+
+script_engine = WarmflowScriptEngine(environment=RestrictedEnvironment())

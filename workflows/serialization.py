@@ -58,9 +58,25 @@ def spec_from_json(text: str):
     return REGISTRY.restore(json.loads(text))
 
 
-def state_to_bytes(workflow: BpmnWorkflow) -> bytes:
-    dct = _STATE.to_dict(workflow)
-    return pack({"format": STATE_FORMAT, "workflow": dct})
+class StateTooLarge(ValueError):
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.size = size
+
+
+def state_to_bytes(workflow: BpmnWorkflow, limit: int | None = None) -> bytes:
+    """The state, compressed and encrypted; StateTooLarge past `limit` JSON characters."""
+    text = state_text(workflow)
+    if limit is not None and len(text) > limit:
+        raise StateTooLarge(len(text))
+    return compress(text)
+
+
+def state_from_text(text: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
+    dct = json.loads(text)["workflow"]
+    workflow = _STATE.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+    workflow.script_engine = script_engine
+    return workflow
 
 
 def state_text(workflow: BpmnWorkflow) -> str:

@@ -118,11 +118,19 @@ def get_task(session: Session, user: User, task_id: int) -> TaskView:
         loaded = engine.load(session, _instance(session, row))
         task = engine.require_ready(loaded, row.task_uuid)
         values = {
-            f["id"]: task.data.get(f["id"])
+            f["id"]: _shown_text(f, task.data.get(f["id"]))
             for f in fields
             if f.get("readonly") and f["id"] in task.data
         }
     return TaskView(row, row.case, fields, values, is_overdue(row))
+
+
+def _shown_text(field: dict, value: Any) -> Any:
+    """Free text as a page may show it: an ID or card number in it masked, however it was
+    typed (the id_number and bank_card fields are masked where they are shown)."""
+    if isinstance(value, str) and field.get("type") not in ("id_number", "bank_card"):
+        return privacy.mask_numbers(value)
+    return value
 
 
 def _instance(session: Session, row: HumanTask) -> ProcessInstance:
@@ -223,6 +231,8 @@ def earlier_data(session: Session, view: TaskView) -> list[DataItem]:
             stored = session.get(StoredFile, value) if isinstance(value, int) else None
             attached = stored is not None and stored.case_id == view.case.id
             value = stored.filename if attached else "（文件）"
+        else:
+            value = _shown_text(f, value)
         items.append(DataItem(fid, f.get("label") or fid, kind, value))
     return items
 
@@ -328,6 +338,8 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
             task.data.update(clean)
             task.run()
 
+        if is_approval_form(fields):
+            record_approval(row.case, row.candidate_group, clean.get("decision"))
         row.status = "completed"
         row.completed_at = now()
         row.completed_by_id = user.id
@@ -345,6 +357,29 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
         )
         engine.advance(session, loaded, user.id, step, completed_task_uuid=row.task_uuid)
     return row
+
+
+APPROVER_LEVELS = {"approver_l1": 1, "approver_l2": 2, "approver_l3": 3}
+
+
+def record_approval(case: Case, group: str, decision: Any) -> None:
+    """Keep on the case which levels have approved it. With every level its rules require
+    (case.approval_levels), that is the final approval: money may move from then on, for
+    the amount approved then. A level that returns the case (退回修改) takes back its own
+    approval and those above it (the case comes back to it after rework); a refusal
+    takes back all."""
+    level = APPROVER_LEVELS.get(group)
+    if level is None:
+        return
+    if decision != "approve":
+        kept = (1 << level) - 1 if decision == "return" else 0
+        case.approvals = (case.approvals or 0) & kept
+        case.approved_at, case.approved_fen = None, None
+        return
+    case.approvals = (case.approvals or 0) | (1 << level)
+    needed = sum(1 << n for n in range(1, (case.approval_levels or 2) + 1))
+    if case.approvals & needed == needed and case.approved_at is None:
+        case.approved_at, case.approved_fen = now(), case.amount_fen
 
 
 def is_overdue(row: HumanTask, at: datetime | None = None) -> bool:

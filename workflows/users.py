@@ -11,14 +11,15 @@ every password a person sets goes through the policy.
 
 import re
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from workflows import logins
 from workflows.audit import record
 from workflows.db import unit_of_work
 from workflows.errors import NotFound, ValidationFailed
-from workflows.models import ApiToken, Organisation, User
+from workflows.models import Organisation, User
 from workflows.processes import ROLES
 
 MIN_LENGTH = 10
@@ -155,8 +156,9 @@ def check_password(user: User, password: str) -> bool:
 def change_password(session: Session, user: User, current: str, new: str, repeat: str) -> None:
     """The user's own password change: the current password, then the new one twice.
     Every API token and every other login session the user holds stops working (the
-    caller signs the current one in again); the change is audited (never the
-    passwords). ValidationFailed has field errors under current, new and repeat."""
+    browser that made the change, `user.login_token`, stays signed in); the change is
+    audited (never the passwords). ValidationFailed has field errors under current, new
+    and repeat."""
     with unit_of_work(session):
         if not check_password(user, current or ""):
             message = "当前密码不正确"
@@ -171,8 +173,7 @@ def change_password(session: Session, user: User, current: str, new: str, repeat
         if problem:
             raise ValidationFailed(problem, errors={"new": problem})
         user.password_hash = generate_password_hash(new)
-        user.session_epoch = (user.session_epoch or 0) + 1  # other logins end
-        session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+        logins.end_all(session, user.id, keep_token=user.login_token or None)
         record(session, user.id, None, "auth.password_change", "修改密码")
 
 
