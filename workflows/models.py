@@ -522,6 +522,8 @@ class ChangeStamp(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
 class LoginSession(Base):
     """One signed-in browser. The session cookie carries its token (only the hash is
     kept); signing out, a password change or deactivation deletes the row, and a cookie
