@@ -530,6 +530,7 @@ class LoginSession(Base):
     copied before that no longer signs anyone in."""
 
     __tablename__ = "login_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
@@ -543,6 +544,7 @@ class LoginThrottle(Base):
 
     __tablename__ = "login_throttle"
     __table_args__ = (UniqueConstraint("kind", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(10))  # "account" | "address"
     key: Mapped[str] = mapped_column(String(100))  # the typed user name, or the address
     failures: Mapped[int] = mapped_column(Integer, default=0)
