@@ -10,6 +10,7 @@ from webapp import (
     api,
     api_audit,  # noqa: F401
     api_campaigns,  # noqa: F401 (adds routes to the api blueprint)
+    api_casework,  # noqa: F401
     api_finance,  # noqa: F401
     api_reports,  # noqa: F401
     audit,
@@ -21,6 +22,7 @@ from webapp import (
     errors,
     filters,
     finance,
+    forms,
     main,
     notices,
     processes,
@@ -63,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     database.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
+    app.before_request(forms.allow_form_uploads)  # before CSRF reads the form
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=_locale)

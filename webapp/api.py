@@ -15,11 +15,22 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
-from webapp import openapi
+from webapp import casework, openapi
 from webapp.database import session
 from webapp.extensions import limiter
 from webapp.processes import change_list, refusal
-from workflows import auth, cases, engine, files, notices, privacy, processes, tasks, workdays
+from workflows import (
+    auth,
+    cases,
+    engine,
+    files,
+    notices,
+    privacy,
+    processes,
+    progress,
+    tasks,
+    workdays,
+)
 from workflows.clock import CST
 from workflows.errors import Conflict, Forbidden, ValidationFailed, WarmflowError
 from workflows.models import (
@@ -176,6 +187,11 @@ def field_json(field: dict) -> dict:
     }
     if field.get("required_when"):
         answer["required_when"] = field["required_when"]
+    for name in ("minlength", "maxlength", "min_names", "min_files", "max_files"):
+        if field.get(name):
+            answer[name] = _number(field[name])
+    if field.get("multiple"):
+        answer["multiple"] = True
     return answer
 
 
@@ -317,6 +333,7 @@ def task_detail(task_id: int):
     values = {k: _mask_value(types.get(k), k, v) for k, v in view.values.items()}
     answer = task_json(view.task)
     answer["form"] = {"fields": [field_json(f) for f in view.fields], "values": values}
+    answer.update(casework.task_extras(view))
     return jsonify(answer)
 
 
@@ -398,7 +415,7 @@ def case_detail(case_id: int):
     db, user = session(), g.api_user
     case = cases.get_case(db, user, case_id)
     return jsonify(
-        case=case_json(case),
+        case=case_json(case) | {"waiting": casework.waiting_json(progress.waiting(db, case))},
         open_tasks=[task_json(t) for t in cases.open_tasks(db, case.id)],
         history=[history_json(e) for e in cases.history(db, user, case.id)],
         data=masked_case_data(db, case),
@@ -415,7 +432,7 @@ def notice_list():
 
 
 @bp.post("/notices/<int:notice_id>/objections")
-@limiter.limit(OBJECTION_LIMIT)
+@limiter.limit(OBJECTION_LIMIT, on_breach=lambda limit: casework.too_often(limit))
 def notice_objection(notice_id: int):
     data = body()
     objection = notices.raise_objection(
@@ -426,7 +443,8 @@ def notice_objection(notice_id: int):
             id=objection.id,
             notice_id=objection.notice_id,
             received_at=iso(objection.received_at),
-            message="异议已受理，公示暂停，工会将调查核实",
+            reference=objection.reference,
+            message="异议已受理，公示暂停，工会将调查核实；凭异议编号可查询调查结果",
         ),
         201,
     )

@@ -7,7 +7,13 @@ Kept by hand next to webapp/api.py; tests/test_api.py checks that every route of
 from copy import deepcopy
 from typing import Any
 
-from webapp import openapi_audit, openapi_campaigns, openapi_finance, openapi_reports
+from webapp import (
+    openapi_audit,
+    openapi_campaigns,
+    openapi_casework,
+    openapi_finance,
+    openapi_reports,
+)
 from webapp.openapi_parts import SECURED, errors, id_param, json_body, nullable, ref
 
 DATETIME = {"type": "string", "format": "date-time", "description": "ISO 8601，带时区偏移"}
@@ -157,6 +163,7 @@ SCHEMAS: dict[str, Any] = {
             },
             "min": {"type": ["integer", "string", "null"], "description": "money 单位为分"},
             "max": {"type": ["integer", "string", "null"], "description": "money 单位为分"},
+            **openapi_casework.FIELD_CONSTRAINTS,
             "required_when": {
                 "type": "object",
                 "description": "当另一字段取这些值之一时本字段必填",
@@ -184,7 +191,8 @@ SCHEMAS: dict[str, Any] = {
                                 "description": "只读字段的当前值（如退回原因、异议内容）",
                             },
                         },
-                    }
+                    },
+                    **openapi_casework.TASK_EXTRAS,
                 },
             },
         ]
@@ -278,7 +286,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["case", "open_tasks", "history", "data"],
         "properties": {
-            "case": ref("Case"),
+            "case": {"allOf": [ref("Case"), openapi_casework.CASE_WAITING]},
             "open_tasks": {"type": "array", "items": ref("Task")},
             "history": {
                 "type": "array",
@@ -333,6 +341,10 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "integer"},
             "notice_id": {"type": "integer"},
             "received_at": DATETIME,
+            "reference": {
+                "type": "string",
+                "description": "异议编号，凭它查询调查结果（GET /notices/objections/{reference}）",
+            },
             "message": {"type": "string"},
         },
     },
@@ -936,7 +948,13 @@ PATHS: dict[str, Any] = {
 }
 
 # The money areas keep their part of the document next to their routes.
-for _part in (openapi_campaigns, openapi_finance, openapi_reports, openapi_audit):
+for _part in (
+    openapi_campaigns,
+    openapi_finance,
+    openapi_reports,
+    openapi_audit,
+    openapi_casework,
+):
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)
 

@@ -68,6 +68,17 @@ def _request(session: Session, loaded: engine.Loaded, payload: dict) -> None:
         return
     if payment.status == "paid":
         raise engine.ProcessError("该案件已发放成功，不能重复付款")
+    if (
+        payment.status == "failed"
+        and card == payment.bank_card
+        and payload["account_name"] == payment.account_name
+    ):
+        # The bank refused exactly this card and name: sending them again fails again.
+        message = "银行卡号和开户名与发放失败时相同，请按银行退回原因更正后再提交"
+        raise ValidationFailed(
+            message,
+            errors={"bank_card": message, "account_name": "开户名也与发放失败时相同"},
+        )
     payment.bank_card = card
     payment.account_name = payload["account_name"]
     payment.status = "payable"
