@@ -78,11 +78,7 @@ def _follow(spec: Any, data: dict) -> tuple[str, Any] | None:
     return None
 
 
-def outcome(session: Session, row: HumanTask, decision: str) -> Outcome | None:
-    """Where `decision` on the open task `row` leads, or None if the diagram does not say."""
-    instance = session.get(ProcessInstance, row.instance_id)
-    loaded = engine.load(session, instance)
-    task = engine.require_ready(loaded, row.task_uuid)
+def _outcome(loaded: engine.Loaded, task: Any, decision: str) -> Outcome | None:
     data = dict(task.data, decision=decision)
     outputs = task.task_spec.outputs
     if len(outputs) != 1:
@@ -111,9 +107,17 @@ def outcome(session: Session, row: HumanTask, decision: str) -> Outcome | None:
 
 
 def outcomes(session: Session, row: HumanTask, decisions: list[str]) -> dict[str, Outcome]:
+    """Where each decision on the open task `row` leads; a decision the diagram does not
+    say anything certain about is left out."""
+    loaded = engine.load(session, session.get(ProcessInstance, row.instance_id))
+    task = engine.require_ready(loaded, row.task_uuid)
     found = {}
     for decision in decisions:
-        result = outcome(session, row, decision)
+        result = _outcome(loaded, task, decision)
         if result is not None:
             found[decision] = result
     return found
+
+
+def outcome(session: Session, row: HumanTask, decision: str) -> Outcome | None:
+    return outcomes(session, row, [decision]).get(decision)
