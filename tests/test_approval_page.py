@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import api_token, csrf_from, today_iso
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from workflows import cases, files, tasks, timers, users
 from workflows.errors import Forbidden, ValidationFailed
@@ -290,3 +290,25 @@ def test_a_task_cannot_be_handed_to_an_approver_who_worked_on_the_case(world, cl
     assert "both" not in {
         u.username for u in tasks.colleagues(world.session, world.user("l1"), task.id)
     }
+
+
+def _plan(world, query) -> str:
+    compiled = query.compile(world.session.get_bind(), compile_kwargs={"literal_binds": True})
+    prefix = (
+        "EXPLAIN QUERY PLAN " if world.session.get_bind().dialect.name == "sqlite" else "EXPLAIN "
+    )
+    rows = world.session.execute(text(prefix + str(compiled))).all()
+    return "\n".join(" ".join(str(c) for c in row) for row in rows)
+
+
+def test_the_task_list_stays_an_index_query_with_and_without_four_eyes(world, clock, both_roles):
+    at_level_one(world, clock, registered_by="both", visited_by="cw1b")
+    pure, both = world.user("l1"), world.user("both")
+    # Someone who never worked on a case gets the very query as before: nothing added.
+    assert "case_actor" not in str(tasks.task_query(pure, "group"))
+    query = tasks.task_query(both, "group").order_by(*tasks.SORTS["created"]).limit(20)
+    assert "case_actor" in str(query)
+    plan = _plan(world, query)
+    assert "ix_human_task_list" in plan, plan
+    assert not re.search(r"SCAN (TABLE )?human_task\b(?! USING)", plan), plan
+    assert "Seq Scan on human_task" not in plan, plan
