@@ -65,7 +65,7 @@ LATER = START + timedelta(days=14)
 VISIT = dict(
     visit_date="2026-09-07",
     visitors="张经办、刘经办",
-    household_situation="家庭收入低",
+    household_situation="父亲下岗，母亲患病，家庭收入低",
     visit_verdict="confirmed",
 )
 
@@ -150,7 +150,7 @@ def raw_case(spec, subs, engine, serializer, data: dict) -> list[float]:
 
     with time_machine.travel(START, tick=False) as traveller:
         timed(begin)
-        timed(complete(VISIT))
+        timed(complete(dict(VISIT, housing_photos=[1])))
         traveller.move_to(LATER)
 
         def fire(workflow):
@@ -240,9 +240,18 @@ def warmflow_case(factory, people, campaign_id, serial: int) -> tuple[list[float
             org_id=user("cw").org_id,
             uploaded_by_id=people["cw"],
         )
-        session.add(letter)
+        photo = StoredFile(
+            sha256="1" * 64,
+            filename="photo.jpg",
+            content_type="image/jpeg",
+            size=1,
+            org_id=user("cw").org_id,
+            uploaded_by_id=people["cw"],
+        )
+        session.add_all([letter, photo])
         session.commit()
         data = application(serial, letter.id)
+        visit_data = dict(VISIT, housing_photos=[photo.id])
         holder = {}
 
         def task_id(element):
@@ -261,7 +270,7 @@ def warmflow_case(factory, people, campaign_id, serial: int) -> tuple[list[float
                 )
             )
             visit = task_id("home_visit_task")
-            timed(lambda: tasks.complete(session, user("cw"), visit, VISIT))
+            timed(lambda: tasks.complete(session, user("cw"), visit, visit_data))
             traveller.move_to(LATER)
             timed(lambda: timers.fire_due_timers(factory))
             l1 = task_id("approve_l1")

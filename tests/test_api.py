@@ -211,7 +211,8 @@ def test_complete_refuses_invalid_data_then_completes_once(client, world, tokens
     not_object = client.post(url, headers=cw1, json={"data": ["x"]})
     assert not_object.status_code == 422 and "data" in not_object.get_json()["errors"]
 
-    done = client.post(url, headers=cw1, json={"data": VISIT_OK})
+    visit = dict(VISIT_OK, housing_photos=[world.photo()])
+    done = client.post(url, headers=cw1, json={"data": visit})
     assert done.status_code == 200, done.get_json()
     body = done.get_json()
     assert body["task"]["id"] == task.id and body["task"]["status"] == "completed"
@@ -219,7 +220,7 @@ def test_complete_refuses_invalid_data_then_completes_once(client, world, tokens
     assert body["case"] == {"id": case.id, "status": "running"}
     assert task_status(world, task.id) == "completed"
 
-    again = client.post(url, headers=cw1, json={"data": VISIT_OK})
+    again = client.post(url, headers=cw1, json={"data": visit})
     assert again.status_code == 409 and again.get_json()["code"] == "already_done"
 
 
@@ -368,7 +369,13 @@ def test_case_detail_history_in_order_and_nothing_unmasked(client, world, tokens
     done = client.post(
         f"/api/v1/tasks/{task.id}/complete",
         headers=tokens("cw1"),
-        json={"data": dict(VISIT_OK, household_situation="身份证 511002200703020011 已核对")},
+        json={
+            "data": dict(
+                VISIT_OK,
+                household_situation="身份证 511002200703020011 已核对，家庭情况属实",
+                housing_photos=[world.photo()],
+            )
+        },
     )
     assert done.status_code == 200
 
@@ -492,6 +499,7 @@ def test_openapi_describes_every_route_and_nothing_else(app, client, world):
 
     public = {("/token", "post"), ("/notices", "get"), ("/openapi.json", "get")}
     public.add(("/notices/{notice_id}/objections", "post"))
+    public.add(("/notices/objections/{reference}", "get"))
     for path, method in documented:
         operation = doc["paths"][path][method]
         assert operation["responses"], (path, method)

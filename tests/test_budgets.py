@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from conftest import valid_card
+from conftest import today_iso, valid_card
 from sqlalchemy import func, select
 
 from workflows import budgets, cases, engine, payments, tasks, timers
@@ -38,7 +38,7 @@ def tuition_at_approval(world, clock, **overrides):
         world.tuition_application(**overrides),
         world.campaigns["tuition"].id,
     )
-    world.do("cw1", case, "home_visit_task", VISIT_OK)
+    world.do("cw1", case, "home_visit_task", dict(VISIT_OK, visit_date=today_iso()))
     notice = world.session.scalars(
         select(PublicNotice).where(PublicNotice.case_id == case.id)
     ).one()
@@ -190,7 +190,9 @@ def test_cancelling_an_approved_unpaid_case_releases_its_reservation(world, cloc
     world.do("l2", case, "approve_l2", APPROVE)
     assert reserved(world) == 500000
 
-    cases.cancel_case(world.session, world.user("cw1"), case.id, "学生已获其他资助")
+    # After the final approval only a manager may still cancel (the caseworker's 撤销 ends
+    # there: tests/test_casework.py).
+    cases.cancel_case(world.session, world.user("mgr"), case.id, "学生已获其他资助")
     case = world.refresh(case)
     assert case.status == "cancelled"
     assert reserved(world) == 0
@@ -228,7 +230,7 @@ def test_hardship_archive_reserves_nothing(world, clock):
         hardship_description="本人患尿毒症，长期透析，家庭收入微薄",
     )
     case = cases.start_case(world.session, world.user("cw1"), "hardship_archive", data)
-    world.do("cw1", case, "home_visit_task", VISIT_OK)
+    world.do("cw1", case, "home_visit_task", dict(VISIT_OK, visit_date=today_iso()))
     notice = world.session.scalars(
         select(PublicNotice).where(PublicNotice.case_id == case.id)
     ).one()

@@ -11,7 +11,7 @@ from workflows.models import AuditEvent, HumanTask, ProcessInstance, PublicNotic
 VISIT = dict(
     visit_date="2026-09-07",
     visitors="张经办、刘经办",
-    household_situation="属实",
+    household_situation="父亲下岗，母亲患病，家庭收入低",
     visit_verdict="confirmed",
 )
 
@@ -29,16 +29,17 @@ def _start(world):
 def test_second_session_completing_the_same_task_gets_a_conflict_and_changes_nothing(world):
     case = _start(world)
     task_id = world.open_task(case, "home_visit_task").id
+    visit = dict(VISIT, housing_photos=[world.photo()])
     first, second = world.factory(), world.factory()
     try:
         # Both sessions read the task and the instance before either writes.
         for s in (first, second):
             s.get(HumanTask, task_id)
             s.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case.id)).one()
-        tasks.complete(first, first.get(User, world.users["cw1"].id), task_id, VISIT)
+        tasks.complete(first, first.get(User, world.users["cw1"].id), task_id, visit)
         before_audit = world.session.scalar(select(func.count(AuditEvent.id)))
         with pytest.raises(Conflict) as refused:
-            tasks.complete(second, second.get(User, world.users["cw1b"].id), task_id, VISIT)
+            tasks.complete(second, second.get(User, world.users["cw1b"].id), task_id, visit)
         assert "其他人" in refused.value.message or "已办理" in refused.value.message
     finally:
         first.close()

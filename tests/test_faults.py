@@ -17,7 +17,7 @@ from workflows.models import AuditEvent, HumanTask, ProcessInstance, PublicNotic
 VISIT = dict(
     visit_date="2026-09-07",
     visitors="张经办、刘经办",
-    household_situation="属实",
+    household_situation="父亲下岗，母亲患病，家庭收入低",
     visit_verdict="confirmed",
 )
 
@@ -65,6 +65,7 @@ def _replays_clean(world, case):
 def test_twenty_clients_completing_one_task_one_wins_nineteen_get_a_conflict(app, world):
     case, task = _case_at_home_visit(world)
     clients = [(app.test_client(), api_token(app, "cw1" if n % 2 else "cw1b")) for n in range(20)]
+    visit = dict(VISIT, housing_photos=[world.photo()])
     start = threading.Barrier(len(clients))
     answers: list = [None] * len(clients)
 
@@ -72,7 +73,7 @@ def test_twenty_clients_completing_one_task_one_wins_nineteen_get_a_conflict(app
         client, headers = clients[n]
         start.wait()
         answers[n] = client.post(
-            f"/api/v1/tasks/{task.id}/complete", json={"data": VISIT}, headers=headers
+            f"/api/v1/tasks/{task.id}/complete", json={"data": visit}, headers=headers
         )
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(len(clients))]
@@ -136,12 +137,13 @@ class _DropConnection:
 def test_a_dropped_database_connection_answers_503_and_writes_nothing(app, world):
     case, task = _case_at_home_visit(world)
     headers = api_token(app, "cw1")
+    visit = dict(VISIT, housing_photos=[world.photo()])
     before = _snapshot(world, case)
     client = app.test_client()
     with _DropConnection(app) as drop:
         drop.armed = True
         answer = client.post(
-            f"/api/v1/tasks/{task.id}/complete", json={"data": VISIT}, headers=headers
+            f"/api/v1/tasks/{task.id}/complete", json={"data": visit}, headers=headers
         )
     assert drop.fired == 1
     assert answer.status_code == 503
@@ -150,7 +152,7 @@ def test_a_dropped_database_connection_answers_503_and_writes_nothing(app, world
     assert _snapshot(world, case) == before  # nothing half-written
     assert world.session.get(HumanTask, task.id).status == "open"
     # The next request gets a fresh connection and the same action succeeds, once.
-    again = client.post(f"/api/v1/tasks/{task.id}/complete", json={"data": VISIT}, headers=headers)
+    again = client.post(f"/api/v1/tasks/{task.id}/complete", json={"data": visit}, headers=headers)
     assert again.status_code == 200
     loaded = _replays_clean(world, case)
     assert serialization.unpack(

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import cst
+from conftest import cst, today_iso
 from sqlalchemy import func, select
 
 from workflows import archive, cases, timers
@@ -46,9 +46,9 @@ def start(world, data: dict) -> Case:
 
 def visit(verdict: str = "confirmed") -> dict:
     return dict(
-        visit_date="2026-09-07",
+        visit_date=today_iso(),
         visitors="张经办、刘经办",
-        household_situation="家中四口人，本人透析，配偶无业",
+        household_situation="家中四口人，本人透析，配偶无业，靠低保生活",
         visit_verdict=verdict,
     )
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import BPMN, restart
+from conftest import BPMN, restart, today_iso
 from lxml import etree
 from sqlalchemy import func, select
 
@@ -134,7 +134,7 @@ def _start(world, **overrides):
 
 
 def _through_notice(world, clock, case) -> None:
-    world.do("cw1", case, "home_visit_task", VISIT_OK)
+    world.do("cw1", case, "home_visit_task", dict(VISIT_OK, visit_date=today_iso()))
     notice = world.session.scalars(
         select(PublicNotice).where(PublicNotice.case_id == case.id)
     ).one()

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import cst, restart, valid_card
+from conftest import cst, restart, today_iso, valid_card
 from sqlalchemy import func, select
 
 from workflows import cases, payments, tasks, timers
@@ -47,13 +47,16 @@ def start_seasonal(world, campaign: str = "winter") -> Case:
     )
 
 
-def visit(verdict: str = "confirmed") -> dict:
-    return dict(
-        visit_date="2026-09-07",
+def visit(verdict: str = "confirmed", photo: int | None = None) -> dict:
+    data = dict(
+        visit_date=today_iso(),
         visitors="张经办、刘经办",
         household_situation="父母务工收入低，家中两个孩子上学",
         visit_verdict=verdict,
     )
+    if photo is not None:
+        data["housing_photos"] = [photo]
+    return data
 
 
 def ids(rows) -> set[int]:
@@ -174,7 +177,7 @@ def test_hand_over_to_colleague_puts_task_in_their_own_list(world):
     assert task.id not in listed(world, "cw1", "mine")
     assert task.id not in listed(world, "cw1", "group")
     # the new holder completes it
-    tasks.complete(world.session, world.user("cw1b"), task.id, visit())
+    tasks.complete(world.session, world.user("cw1b"), task.id, visit(photo=world.photo("cw1b")))
     row = task_row(world, task.id)
     assert row.status == "completed"
     assert row.completed_by_id == world.users["cw1b"].id
@@ -252,7 +255,7 @@ def test_level_two_task_is_seen_by_own_district_only(world):
 def test_completing_a_task_twice_is_already_done(world):
     case, _ = start_tuition(world)
     task = world.open_task(case, "home_visit_task")
-    tasks.complete(world.session, world.user("cw1"), task.id, visit())
+    tasks.complete(world.session, world.user("cw1"), task.id, visit(photo=world.photo()))
     audit_before = audit_count(world, case)
     lock_before = instance_of(world, case).lock_version
 
@@ -294,14 +297,20 @@ def test_invalid_home_visit_data_names_each_bad_field_and_changes_nothing(world)
     data = dict(visit_date="2026-13-40", household_situation="属实", visit_verdict="maybe")
 
     errors = _assert_refused_without_change(
-        world, case, task, data, {"visit_date", "visitors", "visit_verdict"}
+        world,
+        case,
+        task,
+        data,
+        {"visit_date", "visitors", "visit_verdict", "household_situation", "housing_photos"},
     )
 
     assert "走访人员" in errors["visitors"]
+    assert "至少 15 个字" in errors["household_situation"]
+    assert errors["housing_photos"] == "请上传住房照片"
     assert "日期" in errors["visit_date"]
     assert "情况属实" in errors["visit_verdict"]  # the message lists the options
     # the same task then completes with good data
-    tasks.complete(world.session, world.user("cw1"), task.id, visit())
+    tasks.complete(world.session, world.user("cw1"), task.id, visit(photo=world.photo()))
     assert task_row(world, task.id).status == "completed"
 
 
@@ -519,10 +528,12 @@ def test_case_runs_to_the_end_with_a_restart_between_every_step(world, clock):
         lambda s, user: cases.start_case(s, user("cw1"), "tuition_grant", data, campaign_id).id,
     )
 
+    photo = world.photo()
+
     def home_visit(s, user):
         [row] = tasks.list_tasks(s, user("cw1"), "group")
         assert row.case_id == case_id and row.element_id == "home_visit_task"
-        tasks.complete(s, user("cw1"), row.id, visit())
+        tasks.complete(s, user("cw1"), row.id, visit(photo=photo))
 
     _step(world, home_visit)
 

@@ -244,7 +244,7 @@ def test_objection_to_a_closed_notice_is_refused(w):
 def test_notice_timer_counts_national_day_and_the_make_up_saturday(w):
     w.clock_move(cst(2026, 9, 29, 10, 0))  # Tuesday before National Day
     case = start(w)
-    w.do("cw1", case, "home_visit_task", VISIT_OK)
+    w.do("cw1", case, "home_visit_task", dict(VISIT_OK, visit_date="2026-09-29"))
     notice = w.session.scalars(select(PublicNotice).where(PublicNotice.case_id == case.id)).one()
     # 9-30, (10-1..10-7 holiday), 10-8, 10-9, 10-10 (调休 Saturday), 10-12.
     assert notice.ends_at == cst(2026, 10, 13, 0, 0)
@@ -261,7 +261,7 @@ def test_notice_timer_counts_national_day_and_the_make_up_saturday(w):
 def test_notice_posted_on_28_december_runs_into_2027_with_a_warning(w):
     w.clock_move(cst(2026, 12, 28, 10, 0))
     case = start(w)
-    w.do("cw1", case, "home_visit_task", VISIT_OK)
+    w.do("cw1", case, "home_visit_task", dict(VISIT_OK, visit_date="2026-12-28"))
     notice = w.session.scalars(select(PublicNotice).where(PublicNotice.case_id == case.id)).one()
     # 12-29, 12-30, 12-31, then 2027 unknown to chinese-calendar: Mon–Fri → 1-1, 1-4.
     assert notice.ends_at == cst(2027, 1, 5, 0, 0)

@@ -8,6 +8,7 @@ from conftest import csrf_from, cst
 from sqlalchemy import func, select
 
 from workflows import cases, timers
+from workflows.clock import CST, now
 from workflows.models import Objection, PublicNotice
 
 VISIT_OK = dict(
@@ -34,7 +35,8 @@ def start(world, caseworker: str = "cw1", **overrides):
 def noticed(world, caseworker: str = "cw1", **overrides):
     """A case whose home visit is done: its notice is open."""
     case, data = start(world, caseworker, **overrides)
-    world.do(caseworker, case, "home_visit_task", VISIT_OK)
+    today = now().astimezone(CST).date().isoformat()
+    world.do(caseworker, case, "home_visit_task", dict(VISIT_OK, visit_date=today))
     notice = world.session.scalars(
         select(PublicNotice).where(PublicNotice.case_id == case.id)
     ).one()

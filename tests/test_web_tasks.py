@@ -255,7 +255,7 @@ def test_completing_the_home_visit_with_a_photo(world, as_user):
     photo = world.session.scalars(select(StoredFile).where(StoredFile.filename == "住房.png")).one()
     assert photo.case_id == case.id and photo.content_type == "image/png"
     world.session.expire_all()
-    assert engine.case_data(world.session, world.refresh(case))["housing_photos"] == photo.id
+    assert engine.case_data(world.session, world.refresh(case))["housing_photos"] == [photo.id]
 
 
 def _io(data: bytes):
@@ -300,7 +300,7 @@ def test_post_without_csrf_token_is_refused_and_nothing_changes(world, as_user):
     ("filename", "data", "message"),
     [
         ("通知书.exe", b"MZ\x90\x00 not a document", "只接受 PDF、JPG 或 PNG 文件"),
-        ("大文件.pdf", b"%PDF-" + b"0" * (10 * 1024 * 1024), "文件不能超过 10 MB"),
+        ("大文件.pdf", b"%PDF-" + b"0" * (10 * 1024 * 1024), "超过 10 MB 的上限"),
     ],
 )
 def test_upload_of_wrong_type_or_too_large_file_is_refused(world, as_user, filename, data, message):
@@ -329,7 +329,8 @@ def test_completing_twice_shows_already_done(world, as_user):
     client = as_user("cw1")
     token = csrf_from(client, f"/tasks/{task.id}")
 
-    first = client.post(f"/tasks/{task.id}", data={**VISIT, "csrf_token": token})
+    photo = {"housing_photos": (_io(PNG), "住房.png")}
+    first = client.post(f"/tasks/{task.id}", data={**VISIT, **photo, "csrf_token": token})
     second = client.post(f"/tasks/{task.id}", data={**VISIT, "csrf_token": token})
 
     assert first.status_code == 302

@@ -10,6 +10,7 @@ from webapp import (
     api,
     api_audit,  # noqa: F401
     api_campaigns,  # noqa: F401 (adds routes to the api blueprint)
+    api_casework,  # noqa: F401
     api_documents,  # noqa: F401
     api_finance,  # noqa: F401
     api_logins,  # noqa: F401
@@ -26,6 +27,7 @@ from webapp import (
     errors,
     filters,
     finance,
+    forms,
     logins,
     main,
     notices,
@@ -76,6 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     filters.init_app(app)
     app_text.init_app(app)
+    app.before_request(forms.allow_form_uploads)  # before CSRF reads the form
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=_locale)

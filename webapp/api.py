@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 
-from webapp import openapi
+from webapp import casework, openapi
 from webapp.cases import file_answer
 from webapp.database import session
 from webapp.extensions import limiter
@@ -29,6 +29,7 @@ from workflows import (
     notices,
     privacy,
     processes,
+    progress,
     tasks,
     workdays,
 )
@@ -206,6 +207,11 @@ def field_json(field: dict) -> dict:
     }
     if field.get("required_when"):
         answer["required_when"] = field["required_when"]
+    for name in ("minlength", "maxlength", "min_names", "min_files", "max_files"):
+        if field.get(name):
+            answer[name] = _number(field[name])
+    if field.get("multiple"):
+        answer["multiple"] = True
     return answer
 
 
@@ -354,6 +360,7 @@ def task_detail(task_id: int):
     from webapp.api_worklists import task_reminders
 
     answer["reminders"] = task_reminders(view.task)
+    answer.update(casework.task_extras(view))
     return jsonify(answer)
 
 
@@ -442,7 +449,7 @@ def case_detail(case_id: int):
     db, user = session(), g.api_user
     case = cases.get_case(db, user, case_id)
     return jsonify(
-        case=case_json(case),
+        case=case_json(case) | {"waiting": casework.waiting_json(progress.waiting(db, case))},
         open_tasks=[task_json(t) for t in cases.open_tasks(db, case.id)],
         history=[history_json(e) for e in cases.history(db, user, case.id)],
         data=masked_case_data(db, case),
@@ -459,7 +466,9 @@ def notice_list():
 
 
 @bp.post("/notices/<int:notice_id>/objections")
-@limiter.shared_limit(OBJECTION_LIMIT, scope=OBJECTION_SCOPE)
+@limiter.shared_limit(
+    OBJECTION_LIMIT, scope=OBJECTION_SCOPE, on_breach=lambda limit: casework.too_often(limit)
+)
 def notice_objection(notice_id: int):
     data = body()
     objection = notices.raise_objection(
@@ -470,7 +479,8 @@ def notice_objection(notice_id: int):
             id=objection.id,
             notice_id=objection.notice_id,
             received_at=iso(objection.received_at),
-            message="异议已受理，公示暂停，工会将调查核实",
+            reference=objection.reference,
+            message="异议已受理，公示暂停，工会将调查核实；凭异议编号可查询调查结果",
         ),
         201,
     )

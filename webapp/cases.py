@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -17,12 +18,13 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 
 from webapp.database import session
-from workflows import access, cases, files
-from workflows.errors import Forbidden, ValidationFailed
+from workflows import access, cases, files, progress
+from workflows.clock import CST, now
+from workflows.errors import Conflict, Forbidden, ValidationFailed
 
 bp = Blueprint("cases", __name__)
 
@@ -33,6 +35,41 @@ VIEWER_BUNDLE = "vendor/bpmn-js/bpmn-viewer.production.min.js"
 URL_CRITERIA = ("case_no", "name", "subject", "status", "programme", "org")
 EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
 UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|]')
+
+
+def _waiting_texts() -> dict[str, str]:
+    # gettext at render time: the catalogue's words for progress.TEXTS, {day} → %(day)s.
+    return {
+        "notice": gettext("公示中，至 %(day)s期满"),
+        "objection": gettext("异议调查中"),
+        "payable": gettext("待财务生成发放批次"),
+        "in_batch": gettext("已编入发放批次，待财务发送银行"),
+        "sent": gettext("已发送银行，等待回盘"),
+        "bank_answered": gettext("银行已回盘，系统处理中"),
+        "archived": gettext("已建档，%(day)s回头看复核"),
+        "timer": gettext("等待至 %(day)s"),
+        "system": gettext("系统处理中"),
+    }
+
+
+@bp.app_template_filter("month_day")
+def month_day(day) -> str:
+    """12月8日 in Chinese, 8 Dec in English (with the year when not this year)."""
+    if str(get_locale()) != "en":
+        return progress.month_day(day)
+    shown = day.strftime("%b ") + str(day.day)
+    return shown if day.year == now().astimezone(CST).year else f"{shown}, {day.year}"
+
+
+@bp.app_template_filter("waiting_text")
+def waiting_text(waiting: progress.Waiting | None) -> str:
+    """Why a case waits on no person, in the page's language."""
+    if waiting is None:
+        return ""
+    text = _waiting_texts().get(waiting.code)
+    if text is None:
+        return waiting.text
+    return text % {"day": month_day(waiting.until) if waiting.until else ""}
 
 
 def _viewer_installed() -> bool:
@@ -52,6 +89,31 @@ def show(case_id: int):
         payment_labels=cases.PAYMENT_STATUS_LABELS,
         notice_labels=cases.NOTICE_STATUS_LABELS,
     )
+
+
+@bp.route("/cases/<int:case_id>/withdraw", methods=["GET", "POST"])
+@login_required
+def withdraw(case_id: int):
+    """撤销: the caseworker withdraws a case with a reason, after seeing what follows."""
+    db = session()
+    view = cases.case_view(db, current_user, case_id)
+    reason, error, status = "", "", 200
+    if request.method == "POST":
+        reason = (request.form.get("reason") or "").strip()
+        try:
+            cases.cancel_case(db, current_user, case_id, reason)
+        except (ValidationFailed, Conflict) as err:
+            db.rollback()
+            error, status = gettext(err.message), 422 if isinstance(err, ValidationFailed) else 409
+        else:
+            flash(gettext("案件 %(case_no)s 已撤销", case_no=view.case.case_no), "info")
+            return redirect(url_for("cases.show", case_id=case_id))
+    elif not view.withdrawable:
+        error, status = gettext(view.withdraw_refusal), 409
+    page = render_template(
+        "cases/withdraw.html", view=view, case=view.case, reason=reason, error=error
+    )
+    return page, status
 
 
 @bp.get("/cases/<int:case_id>/diagram.json")
@@ -91,6 +153,32 @@ def file_answer(stored, path: Path):
         etag=False,
         max_age=0,
     )
+    answer.headers["X-Content-Type-Options"] = "nosniff"
+    answer.headers["Cache-Control"] = "private, no-store"
+    return answer
+
+
+# What a file shown in the browser may load: nothing but itself. Uploads are only ever
+# PDF, JPEG or PNG (recognised by their bytes in workflows/files.py). The pages' policy
+# would stop the browser's PDF viewer (`object-src 'none'`), so a file has its own.
+VIEW_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+
+@bp.get("/files/<int:file_id>/view")
+@login_required
+def view_file(file_id: int):
+    """A case's image or PDF shown in the browser (thumbnails, preview, 在浏览器中打开)."""
+    stored, path = files.readable(session(), current_user, file_id)
+    answer = send_file(
+        path,
+        mimetype=stored.content_type,
+        as_attachment=False,
+        download_name=_download_name(stored.filename, stored.content_type),
+        conditional=True,
+        etag=False,
+        max_age=0,
+    )
+    answer.headers["Content-Security-Policy"] = VIEW_CSP
     answer.headers["X-Content-Type-Options"] = "nosniff"
     answer.headers["Cache-Control"] = "private, no-store"
     return answer
@@ -181,6 +269,7 @@ def _render_search(db, criteria: cases.CaseCriteria, found, error: str | None, s
             programmes=cases.PROGRAMMES,
             statuses=cases.STATUS_LABELS,
             status_label=cases.status_label,
+            waiting=progress.waiting_for(db, found.cases) if found is not None else {},
         ),
         status,
     )

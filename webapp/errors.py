@@ -64,6 +64,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):
+        if err.response is not None:  # a page of its own (the objection form when limited)
+            return err.response
         message = HTTP_MESSAGES.get(err.code or 500, N_("请求无法处理"))
         return _answer(err.code or 500, "http_error", message)
 

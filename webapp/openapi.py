@@ -10,6 +10,7 @@ from typing import Any
 from webapp import (
     openapi_audit,
     openapi_campaigns,
+    openapi_casework,
     openapi_documents,
     openapi_finance,
     openapi_logins,
@@ -176,6 +177,7 @@ SCHEMAS: dict[str, Any] = {
             },
             "min": {"type": ["integer", "string", "null"], "description": "money 单位为分"},
             "max": {"type": ["integer", "string", "null"], "description": "money 单位为分"},
+            **openapi_casework.FIELD_CONSTRAINTS,
             "required_when": {
                 "type": "object",
                 "description": "当另一字段取这些值之一时本字段必填",
@@ -209,6 +211,7 @@ SCHEMAS: dict[str, Any] = {
                             },
                         },
                     },
+                    **openapi_casework.TASK_EXTRAS,
                 },
             },
         ]
@@ -302,7 +305,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["case", "open_tasks", "history", "data"],
         "properties": {
-            "case": ref("Case"),
+            "case": {"allOf": [ref("Case"), openapi_casework.CASE_WAITING]},
             "open_tasks": {"type": "array", "items": ref("Task")},
             "history": {
                 "type": "array",
@@ -357,6 +360,10 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "integer"},
             "notice_id": {"type": "integer"},
             "received_at": DATETIME,
+            "reference": {
+                "type": "string",
+                "description": "异议编号，凭它查询调查结果（GET /notices/objections/{reference}）",
+            },
             "message": {"type": "string"},
         },
     },
@@ -1030,6 +1037,7 @@ for _part in (
     openapi_documents,
     openapi_worklists,
     openapi_logins,
+    openapi_casework,
 ):
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)

@@ -19,9 +19,9 @@ from wtforms import SelectField
 from webapp import forms
 from webapp.database import session
 from webapp.main import task_count
-from workflows import access, cases, reminders, tasks
+from workflows import access, approvals, cases, reminders, tasks
 from workflows.cases import PROGRAMMES
-from workflows.clock import as_utc, now
+from workflows.clock import CST, as_utc, now
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import User
 from workflows.processes import latest_version, loaded_version
@@ -185,14 +185,29 @@ def handover(task_id: int):
 def show(task_id: int):
     db, user = session(), _user()
     view = tasks.get_task(db, user, task_id)
-    form = forms.form_for(view.fields)
+    context = tasks.form_context(view.case)
+    # A rework shows the application too, prefilled with what the case holds now.
+    form_fields = view.application + view.fields
+    form = forms.form_for(
+        form_fields, values=view.current or None, context=context, session=db, case=view.case
+    )
     general: dict[str, str] = {}
     message = ""
     status = 200
     if request.method == "POST":
         tasks.ensure_open(db, user, task_id)
         try:
-            data = forms.collect(form, view.fields, db, user)
+            data = forms.collect(
+                form,
+                form_fields,
+                db,
+                user,
+                case=view.case,
+                context=context,
+                blank_keeps={
+                    f["id"] for f in view.application if f["type"] in ("id_number", "bank_card")
+                },
+            )
             tasks.complete(db, user, task_id, data)
         except ValidationFailed as err:
             message = err.message
@@ -210,14 +225,20 @@ def show(task_id: int):
             return redirect(url_for("tasks.mine"))
         view = tasks.get_task(db, user, task_id)  # the failed attempt was rolled back
     is_open = view.task.status == "open"
+    approval = tasks.is_approval_form(view.fields)
+    earlier = tasks.earlier_data(db, view) if is_open else []
     page = render_template(
         "tasks/show.html",
         view=view,
         form=form,
         message=message,
         general=general,
-        approval=tasks.is_approval_form(view.fields),
-        earlier=tasks.earlier_data(db, view) if is_open else [],
+        approval=approval,
+        earlier=[item for item in earlier if item.type != "file"],
+        evidence=[item for item in earlier if item.type == "file"],
+        outcomes=approvals.outcomes(db, view.task, ["approve", "return", "reject"])
+        if approval and is_open
+        else {},
         colleagues=tasks.colleagues(db, user, task_id) if is_open else [],
         programme=PROGRAMMES.get(view.case.programme),
         assignee=db.get(User, view.task.assignee_id) if view.task.assignee_id else None,
@@ -258,7 +279,7 @@ def batch_confirm():
 @login_required
 def batch_approve():
     ids = [int(v) for v in request.form.getlist("task_ids") if v.isdigit()]
-    results = tasks.approve_many(session(), _user(), ids)
+    results = tasks.approve_many(session(), _user(), ids, request.form.get("comment") or "")
     done = [r for r in results if r.ok]
     failed = [r for r in results if not r.ok]
     return render_template("tasks/batch_result.html", done=done, failed=failed)
@@ -308,7 +329,8 @@ def new_case(process_id: str):
             validate_choice=False,
             render_kw={"required": True},
         )
-    form = forms.form_for(fields, extra)
+    context = forms.rules.today_context(now().astimezone(CST).date())
+    form = forms.form_for(fields, extra, context=context)
     general: dict[str, str] = {}
     message = ""
     status = 200
@@ -316,7 +338,7 @@ def new_case(process_id: str):
         raw = form.campaign.data if prog.needs_campaign else ""
         campaign_id = int(raw) if raw and str(raw).isdigit() else None
         try:
-            data = forms.collect(form, fields, db, user)
+            data = forms.collect(form, fields, db, user, context=context)
             case = cases.start_case(db, user, process_id, data, campaign_id)
         except ValidationFailed as err:
             message = err.message

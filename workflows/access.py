@@ -5,13 +5,19 @@ task's candidate group and whose organisation is the case's organisation's ances
 the group's level (caseworkers and level-1 approvers: the grassroots union itself;
 level 2: its district federation; level 3 and finance: the city federation). Cases,
 files and payments are visible within the user's own organisation subtree.
+
+Four eyes (双人复核): nobody signs a case off at an approval level who registered it or
+did one of its caseworker steps (home visit, rework, objection investigation), even
+holding both roles in a small union. Such a task is neither listed for nor actionable by
+that person (`case_actor` records who worked on which case).
 """
 
-from sqlalchemy import ColumnElement, and_, false, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy.orm import Session, object_session
 
+from workflows.clock import now
 from workflows.errors import Forbidden, NotFound
-from workflows.models import Case, HumanTask, Organisation, User
+from workflows.models import Case, CaseActor, HumanTask, Organisation, User
 
 # The organisation level (1 city, 2 district, 3 grassroots) that acts for each group.
 GROUP_LEVEL = {
@@ -35,15 +41,61 @@ def task_org_id(case_org: Organisation, group: str) -> int:
     return org_at_level(case_org, GROUP_LEVEL.get(group, 3))
 
 
+APPROVAL_GROUPS = frozenset({"approver_l1", "approver_l2", "approver_l3"})
+FOUR_EYES_MESSAGE = (
+    "该案件由您登记或经办（入户核查等），按双人复核要求不能由您审批，请由其他审批人办理"
+)
+
+
+def _worked_on_any_case(user: User) -> bool:
+    """One index probe; most approvers never registered or visited a case, and their task
+    lists stay index-only queries."""
+    session = object_session(user)
+    if session is None:
+        return True  # a detached user: apply the rule rather than skip it
+    return bool(session.scalar(select(exists().where(CaseActor.user_id == user.id))))
+
+
 def visible_tasks(user: User) -> ColumnElement[bool]:
     roles = [r for r in user.role_set if r in GROUP_LEVEL]
     if not roles or not user.is_active:
         return false()
-    return and_(HumanTask.candidate_group.in_(roles), HumanTask.org_id == user.org_id)
+    condition = and_(HumanTask.candidate_group.in_(roles), HumanTask.org_id == user.org_id)
+    if APPROVAL_GROUPS & set(roles) and _worked_on_any_case(user):
+        worked = select(CaseActor.case_id).where(CaseActor.user_id == user.id)
+        condition = and_(
+            condition,
+            or_(
+                HumanTask.candidate_group.not_in(APPROVAL_GROUPS),
+                HumanTask.case_id.not_in(worked),
+            ),
+        )
+    return condition
+
+
+def four_eyes_barred(user: User, task: HumanTask) -> bool:
+    """The user worked on the task's case and the task is an approval level."""
+    if task.candidate_group not in APPROVAL_GROUPS:
+        return False
+    session = object_session(task) or object_session(user)
+    if session is None:
+        return True
+    return session.get(CaseActor, (user.id, task.case_id)) is not None
 
 
 def can_act_on_task(user: User, task: HumanTask) -> bool:
-    return user.is_active and task.candidate_group in user.role_set and task.org_id == user.org_id
+    return (
+        user.is_active
+        and task.candidate_group in user.role_set
+        and task.org_id == user.org_id
+        and not four_eyes_barred(user, task)
+    )
+
+
+def worked_on(session: Session, user: User, case_id: int, what: str) -> None:
+    """Record that the user registered the case or did a caseworker step of it."""
+    if session.get(CaseActor, (user.id, case_id)) is None:
+        session.add(CaseActor(user_id=user.id, case_id=case_id, what=what[:40], at=now()))
 
 
 def in_subtree(user: User, org: Organisation) -> bool:
@@ -104,5 +156,8 @@ def get_actionable_task(session: Session, user: User, task_id: int) -> HumanTask
     if task is None:
         raise NotFound("任务不存在")
     if not can_act_on_task(user, task):
+        if user.is_active and task.candidate_group in user.role_set:
+            if task.org_id == user.org_id and four_eyes_barred(user, task):
+                raise Forbidden(FOUR_EYES_MESSAGE)
         raise Forbidden("无权办理该任务")
     return task

@@ -16,12 +16,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from workflows import access, engine, forms, privacy
+from workflows import access, engine, forms, privacy, progress
 from workflows.audit import record
 from workflows.clock import CST, now
-from workflows.errors import Forbidden, NotFound, ValidationFailed
+from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.models import (
     AuditEvent,
+    BudgetReservation,
     Campaign,
     Case,
     GrantClaim,
@@ -188,7 +189,8 @@ def start_case(
             refuse_closed(campaign)
         version = loaded_version(session, latest_version(session, process_id).id)
         fields = version.meta.get("start_form", [])
-        clean, errors = forms.validate(fields, data)
+        today = now().astimezone(CST).date()
+        clean, errors = forms.validate(fields, data, forms.FormContext(today, today))
         if errors:
             raise ValidationFailed("申请信息有误，请按提示修改", errors=errors)
         check_files(session, user, forms.file_ids(fields, clean), None)
@@ -205,6 +207,7 @@ def start_case(
             privacy.mask_id(id_number),
         )
         attach_files(session, forms.file_ids(fields, clean), case)
+        access.worked_on(session, user, case.id, "registered")
     return case
 
 
@@ -385,17 +388,60 @@ def _release_claim(session: Session, loaded: "engine.Loaded") -> None:
 engine.CLOSE_HOOKS.append(_release_claim)
 
 
+def withdraw_refusal(
+    session: Session, user: User, case: Case, data: dict[str, Any] | None = None
+) -> str:
+    """Why `user` may not withdraw (撤销) `case` now; "" when they may.
+
+    A caseworker of the case's union withdraws it until the final approval (a notice
+    running or an objection under investigation ends with it). After the final approval
+    the money is reserved or on its way: only a manager may cancel then, and nobody once
+    the payment is with the bank or paid."""
+    if not user.is_active or not (user.has_role("caseworker") or user.has_role("manager")):
+        return "只有经办人或管理员可以撤销案件"
+    if not access.in_subtree(user, case.org):
+        return "无权撤销该案件"
+    if case.status != "running":
+        return "案件已结束，不能撤销"
+    payment = session.scalars(select(Payment).where(Payment.case_id == case.id)).first()
+    if payment is not None and payment.status in ("in_batch", "paid"):
+        return "该案件的付款已提交银行或已发放，不能撤销"
+    if user.has_role("manager"):
+        return ""
+    if data is None:
+        data = engine.case_data(session, case)
+    approved = (
+        data.get("approval_result") == "approved"
+        or payment is not None
+        or session.scalars(
+            select(BudgetReservation.id).where(BudgetReservation.case_id == case.id)
+        ).first()
+        is not None
+    )
+    if approved:
+        return "案件已终审通过，经办人不能再撤销；如确需终止，请联系管理员"
+    return ""
+
+
 def cancel_case(session: Session, user: User, case_id: int, reason: str) -> Case:
+    """撤销: withdraw a case with a reason (see withdraw_refusal for who may, and when)."""
     if not (user.has_role("caseworker") or user.has_role("manager")):
         raise Forbidden("只有经办人或管理员可以撤销案件")
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("请填写撤销原因", errors={"reason": "请填写撤销原因"})
+    if len(reason) > 500:
+        raise ValidationFailed(
+            "撤销原因不能超过 500 字", errors={"reason": "撤销原因不能超过 500 字"}
+        )
     with engine.unit_of_work(session):
         case = access.get_visible_case(session, user, case_id)
         loaded = engine.load_case(session, case.id)
+        refusal = withdraw_refusal(session, user, case, engine.case_data(session, case))
+        if refusal:
+            raise Conflict(refusal)
         before_cancel(session, case)
-        case.cancel_reason = reason[:500]
+        case.cancel_reason = reason
         engine.advance(session, loaded, user.id, lambda wf: wf.cancel())
         record(session, user.id, case.id, "case.cancel", f"撤销案件：{reason}")
     return case
@@ -511,6 +557,11 @@ class CaseView:
     history: list[HistoryEntry]
     # (process id, name) of the case's diagrams: its own process first, then the ones it calls.
     processes: list[tuple[str, str]] = field(default_factory=list)
+    # Why a running case waits on no person (公示中，至 12月8日期满, ...), if it does.
+    waiting: "progress.Waiting | None" = None
+    # Whether the viewer may withdraw (撤销) it now, and if not, why not.
+    withdrawable: bool = False
+    withdraw_refusal: str = ""
 
 
 def status_label(case: Case) -> str:
@@ -625,6 +676,7 @@ def case_view(session: Session, user: User, case_id: int) -> CaseView:
         for row in open_rows
     ]
     notice = session.scalars(select(PublicNotice).where(PublicNotice.case_id == case.id)).first()
+    refusal = withdraw_refusal(session, user, case, data)
     return CaseView(
         case=case,
         programme_label=PROGRAMMES[case.programme].label
@@ -656,6 +708,9 @@ def case_view(session: Session, user: User, case_id: int) -> CaseView:
             for e in events
         ],
         processes=[(v.process_id, _process_name(v)) for v in versions],
+        waiting=progress.waiting(session, case),
+        withdrawable=not refusal,
+        withdraw_refusal=refusal,
     )
 
 

@@ -3,15 +3,24 @@
 Values arrive as JSON from the API or as strings from a web form; what is stored is
 typed: long and money as int (money in fen), boolean as bool, date as ISO text.
 Readonly fields are never taken from input: they show data the process already holds.
+
+Constraints (`camunda:constraint name=... config=...`) a manager sets in the editor:
+required, readonly, min/max (numbers; dates as an ISO date, `today`, `today-7` or
+`application_date`), minlength/maxlength (text), min_names (a list of people, e.g. the two
+visitors of a home visit), multiple/min_files/max_files (several uploads in one field).
+`field_problems` checks them at deploy, `validate` applies them to what is submitted.
 """
 
 import re
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from stdnum import luhn
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
+
+from workflows.clock import CST, now
 
 MAX_STRING = 200
 MAX_TEXTAREA = 5000
@@ -21,6 +30,113 @@ FALSE_WORDS = {"false", "0", "off", "no", "n", "否", ""}
 # it); file ids are 32-bit in PostgreSQL.
 MAX_INTEGER = 2**53 - 1
 MAX_FILE_ID = 2**31 - 1
+# A field with `multiple` holds at most this many files unless `max_files` says fewer.
+MAX_FILES = 20
+# What separates the names in a list of people: 张三、李四 / 张三，李四 / 张三 李四.
+NAME_SEPARATORS = re.compile(r"[、，,；;/／\s]+")
+DATE_BOUND = re.compile(r"^(today|application_date)\s*(?:([+-])\s*(\d{1,4}))?$")
+
+# Constraint name → the field types it applies to (None: any type) and its config:
+# "none" (a flag), "int" (a whole number), "count" (a whole number ≥ 1) or "bound" (a
+# number, or for dates a date bound). `min`/`max` are checked per type in field_problems.
+CONSTRAINTS: dict[str, tuple[frozenset[str] | None, str]] = {
+    "required": (None, "none"),
+    "readonly": (None, "none"),
+    "min": (frozenset({"long", "money", "date"}), "bound"),
+    "max": (frozenset({"long", "money", "date"}), "bound"),
+    "minlength": (frozenset({"string", "textarea"}), "count"),
+    "maxlength": (frozenset({"string", "textarea"}), "count"),
+    "min_names": (frozenset({"string", "textarea"}), "count"),
+    "multiple": (frozenset({"file"}), "none"),
+    "min_files": (frozenset({"file"}), "count"),
+    "max_files": (frozenset({"file"}), "count"),
+}
+
+
+@dataclass(frozen=True)
+class FormContext:
+    """What relative constraints are measured against: today (China time) and the day the
+    application was registered, if the form belongs to a case."""
+
+    today: date
+    application_date: date | None = None
+
+
+def _date_bound(config: str, context: FormContext) -> tuple[date, str] | None:
+    """The day a date bound names, with how to say it; None when it cannot be known (no
+    application yet)."""
+    text = str(config).strip()
+    match = DATE_BOUND.match(text)
+    if match is None:
+        day = date.fromisoformat(text)
+        return day, day.isoformat()
+    base_name, sign, count = match.groups()
+    if base_name == "today":
+        base, name = context.today, "今天"
+    elif context.application_date is not None:
+        base, name = context.application_date, "申请登记日期"
+    else:
+        return None
+    days = int(count or 0) * (-1 if sign == "-" else 1)
+    day = base + timedelta(days=days)
+    if days:
+        name = f"{name}{'前' if days < 0 else '后'} {abs(days)} 天"
+    return day, f"{name}（{day.isoformat()}）"
+
+
+def date_bounds(field: dict, context: FormContext) -> tuple[date | None, date | None]:
+    """The earliest and latest day a date field takes (for the browser's date picker)."""
+    bounds = []
+    for name in ("min", "max"):
+        found = _date_bound(field[name], context) if field.get(name) else None
+        bounds.append(found[0] if found else None)
+    return bounds[0], bounds[1]
+
+
+def field_problems(field: dict) -> list[str]:
+    """What is wrong with a field's constraints, in Chinese (checked at deploy)."""
+    label, kind = field.get("label") or field.get("id", ""), field.get("type", "string")
+    problems = []
+    for name in field.get("unknown_constraints", []):
+        known = "、".join(CONSTRAINTS)
+        problems.append(f"表单字段“{label}”的约束“{name}”无法识别（可用：{known}）")
+    for name, (types, config_kind) in CONSTRAINTS.items():
+        value = field.get(name)
+        if value is None or value is False:
+            continue
+        if types is not None and kind not in types:
+            problems.append(f"表单字段“{label}”（{kind}）不能使用约束“{name}”")
+            continue
+        text = str(value).strip()
+        if config_kind == "count" and not (re.fullmatch(r"\d{1,6}", text) and int(text) >= 1):
+            problems.append(f"表单字段“{label}”的 {name} 应为正整数")
+        elif config_kind == "bound" and kind == "date":
+            try:
+                _date_bound(text, FormContext(date.today(), date.today()))
+            except ValueError:
+                problems.append(
+                    f"表单字段“{label}”的 {name} 应为日期（如 2026-09-01）、today、"
+                    "today-7 或 application_date"
+                )
+        elif config_kind == "bound" and not re.fullmatch(r"-?\d+", text):
+            problems.append(f"表单字段“{label}”的 {name} 应为整数")
+    if field.get("min_files") and field.get("max_files"):
+        if int(field["min_files"]) > int(field["max_files"]):
+            problems.append(f"表单字段“{label}”的 min_files 不能大于 max_files")
+    if kind == "file" and not field.get("multiple"):
+        for name in ("min_files", "max_files"):
+            if field.get(name):
+                problems.append(f"表单字段“{label}”使用 {name} 时须同时设置 multiple")
+    return problems
+
+
+def names_in(text: str) -> list[str]:
+    """The distinct names in a list of people (张三、李四), in the order given."""
+    names: list[str] = []
+    for name in NAME_SEPARATORS.split(text):
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 def _is_blank(value: Any) -> bool:
@@ -73,7 +189,43 @@ def normalise_bank_card(value: str) -> str:
     return digits
 
 
-def _convert(field: dict, value: Any) -> Any:
+def _files(field: dict, value: Any) -> list[int]:
+    """The file ids of a `multiple` field: one id, "3,4" or a list; each once, in order."""
+    label = field["label"]
+    items = value if isinstance(value, list | tuple) else [value]
+    if len(items) == 1 and isinstance(items[0], str):
+        items = [part for part in re.split(r"[\s,，]+", items[0]) if part]
+    limit = min(int(field.get("max_files") or MAX_FILES), MAX_FILES)
+    ids: list[int] = []
+    for item in items:
+        file_id = _int(item, label, MAX_FILE_ID)
+        if file_id <= 0:
+            raise ValueError(f"{label}的文件编号无效")
+        if file_id not in ids:
+            ids.append(file_id)
+    if len(ids) > limit:
+        raise ValueError(f"{label}最多上传 {limit} 个文件")
+    if field.get("min_files") and len(ids) < int(field["min_files"]):
+        raise ValueError(f"{label}至少上传 {field['min_files']} 个文件")
+    return ids
+
+
+def _date(field: dict, value: Any, context: FormContext) -> str:
+    label = field["label"]
+    try:
+        day = date.fromisoformat(_text(value, label).strip())
+    except ValueError:
+        raise ValueError(f"{label}应为日期，格式如 2026-09-01") from None
+    low = _date_bound(field["min"], context) if field.get("min") else None
+    if low is not None and day < low[0]:
+        raise ValueError(f"{label}不能早于{low[1]}")
+    high = _date_bound(field["max"], context) if field.get("max") else None
+    if high is not None and day > high[0]:
+        raise ValueError(f"{label}不能晚于{high[1]}")
+    return day.isoformat()
+
+
+def _convert(field: dict, value: Any, context: FormContext) -> Any:
     kind, label = field["type"], field["label"]
     if kind in ("string", "textarea"):
         if not isinstance(value, str | int):
@@ -83,7 +235,10 @@ def _convert(field: dict, value: Any) -> Any:
         if len(text) > limit:
             raise ValueError(f"{label}不能超过 {limit} 个字")
         if field.get("minlength") and len(text) < int(field["minlength"]):
-            raise ValueError(f"{label}至少 {field['minlength']} 个字")
+            raise ValueError(f"{label}至少 {field['minlength']} 个字（现有 {len(text)} 个字）")
+        if field.get("min_names") and len(names_in(text)) < int(field["min_names"]):
+            wanted = int(field["min_names"])
+            raise ValueError(f"{label}应填写至少 {wanted} 人的姓名，用“、”分隔（如：张三、李四）")
         return text
     if kind in ("long", "money"):
         number = _int(value, label)
@@ -106,16 +261,15 @@ def _convert(field: dict, value: Any) -> Any:
             return False
         raise ValueError(f"{label}应为“是”或“否”")
     if kind == "date":
-        try:
-            return date.fromisoformat(_text(value, label).strip()).isoformat()
-        except ValueError:
-            raise ValueError(f"{label}应为日期，格式如 2026-09-01") from None
+        return _date(field, value, context)
     if kind == "enum":
         options = [opt[0] for opt in field["options"]]
         if _text(value, label) not in options:
             names = "、".join(opt[1] for opt in field["options"])
             raise ValueError(f"{label}应为以下之一：{names}")
         return str(value)
+    if kind == "file" and field.get("multiple"):
+        return _files(field, value)
     if kind == "file":
         return _int(value, label, MAX_FILE_ID)
     if kind == "id_number":
@@ -125,10 +279,24 @@ def _convert(field: dict, value: Any) -> Any:
     raise ValueError(f"{label}的类型不受支持")
 
 
-def validate(fields: list[dict], data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Return (clean values, errors by field id). Unknown keys are dropped."""
+def _blank(field: dict, value: Any) -> bool:
+    if field["type"] == "file" and field.get("multiple") and isinstance(value, list | tuple):
+        return not value
+    return _is_blank(value)
+
+
+def today_context(application_date: date | None = None) -> FormContext:
+    return FormContext(now().astimezone(CST).date(), application_date)
+
+
+def validate(
+    fields: list[dict], data: dict[str, Any], context: FormContext | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return (clean values, errors by field id). Unknown keys are dropped. Relative
+    dates are measured against `context` (today, China time, if not given)."""
     if not isinstance(data, dict):
         return {}, {"": "提交的数据格式不正确"}
+    context = context or today_context()
     clean: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field in fields:
@@ -136,14 +304,16 @@ def validate(fields: list[dict], data: dict[str, Any]) -> tuple[dict[str, Any], 
             continue
         fid = field["id"]
         value = data.get(fid)
-        if _is_blank(value) or (field["type"] == "boolean" and value is None):
+        if _blank(field, value) or (field["type"] == "boolean" and value is None):
             if field["type"] == "boolean" and field.get("required") and value is None:
                 errors[fid] = f"请填写{field['label']}"
+            elif field.get("required") and field["type"] == "file":
+                errors[fid] = f"请上传{field['label']}"
             elif field.get("required") and field["type"] != "boolean":
                 errors[fid] = f"请填写{field['label']}"
             continue
         try:
-            clean[fid] = _convert(field, value)
+            clean[fid] = _convert(field, value, context)
         except ValueError as err:
             errors[fid] = str(err)
     for field in fields:
@@ -163,4 +333,20 @@ def validate(fields: list[dict], data: dict[str, Any]) -> tuple[dict[str, Any], 
 
 
 def file_ids(fields: list[dict], clean: dict[str, Any]) -> list[int]:
-    return [clean[f["id"]] for f in fields if f["type"] == "file" and f["id"] in clean]
+    ids: list[int] = []
+    for f in fields:
+        if f["type"] == "file" and f["id"] in clean:
+            value = clean[f["id"]]
+            ids.extend(value if isinstance(value, list) else [value])
+    return ids
+
+
+def as_file_list(value: Any) -> list[int]:
+    """A file field's stored value (one id, or a list of ids) as a list."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+    return []

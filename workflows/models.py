@@ -362,6 +362,24 @@ class Objection(Base):
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     round: Mapped[int] = mapped_column(Integer, default=1)
+    # The number the objector is given to look up the outcome (random: it must not lead
+    # to anyone else's objection); null for objections received before it existed.
+    reference: Mapped[str | None] = mapped_column(String(20), unique=True)
+    # "" under investigation | upheld | dismissed | closed (the case ended otherwise)
+    outcome: Mapped[str] = mapped_column(String(20), default="")
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CaseActor(Base):
+    """Who registered a case or did one of its caseworker steps (home visit, rework): they
+    may not sign it off at an approval level (four eyes, workflows/access.py). The primary
+    key serves "the cases this user worked on" as an index-only lookup."""
+
+    __tablename__ = "case_actor"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), primary_key=True)
+    what: Mapped[str] = mapped_column(String(40), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
 
 class PaymentBatch(Base):

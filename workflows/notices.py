@@ -5,12 +5,14 @@ The diagram posts the notice (`post_notice(days)` in a script task) and closes i
 without logging in. An objection interrupts the notice and opens an investigation.
 """
 
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from workflows import engine, privacy, scripting
@@ -21,6 +23,16 @@ from workflows.models import Case, Objection, Organisation, PublicNotice
 
 OBJECTION_MESSAGE = "objection"
 NOTICE_RESULTS = ("passed", "upheld")
+# An objection's reference: YY, the year and 10 random characters without look-alikes
+# (31^10 ≈ 8×10^14), so that nobody finds another person's objection by trying numbers.
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+REFERENCE = re.compile(r"^YY\d{4}-[A-Z2-9]{10}$")
+OUTCOME_LABELS = {
+    "": "调查核实中",
+    "upheld": "异议成立，该公示对象已终止办理",
+    "dismissed": "经调查核实异议不成立，已重新公示",
+    "closed": "案件已终止办理，调查结束",
+}
 
 
 @scripting.register("post_notice", "发布公示，返回 n 个工作日后公示期满的时刻")
@@ -65,6 +77,8 @@ def _post(session: Session, loaded: engine.Loaded, payload: dict) -> None:
         )
         session.add(notice)
     else:
+        # Posted again after an investigation found the objection(s) unfounded.
+        _resolve(session, notice, "dismissed")
         notice.round += 1
     notice.posted_at = now()
     notice.ends_at = ends_at
@@ -87,6 +101,8 @@ def _close(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     ).first()
     if notice is not None:
         notice.status = payload["result"]
+        if payload["result"] == "upheld":
+            _resolve(session, notice, "upheld")
         label = "公示期满无异议" if payload["result"] == "passed" else "异议成立，公示终止"
         record(session, None, loaded.case.id, "notice.close", label)
 
@@ -102,9 +118,58 @@ def _withdraw(session: Session, loaded: engine.Loaded) -> None:
     ).first()
     if notice is not None and notice.status in ("open", "objection"):
         notice.status = "withdrawn"
+    if notice is not None:
+        _resolve(session, notice, "closed")
+
+
+def _resolve(session: Session, notice: PublicNotice, outcome: str) -> None:
+    """The investigation of the notice's open objections ended with `outcome`."""
+    session.execute(
+        update(Objection)
+        .where(Objection.notice_id == notice.id, Objection.outcome == "")
+        .values(outcome=outcome, resolved_at=now())
+        .execution_options(synchronize_session=False)
+    )
 
 
 engine.CLOSE_HOOKS.append(_withdraw)
+
+
+def new_reference() -> str:
+    year = now().astimezone(CST).year
+    return f"YY{year}-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(10))
+
+
+@dataclass(frozen=True)
+class ObjectionStatus:
+    """What anyone holding the reference may learn: nothing personal, only the progress."""
+
+    reference: str
+    received_on: date
+    outcome: str
+    outcome_label: str
+    resolved_on: date | None
+    programme: str
+
+
+def objection_status(session: Session, reference: str) -> ObjectionStatus:
+    """The progress of the objection with this reference (异议编号)."""
+    wanted = (reference or "").strip().upper()
+    if not REFERENCE.match(wanted):
+        message = "异议编号格式不正确（如 YY2026-ABCDEFGH23）"
+        raise ValidationFailed(message, errors={"reference": message})
+    found = session.scalars(select(Objection).where(Objection.reference == wanted)).first()
+    if found is None:
+        raise NotFound("未找到该异议编号，请核对后重新输入")
+    notice = session.get(PublicNotice, found.notice_id)
+    return ObjectionStatus(
+        found.reference,
+        found.received_at.astimezone(CST).date(),
+        found.outcome,
+        OUTCOME_LABELS.get(found.outcome, found.outcome),
+        found.resolved_at.astimezone(CST).date() if found.resolved_at else None,
+        notice.programme if notice else "",
+    )
 
 
 def current_notices(session: Session, org_code: str | None = None) -> list[PublicNotice]:
@@ -141,6 +206,7 @@ def raise_objection(session: Session, notice_id: int, contact: str, reason: str)
             contact=contact,
             reason=reason,
             round=notice.round,
+            reference=new_reference(),
         )
         session.add(objection)
         if notice.status == "objection":

@@ -86,6 +86,17 @@ def _request(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     if payment.status != "failed":
         # Once: only a failed payment is asked for again (after 更正银行卡).
         raise engine.ProcessError("该案件已生成付款指令，不能重复生成")
+    if (
+        payment.status == "failed"
+        and card == payment.bank_card
+        and payload["account_name"] == payment.account_name
+    ):
+        # The bank refused exactly this card and name: sending them again fails again.
+        message = "银行卡号和开户名与发放失败时相同，请按银行退回原因更正后再提交"
+        raise ValidationFailed(
+            message,
+            errors={"bank_card": message, "account_name": "开户名也与发放失败时相同"},
+        )
     payment.bank_card = card
     payment.account_name = payload["account_name"]
     payment.status = "payable"

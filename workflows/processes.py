@@ -20,7 +20,7 @@ from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from workflows import diagram_limits, scripting, serialization
+from workflows import diagram_limits, forms, scripting, serialization
 from workflows.audit import record
 from workflows.clock import now
 from workflows.db import unit_of_work
@@ -55,6 +55,11 @@ FIELD_TYPES = {
     "bank_card",
 }
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# A user task's extension properties warmflow reads. `edits_application="true"` makes the
+# task (退回修改 → 按退回意见修改) show the case's application form, prefilled, beside its own
+# fields: the caseworker corrects what was returned (workflows/amend.py).
+EDITS_APPLICATION = "edits_application"
+TASK_PROPERTIES = {EDITS_APPLICATION: ("true", "false")}
 FLOW_NODES = (
     "startEvent",
     "endEvent",
@@ -143,11 +148,14 @@ def _read_fields(node) -> list[dict]:
             ],
         }
         for constraint in xml_field.findall("camunda:validation/camunda:constraint", NS):
-            name, config = constraint.get("name"), constraint.get("config")
-            if name in ("required", "readonly"):
+            name, config = (constraint.get("name") or "").strip(), constraint.get("config")
+            kind = forms.CONSTRAINTS.get(name, (None, ""))[1]
+            if kind == "none":
                 spec[name] = True
-            elif name in ("min", "max", "minlength", "maxlength"):
-                spec[name] = config
+            elif kind:
+                spec[name] = (config or "").strip()
+            else:
+                spec.setdefault("unknown_constraints", []).append(name)
         for prop in xml_field.findall("camunda:properties/camunda:property", NS):
             if prop.get("id") == "required_when" and prop.get("value"):
                 target, _, values = prop.get("value").partition("=")
@@ -157,6 +165,14 @@ def _read_fields(node) -> list[dict]:
                 }
         fields.append(spec)
     return fields
+
+
+def _task_properties(node) -> dict[str, str]:
+    """A user task's own `camunda:properties` (not those of its form fields)."""
+    found = {}
+    for prop in node.findall("bpmn:extensionElements/camunda:properties/camunda:property", NS):
+        found[(prop.get("name") or "").strip()] = (prop.get("value") or "").strip()
+    return found
 
 
 def read_diagram(tree) -> ParsedDiagram:
@@ -184,11 +200,14 @@ def read_diagram(tree) -> ParsedDiagram:
         eid = node.get("id")
         meta["elements"][eid] = {"kind": kind, "name": node.get("name") or eid}
         if kind == "userTask":
+            properties = _task_properties(node)
             meta["user_tasks"][eid] = {
                 "name": node.get("name") or eid,
                 "group": (node.get(f"{{{CAMUNDA_NS}}}candidateGroups") or "").strip(),
                 "due": node.get(f"{{{CAMUNDA_NS}}}dueDate") or "",
                 "fields": _read_fields(node),
+                "properties": properties,
+                "edits_application": properties.get(EDITS_APPLICATION, "").lower() == "true",
             }
         elif kind == "startEvent" and node.getparent() is process:
             meta["start_form"] = _read_fields(node)
@@ -218,9 +237,22 @@ def _check_fields(eid: str, fields: list[dict], findings: list[Finding]) -> None
             findings.append(Finding(eid, f"表单字段“{f['label']}”的类型“{f['type']}”不受支持"))
         if f["type"] == "enum" and not f["options"]:
             findings.append(Finding(eid, f"下拉字段“{f['label']}”没有任何选项"))
-        for bound in ("min", "max", "minlength", "maxlength"):
-            if f.get(bound) is not None and not re.fullmatch(r"-?\d+", str(f[bound])):
-                findings.append(Finding(eid, f"表单字段“{f['label']}”的 {bound} 应为整数"))
+        findings.extend(Finding(eid, problem) for problem in forms.field_problems(f))
+
+
+def _check_task_properties(eid: str, task: dict, findings: list[Finding]) -> None:
+    for name, value in task.get("properties", {}).items():
+        if name not in TASK_PROPERTIES:
+            known = "、".join(TASK_PROPERTIES)
+            findings.append(
+                Finding(eid, f"用户任务“{task['name']}”的扩展属性“{name}”无法识别（可用：{known}）")
+            )
+        elif value.lower() not in TASK_PROPERTIES[name]:
+            allowed = " 或 ".join(TASK_PROPERTIES[name])
+            findings.append(Finding(eid, f"扩展属性 {name} 的值应为 {allowed}"))
+    if task.get("edits_application") and task["group"].strip() != "caseworker":
+        message = f"“{task['name']}”修改申请信息（{EDITS_APPLICATION}），候选组应为 caseworker"
+        findings.append(Finding(eid, message))
 
 
 def _check_expression(
@@ -296,6 +328,7 @@ def validate(
         if task["due"]:
             _check_expression(eid, "办理期限表达式", task["due"], "eval", findings)
         _check_fields(eid, task["fields"], findings)
+        _check_task_properties(eid, task, findings)
     _check_fields(pid, diagram.meta["start_form"], findings)
 
     for flow in process.iter(f"{{{BPMN_NS}}}sequenceFlow"):
@@ -433,6 +466,58 @@ def _raise_findings(diagram_id: str, findings: list[Finding]) -> None:
     )
 
 
+def _clashing(task: dict, start_form: list[dict]) -> list[str]:
+    own = {f["id"] for f in task["fields"]}
+    return sorted(own & {f["id"] for f in start_form})
+
+
+def application_clashes(session: Session, diagram: ParsedDiagram) -> list[Finding]:
+    """A task that edits the application shows the calling process's start form beside
+    its own fields: the two must not share a field id, whichever side is deployed now
+    (against the newest deployed version of the other side)."""
+    findings = []
+    for pid in sorted(set(diagram.called)):
+        try:
+            called = loaded_version(session, latest_version(session, pid).id)
+        except NotFound:
+            continue
+        for eid, task in called.meta.get("user_tasks", {}).items():
+            clash = (
+                _clashing(task, diagram.meta["start_form"]) if task.get(EDITS_APPLICATION) else []
+            )
+            if clash:
+                findings.append(
+                    Finding(
+                        diagram.process_id,
+                        f"申请表字段 {'、'.join(clash)} 与流程“{pid}”中“{task['name']}”（{eid}）"
+                        "的字段同名，修改申请信息时无法区分，请改用其他字段标识",
+                    )
+                )
+    own_tasks = {e: t for e, t in diagram.meta["user_tasks"].items() if t.get(EDITS_APPLICATION)}
+    if own_tasks:
+        rows = session.execute(
+            select(ProcessVersion.process_id, ProcessVersion.called_processes).where(
+                ProcessVersion.called_processes.contains(diagram.process_id)
+            )
+        )
+        callers = {pid for pid, called in rows if diagram.process_id in called.split(",")}
+        for caller in sorted(callers):
+            start_form = loaded_version(session, latest_version(session, caller).id).meta.get(
+                "start_form", []
+            )
+            for eid, task in own_tasks.items():
+                clash = _clashing(task, start_form)
+                if clash:
+                    findings.append(
+                        Finding(
+                            eid,
+                            f"字段 {'、'.join(clash)} 与调用本流程的“{caller}”申请表字段同名，"
+                            "修改申请信息时无法区分，请改用其他字段标识",
+                        )
+                    )
+    return findings
+
+
 def check_diagram(
     session: Session, xml: bytes | str, also_available: set[str] = frozenset()
 ) -> ParsedDiagram:
@@ -440,6 +525,8 @@ def check_diagram(
     diagram = read_diagram(parse_xml(xml))
     others = deployed(session)
     diagram.findings = validate(diagram, set(others.calls) | set(also_available), others)
+    if not diagram.findings:
+        diagram.findings = application_clashes(session, diagram)
     if diagram.findings:
         _raise_findings(diagram.process_id, diagram.findings)
     return diagram
@@ -701,7 +788,7 @@ def findings_for(session: Session, user: User, xml: bytes | str) -> list[Finding
     except ValidationFailed as err:
         return [Finding("", err.message)]
     others = deployed(session)
-    return validate(diagram, set(others.calls), others)
+    return validate(diagram, set(others.calls), others) or application_clashes(session, diagram)
 
 
 def save_draft(

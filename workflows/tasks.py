@@ -5,17 +5,17 @@ completion with the submitted data checked against the task's form, and batch ap
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workflows import access, engine, forms, privacy
+from workflows import access, amend, engine, forms, privacy
 from workflows.audit import record
 from workflows.cases import attach_files, check_files
-from workflows.clock import now
+from workflows.clock import CST, as_utc, now
 from workflows.errors import (
     AlreadyDone,
     Conflict,
@@ -24,7 +24,15 @@ from workflows.errors import (
     ValidationFailed,
     WarmflowError,
 )
-from workflows.models import Case, HumanTask, ProcessInstance, StoredFile, User
+from workflows.models import (
+    Case,
+    HumanTask,
+    Payment,
+    PaymentBatch,
+    ProcessInstance,
+    StoredFile,
+    User,
+)
 from workflows.processes import loaded_version
 
 log = logging.getLogger(__name__)
@@ -99,6 +107,15 @@ def count_tasks(
 
 
 @dataclass
+class FailedPayment:
+    card_masked: str
+    account_name: str
+    reason: str
+    attempts: int
+    batch_reference: str
+
+
+@dataclass
 class TaskView:
     task: HumanTask
     case: Case
@@ -108,21 +125,55 @@ class TaskView:
     # pre-selected as its own.
     values: dict[str, Any]
     overdue: bool
+    # A task that edits the application (修改申请): the case's application fields and what
+    # the case holds now for them and for the task's own file fields (prefilled).
+    application: list[dict] = field(default_factory=list)
+    current: dict[str, Any] = field(default_factory=dict)
+    # An approval step after a rework: what the caseworker changed (old → new).
+    rework: amend.ReworkReport | None = None
+    # The case's payment the bank refused (更正银行卡 shows the card, the name and why).
+    failed_payment: FailedPayment | None = None
 
 
 def get_task(session: Session, user: User, task_id: int) -> TaskView:
     row = access.get_actionable_task(session, user, task_id)
     fields = task_fields(session, row)
-    values: dict[str, Any] = {}
-    if row.status == "open":
-        loaded = engine.load(session, _instance(session, row))
-        task = engine.require_ready(loaded, row.task_uuid)
-        values = {
-            f["id"]: _shown_text(f, task.data.get(f["id"]))
-            for f in fields
-            if f.get("readonly") and f["id"] in task.data
-        }
-    return TaskView(row, row.case, fields, values, is_overdue(row))
+    view = TaskView(row, row.case, fields, {}, is_overdue(row))
+    if row.status != "open":
+        return view
+    instance = _instance(session, row)
+    loaded = engine.load(session, instance)
+    task = engine.require_ready(loaded, row.task_uuid)
+    view.values = {
+        f["id"]: _shown_text(f, task.data.get(f["id"]))
+        for f in fields
+        if f.get("readonly") and f["id"] in task.data
+    }
+    meta = loaded.meta_for(task).get("user_tasks", {}).get(row.element_id, {})
+    if amend.edits_application(meta):
+        view.application = amend.application_fields(session, instance.version_id, fields)
+        own_files = [f for f in fields if f["type"] == "file" and not f.get("readonly")]
+        view.current = amend.current_values(view.application + own_files, task.data)
+    elif is_approval_form(fields):
+        view.rework = amend.latest_rework(session, row.case, task.data)
+    view.failed_payment = _failed_payment(session, row.case_id)
+    return view
+
+
+def _failed_payment(session: Session, case_id: int) -> FailedPayment | None:
+    payment = session.scalars(
+        select(Payment).where(Payment.case_id == case_id, Payment.status == "failed")
+    ).first()
+    if payment is None:
+        return None
+    batch = session.get(PaymentBatch, payment.batch_id) if payment.batch_id else None
+    return FailedPayment(
+        privacy.mask_card(payment.bank_card),
+        payment.account_name,
+        payment.last_failure_reason,
+        payment.attempts,
+        batch.reference if batch else "",
+    )
 
 
 def _shown_text(field: dict, value: Any) -> Any:
@@ -209,10 +260,11 @@ def _known_fields(session: Session, instance: ProcessInstance) -> dict[str, dict
 
 def earlier_data(session: Session, view: TaskView) -> list[DataItem]:
     """What the case already holds (application, earlier steps), for reading beside the
-    form: declared fields only, ID and card numbers masked, options by their names."""
+    form: declared fields only, ID and card numbers masked, options by their names, files
+    as the case's stored files (a list per field)."""
     instance = _instance(session, view.task)
     data = engine.case_data(session, view.case)
-    own = {f["id"] for f in view.fields}
+    own = {f["id"] for f in view.fields + view.application}
     items = []
     for fid, f in _known_fields(session, instance).items():
         value = data.get(fid)
@@ -228,9 +280,11 @@ def earlier_data(session: Session, view: TaskView) -> list[DataItem]:
         elif kind == "boolean":
             value = "是" if value else "否"
         elif kind == "file":
-            stored = session.get(StoredFile, value) if isinstance(value, int) else None
-            attached = stored is not None and stored.case_id == view.case.id
-            value = stored.filename if attached else "（文件）"
+            # The files themselves (the page links and previews them), only the case's own.
+            found = [session.get(StoredFile, i) for i in forms.as_file_list(value)]
+            value = [f for f in found if f is not None and f.case_id == view.case.id]
+            if not value:
+                continue
         else:
             value = _shown_text(f, value)
         items.append(DataItem(fid, f.get("label") or fid, kind, value))
@@ -280,6 +334,11 @@ def hand_over(session: Session, user: User, task_id: int, to_username: str) -> H
         if target is None:
             raise NotFound(f"用户“{to_username}”不存在")
         if not access.can_act_on_task(target, row):
+            if access.four_eyes_barred(target, row):
+                raise ValidationFailed(
+                    f"{target.display_name}登记或经办过该案件，按双人复核要求不能审批，"
+                    "请转交给其他同事"
+                )
             raise ValidationFailed(
                 f"{target.display_name}无权办理该任务，只能转交给同单位同岗位的同事"
             )
@@ -325,14 +384,23 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
             raise Conflict(f"该任务已由{other.display_name}认领，不能由他人办理")
         loaded = engine.load(session, _instance(session, row))
         task = engine.require_ready(loaded, row.task_uuid)
-        fields = (
-            loaded.meta_for(task).get("user_tasks", {}).get(row.element_id, {}).get("fields", [])
-        )
-        clean, errors = forms.validate(fields, data)
+        meta = loaded.meta_for(task).get("user_tasks", {}).get(row.element_id, {})
+        fields = meta.get("fields", [])
+        context = form_context(row.case)
+        clean, errors = forms.validate(fields, data, context)
+        amendment = None
+        if amend.edits_application(meta):
+            application = amend.application_fields(session, loaded.instance.version_id, fields)
+            amendment = amend.prepare(session, row.case, application, task.data, data, context)
+            errors.update(amendment.errors)
         if errors:
             raise ValidationFailed("填写内容有误，请按提示修改", errors=errors)
-        check_files(session, user, forms.file_ids(fields, clean), row.case)
-        attach_files(session, forms.file_ids(fields, clean), row.case)
+        new_files = forms.file_ids(fields, clean) + (amendment.file_ids if amendment else [])
+        check_files(session, user, new_files, row.case)
+        attach_files(session, new_files, row.case)
+        if amendment is not None:
+            amend.apply(session, user, row.case, amendment, row.id)
+            clean.update(amendment.updates)
 
         def step(wf):
             task.data.update(clean)
@@ -340,6 +408,8 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
 
         if is_approval_form(fields):
             record_approval(row.case, row.candidate_group, clean.get("decision"))
+        if row.candidate_group == "caseworker":
+            access.worked_on(session, user, row.case_id, row.element_id)
         row.status = "completed"
         row.completed_at = now()
         row.completed_by_id = user.id
@@ -354,6 +424,7 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
             task_id=row.id,
             element=row.element_id,
             data=masked,
+            **({amend.EDITS_APPLICATION: True} if amendment is not None else {}),
         )
         engine.advance(session, loaded, user.id, step, completed_task_uuid=row.task_uuid)
     return row
@@ -380,6 +451,11 @@ def record_approval(case: Case, group: str, decision: Any) -> None:
     needed = sum(1 << n for n in range(1, (case.approval_levels or 2) + 1))
     if case.approvals & needed == needed and case.approved_at is None:
         case.approved_at, case.approved_fen = now(), case.amount_fen
+
+
+def form_context(case: Case) -> forms.FormContext:
+    """Today and the day the case was registered (China time), for relative dates."""
+    return forms.today_context(as_utc(case.created_at).astimezone(CST).date())
 
 
 def is_overdue(row: HumanTask, at: datetime | None = None) -> bool:
@@ -457,7 +533,8 @@ def plan_batch_approval(session: Session, user: User, task_ids: Iterable[int]) -
     if len(rows) != len(ids):
         raise NotFound("所选任务中有不存在的任务，请刷新后重试")
     ordered = [rows[i] for i in ids]
-    if any(not access.can_act_on_task(user, r) for r in ordered):
+    barred = [r for r in ordered if access.four_eyes_barred(user, r)]
+    if any(not access.can_act_on_task(user, r) for r in ordered if r not in barred):
         raise Forbidden("所选任务中有您无权办理的任务")
     steps = {(r.process_id, r.element_id) for r in ordered}
     if len(steps) > 1:
@@ -471,11 +548,13 @@ def plan_batch_approval(session: Session, user: User, task_ids: Iterable[int]) -
     open_rows = [r for r in ordered if r.status == "open"]
     skipped = []
     for row in ordered:
-        if row.status == "open" and row.assignee_id not in (None, user.id):
+        if row in barred:
+            skipped.append((row, "由您登记或经办，按双人复核要求不能由您审批"))
+        elif row.status == "open" and row.assignee_id not in (None, user.id):
             skipped.append((row, "已由他人认领"))
         elif row.status != "open":
             skipped.append((row, "已办理完毕" if row.status == "completed" else "已取消"))
-    ready = [r for r in open_rows if r.assignee_id in (None, user.id)]
+    ready = [r for r in open_rows if r.assignee_id in (None, user.id) and r not in barred]
     return BatchPlan(
         ordered[0].element_id,
         ordered[0].name,
@@ -528,8 +607,14 @@ def complete_many(
     return results
 
 
-def approve_many(session: Session, user: User, task_ids: Iterable[int]) -> list[BatchResult]:
-    """批量通过: the same checks as the confirmation, then each case on its own."""
+def approve_many(
+    session: Session, user: User, task_ids: Iterable[int], comment: str = ""
+) -> list[BatchResult]:
+    """批量通过: the same checks as the confirmation, then each case on its own, each with
+    the optional common comment (意见说明) as if typed on its own page."""
     ids = _unique_ids(task_ids)
     plan_batch_approval(session, user, ids)
-    return complete_many(session, user, ids, {"decision": "approve"})
+    data = {"decision": "approve"}
+    if isinstance(comment, str) and comment.strip():
+        data["comment"] = comment.strip()
+    return complete_many(session, user, ids, data)

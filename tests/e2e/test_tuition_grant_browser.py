@@ -56,6 +56,9 @@ def test_grant_goes_from_application_to_payment_in_the_browser(
     cw.fill("#visit_date", "2026-09-07")
     cw.fill("#visitors", "张经办、刘经办")
     cw.fill("#household_situation", "父亲下岗，母亲患病，家庭年收入低于当地最低生活标准")
+    photo = tmp_path / "住房照片.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    cw.set_input_files("#housing_photos", str(photo))
     cw.select_option("#visit_verdict", "confirmed")
     shot(cw, "task-form")
     cw.click("button.submit")
