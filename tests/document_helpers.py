@@ -12,6 +12,7 @@ from campaign_helpers import approve_all, card, result_file
 from sqlalchemy import select
 
 from workflows import batches, cases, timers
+from workflows.clock import local_now
 from workflows.models import Case, PublicNotice
 
 SURNAMES = "赵钱孙李周吴郑王冯陈"
@@ -56,8 +57,10 @@ def start_tuition_cases(world, count: int, username: str = "cw1", first: int = 0
 
 
 def visit_all(world, started: list[Case], username: str = "cw1") -> None:
+    """Visit each case today (a visit may not precede its application)."""
+    visit = dict(VISIT, visit_date=local_now().date().isoformat())
     for case in started:
-        world.do(username, case, "home_visit_task", VISIT)
+        world.do(username, case, "home_visit_task", visit)
 
 
 def pass_notices(world, clock) -> None:

@@ -19,6 +19,7 @@ from workflows import (
     demo,
     engine,
     files,
+    forms,
     processes,
     tasks,
     users,
@@ -297,11 +298,14 @@ def check_visits_hold_up(session):
         assert len(data["household_situation"]) >= 30, case.case_no
         visited = date.fromisoformat(data["visit_date"])
         assert case.created_at.astimezone(CST).date() <= visited <= local_now().date()
-        photo = session.get(StoredFile, int(data["housing_photos"]))
-        assert photo.content_type == "image/jpeg" and photo.case_id == case.id
+        photos = forms.as_file_list(data["housing_photos"])
+        assert photos, case.case_no
         creator = session.get(User, case.created_by_id)
-        stored, path = files.readable(session, creator, photo.id)
-        assert path.read_bytes().startswith(b"\xff\xd8\xff") and path.stat().st_size > 1000
+        for photo_id in photos:
+            photo = session.get(StoredFile, photo_id)
+            assert photo.content_type == "image/jpeg" and photo.case_id == case.id
+            stored, path = files.readable(session, creator, photo.id)
+            assert path.read_bytes().startswith(b"\xff\xd8\xff") and path.stat().st_size > 1000
 
 
 def check_cases_spread_over_the_six_unions(session):

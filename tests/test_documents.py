@@ -316,7 +316,7 @@ def test_archive_round_names_the_category_from_the_form(app, world, clock):
         {
             "visit_date": "2026-09-07",
             "visitors": "张经办、刘经办",
-            "household_situation": "属实",
+            "household_situation": "入户核实：本人长期透析，无固定收入，情况属实",
             "visit_verdict": "confirmed",
         },
     )

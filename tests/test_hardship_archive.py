@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from workflows import archive, cases, timers
 from workflows.clock import now
-from workflows.errors import ValidationFailed
+from workflows.errors import Conflict, ValidationFailed
 from workflows.models import (
     AuditEvent,
     Case,
@@ -326,14 +326,17 @@ def test_a_timer_fires_just_after_its_due_moment_not_at_it(world, clock):
 
 def test_cancelling_an_archived_case_takes_the_worker_out_of_the_archive(world, clock):
     """The rule: an archived case may be cancelled (registered in error, found out later)
-    with a reason; the worker's record is cancelled with it, leaves the archive (no launch
-    opens a case for them) and waits for no 回头看. Recorded in the case's history."""
+    with a reason, by a manager (after the final approval a caseworker no longer may);
+    the worker's record is cancelled with it, leaves the archive (no launch opens a case
+    for them) and waits for no 回头看. Recorded in the case's history."""
     case = at_approval(world, clock)
     world.do("l1", case, "approve_l1", {"decision": "approve"})
     world.do("l2", case, "approve_l2", {"decision": "approve"})
     assert record_of(world, case).status == "archived"
 
-    cases.cancel_case(world.session, world.user("cw1"), case.id, "登记有误")
+    with pytest.raises(Conflict):
+        cases.cancel_case(world.session, world.user("cw1"), case.id, "登记有误")
+    cases.cancel_case(world.session, world.user("mgr"), case.id, "登记有误")
 
     world.session.expire_all()
     row = record_of(world, case)

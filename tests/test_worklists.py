@@ -26,7 +26,8 @@ def test_done_lists_my_completed_tasks_newest_first_with_the_case_now(world, clo
     clock.move_to(cst(2026, 9, 8, 10, 0))
     world.do("cw1", second, "home_visit_task", VISIT)
     other = start(world)
-    world.do("cw1b", other, "home_visit_task", VISIT)  # a colleague's, not mine
+    # A colleague's, not mine (visited the day it was registered).
+    world.do("cw1b", other, "home_visit_task", dict(VISIT, visit_date="2026-09-08"))
 
     rows = worklists.list_done(world.session, world.user("cw1"))
 

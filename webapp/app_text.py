@@ -40,6 +40,8 @@ LINES: dict[str, list[str]] = {
     "auth.locked": [N_("密码连续错误，账号锁定 15 分钟")],
     "auth.login": [N_("登录")],
     "auth.password_change": [N_("修改密码")],
+    "auth.throttled": [N_("密码连续错误，登录需回答验证问题")],
+    "auth.throttle_clear": [N_("解除%(what)s %(key)s 的登录限制（失败 %(count)s 次）")],
     "batch.build": [N_("生成发放批次 %(batch)s：%(count)s 笔，%(amount)s 元")],
     "batch.cancel": [N_("撤销发放批次 %(batch)s")],
     "batch.sent": [N_("发放批次 %(batch)s 已发送银行")],

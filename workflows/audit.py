@@ -44,7 +44,13 @@ def record(
 ACTION_GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "auth.": (
         "登录与账号",
-        {"auth.login": "登录", "auth.locked": "账号锁定", "auth.password_change": "修改密码"},
+        {
+            "auth.login": "登录",
+            "auth.locked": "账号锁定",
+            "auth.throttled": "登录需验证",
+            "auth.throttle_clear": "解除登录限制",
+            "auth.password_change": "修改密码",
+        },
     ),
     "case.": (
         "案件",
