@@ -9,11 +9,11 @@ import os
 import subprocess
 
 import pytest
-from conftest import ROOT, restart, valid_id
+from conftest import JPEG, ROOT, restart, valid_id
 from served import BIN, Client, free_port, start, user_env, wait_until
 from sqlalchemy import select
 
-from workflows import cases, db, tasks, users
+from workflows import cases, db, files, tasks, users
 from workflows.clock import local_now
 from workflows.models import HumanTask, PublicNotice
 
@@ -77,6 +77,7 @@ def notice(tmp_path_factory):
                 visitors="张敏、李强",
                 household_situation="入户核实：租住老旧小区，本人病休在家，收入仅基本生活费。",
                 visit_verdict="confirmed",
+                housing_photos=[files.store(session, caseworker, "住房.jpg", JPEG).id],
             ),
         )
         notice_id = session.scalars(select(PublicNotice.id)).one()

@@ -25,7 +25,7 @@ from conftest import JPEG, PNG, csrf_from, login, restart, valid_id
 from served import BIN, Client, Process, api_token, free_port, start, user_env, wait_until
 from sqlalchemy import func, select
 
-from workflows import cases, db, demo, tasks, users, workdays
+from workflows import cases, db, demo, files, tasks, users, workdays
 from workflows.clock import CST, local_now, now
 from workflows.models import HumanTask, ProcessInstance
 
@@ -183,6 +183,7 @@ def archive_cases_in_notice(
                         household_situation="入户核实：租住老旧小区，本人病休在家，收入仅基本"
                         "生活费，孩子读初中，情况属实。",
                         visit_verdict="confirmed",
+                        housing_photos=[files.store(session, caseworker, "住房.jpg", JPEG).id],
                     ),
                 )
     return made

@@ -7,8 +7,8 @@ import pytest
 from conftest import api_token
 from sqlalchemy import select
 
-from workflows import cases, privacy, timers
-from workflows.models import PublicNotice
+from workflows import cases, engine, privacy, tasks, timers
+from workflows.models import AuditEvent, PublicNotice
 
 SPACED_ID = "5110 0220 0703 0200 1X"
 DASHED_CARD = "6222-0202-0011-2233-445"
@@ -98,3 +98,22 @@ def test_case_page_task_page_and_api_mask_numbers_typed_with_spaces_or_dashes(
         answer = client.get(url, headers=headers)
         assert answer.status_code == 200
         _no_typed_number(answer.get_data(as_text=True))
+
+
+def test_a_rework_shows_free_text_masked_and_sent_back_unchanged_keeps_it_whole(app, world, clock):
+    """The rework form prefills the application masked; submitting that masked text as it
+    was changes nothing, and the case keeps the number as typed."""
+    case = _case_with_numbers_in_free_text(world, clock)
+    rework = world.open_task(case, "rework")
+    view = tasks.get_task(world.session, world.user("cw1"), rework.id)
+    shown = view.current["major"]
+    assert SPACED_ID not in shown and "511*************1X" in shown
+
+    world.do("cw1", case, "rework", {"major": shown, "rework_note": "核对无误"})
+    assert engine.case_data(world.session, world.refresh(case))["major"] == (
+        f"计算机（学生证件 {SPACED_ID}）"
+    )
+    amended = world.session.scalars(
+        select(AuditEvent).where(AuditEvent.case_id == case.id, AuditEvent.action == "case.amend")
+    ).all()
+    assert amended == []  # nothing changed, nothing recorded

@@ -5,7 +5,7 @@ afterwards."""
 
 import io
 
-from conftest import PDF, csrf_from, login
+from conftest import JPEG, PDF, csrf_from, login
 
 VISIT = dict(
     visit_date="2026-09-07",
@@ -44,7 +44,17 @@ def test_sign_in_tasks_token_and_objection_work_with_the_rate_limits_on(make_app
     assert started.status_code == 201, started.get_json()
     case_id = started.get_json()["case"]["id"]
     (visit,) = api.get(f"/api/v1/cases/{case_id}", headers=headers).get_json()["open_tasks"]
-    done = api.post(f"/api/v1/tasks/{visit['id']}/complete", headers=headers, json={"data": VISIT})
+    photo = api.post(
+        "/api/v1/files",
+        headers=headers,
+        data={"file": (io.BytesIO(JPEG), "住房照片.jpg")},
+        content_type="multipart/form-data",
+    )
+    assert photo.status_code == 201
+    visit_data = dict(VISIT, housing_photos=[photo.get_json()["id"]])
+    done = api.post(
+        f"/api/v1/tasks/{visit['id']}/complete", headers=headers, json={"data": visit_data}
+    )
     assert done.status_code == 200, done.get_json()
 
     # The public objects on the notice page (CSRF, the limited POST).

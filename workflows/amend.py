@@ -46,6 +46,20 @@ def current_values(fields: list[dict], data: dict[str, Any]) -> dict[str, Any]:
     return {f["id"]: data[f["id"]] for f in fields if f["id"] in data}
 
 
+def prefill_values(fields: list[dict], data: dict[str, Any]) -> dict[str, Any]:
+    """The current values as a rework form may show them: an ID or card number typed into
+    free text is masked, however it was written (sent back unchanged, it keeps the
+    number; see `_submitted`)."""
+    return {
+        fid: privacy.mask_numbers(value) if _free_text(spec) and isinstance(value, str) else value
+        for fid, value, spec in ((f["id"], data[f["id"]], f) for f in fields if f["id"] in data)
+    }
+
+
+def _free_text(spec: dict) -> bool:
+    return spec.get("type", "string") in ("string", "textarea")
+
+
 @dataclass
 class Change:
     field_id: str
@@ -100,6 +114,9 @@ def _submitted(fields: list[dict], current: dict, data: dict) -> dict[str, Any]:
         blank = value is None or (isinstance(value, str) and not value.strip()) or value == []
         if blank and spec["type"] in KEEP_WHEN_BLANK:
             continue
+        kept = current.get(fid)
+        if _free_text(spec) and isinstance(kept, str) and value == privacy.mask_numbers(kept):
+            continue  # the masked prefill sent back as it was: the text stays whole
         candidate[fid] = value
     return candidate
 

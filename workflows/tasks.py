@@ -153,7 +153,7 @@ def get_task(session: Session, user: User, task_id: int) -> TaskView:
     if amend.edits_application(meta):
         view.application = amend.application_fields(session, instance.version_id, fields)
         own_files = [f for f in fields if f["type"] == "file" and not f.get("readonly")]
-        view.current = amend.current_values(view.application + own_files, task.data)
+        view.current = amend.prefill_values(view.application + own_files, task.data)
     elif is_approval_form(fields):
         view.rework = amend.latest_rework(session, row.case, task.data)
     view.failed_payment = _failed_payment(session, row.case_id)
