@@ -349,3 +349,35 @@ def test_changing_a_password_needs_the_csrf_token(as_user, world):
     answer = client.post("/account/password", data={"current": "pw-cw1", "new": NEW, "repeat": NEW})
     assert answer.status_code == 400
     assert "页面已过期" in answer.get_data(as_text=True)
+
+
+# --- NUL characters ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/audit?user=a%00b", "/tasks/mine?q=%00", "/cases?a%00=1"])
+def test_a_nul_character_in_a_page_query_is_refused_plainly(as_user, world, url):
+    answer = as_user("mgr").get(url)
+    assert answer.status_code == 400
+    assert "请求格式不正确" in answer.get_data(as_text=True)
+
+
+def test_a_nul_character_in_an_api_query_or_body_is_a_400_not_a_database_error(app, world):
+    headers = api_token(app, "mgr")
+    client = app.test_client()
+    answer = client.get("/api/v1/audit", query_string={"user": "a\x00b"}, headers=headers)
+    assert answer.status_code == 400 and answer.get_json()["code"] == "http_error"
+    before = client.get("/api/v1/audit", headers=headers).get_json()["total"]
+    answer = client.post("/api/v1/token", json={"username": "mgr\x00", "password": "x"})
+    assert answer.status_code == 400
+    assert client.get("/api/v1/audit", headers=headers).get_json()["total"] == before
+
+
+def test_a_nul_character_in_a_form_field_changes_nothing(app, as_user, world):
+    client = as_user("cw1")
+    token = csrf_from(client, "/account/password")
+    answer = client.post(
+        "/account/password",
+        data={"csrf_token": token, "current": "pw-cw1", "new": "Abc\x00defgh12", "repeat": "x"},
+    )
+    assert answer.status_code == 400
+    assert login(app.test_client(), "cw1").status_code == 302  # the old password still works

@@ -79,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     filters.init_app(app)
     app_text.init_app(app)
     app.before_request(forms.allow_form_uploads)  # before CSRF reads the form
+    app.before_request(security.refuse_nul_characters)
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=_locale)

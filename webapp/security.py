@@ -30,7 +30,7 @@ A SESSION_COOKIE_SECURE or REMEMBER_COOKIE_SECURE given explicitly wins.
 
 import os
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 from flask_login import current_user
 
 CSP_DIRECTIVES = {
@@ -115,6 +115,38 @@ def configure_cookies(app: Flask, explicit: dict | None = None) -> None:
     for key, value in settings.items():
         if key not in explicit:
             app.config[key] = value
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _every(fields) -> list[str]:
+    """Every name and every value of a MultiDict (a name may repeat)."""
+    return [text for name, values in fields.lists() for text in (name, *values)]
+
+
+def refuse_nul_characters() -> None:
+    """A NUL character is never meaningful in what a person types, and PostgreSQL refuses
+    it in text (a 500 deep in a query otherwise): refuse it at the door, for every page and
+    API call, in the query string, the form fields and a JSON body. Uploaded files are
+    bytes and may hold anything."""
+    if _has_nul(request.path) or _has_nul(_every(request.args)):
+        abort(400)
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        if request.is_json:
+            body = request.get_json(silent=True)
+            if _has_nul(body):
+                abort(400)
+        elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            if _has_nul(_every(request.form)):
+                abort(400)
 
 
 def init_app(app: Flask, explicit: dict | None = None) -> None:
