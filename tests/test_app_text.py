@@ -24,7 +24,7 @@ REGISTRIES = {
     "campaign statuses": campaigns.STATUSES.values(),
     "batch statuses": batches.BATCH_STATUS_LABELS.values(),
     "payment results": batches.LINE_RESULT_LABELS.values(),
-    "waiting reasons": worklists.WAITING_LABELS.values(),
+    "waiting reasons": [worklists.RUNNING],
     "audit actions": audit.ACTION_LABELS.values(),
     "audit areas": [label for label, _ in audit.ACTION_GROUPS.values()],
     "festivals": [h.chinese for h in chinese_calendar.Holiday],

@@ -8,7 +8,7 @@ import pytest
 from conftest import api_token, csrf_from, today_iso, valid_card
 from sqlalchemy import select
 
-from workflows import batches, cases, notices, payments, progress, tasks, timers
+from workflows import batches, cases, notices, payments, progress, tasks, timers, worklists
 from workflows.errors import Conflict, ValidationFailed
 from workflows.models import Objection, Payment, PublicNotice
 
@@ -50,8 +50,13 @@ def approved(world, clock):
 
 
 def why(world, case):
+    """Why the case waits, as the case page says it; the started list (我发起的), when it
+    names no open step, says the same, through the same rules."""
     world.session.expire_all()
     found = progress.waiting(world.session, world.refresh(case))
+    listed = worklists.standings(world.session, [world.refresh(case)])[case.id]
+    if found is not None and not listed.steps:
+        assert listed.text == found.text
     return found.text if found else None
 
 

@@ -38,7 +38,7 @@ def test_done_lists_my_completed_tasks_newest_first_with_the_case_now(world, clo
     assert other.case_no not in page
     assert "共 2 件" in page and "入户核查" in page
     # Both cases now wait out their public notice, which says until when.
-    assert "公示中，至 9月14日" in page and "公示中，至 9月15日" in page
+    assert "公示中，至 9月14日期满" in page and "公示中，至 9月15日" in page
 
 
 def test_done_shows_the_step_a_case_has_moved_to(world, clock, as_user):
@@ -100,11 +100,11 @@ def test_started_lists_the_cases_i_registered_with_where_each_stands(world, as_u
 
     assert [c.id for c in rows] == [cancelled.id, noticed.id, waiting.id]
     assert stands[waiting.id].text == "入户核查"
-    assert stands[noticed.id].text == "公示中，至 9月14日"
+    assert stands[noticed.id].text == "公示中，至 9月14日期满"
     assert stands[cancelled.id].text == "已撤销"
     page = body(as_user("cw1").get("/cases/started"))
     assert colleague.case_no not in page
-    assert "入户核查" in page and "公示中，至 9月14日" in page and "已撤销" in page
+    assert "入户核查" in page and "公示中，至 9月14日期满" in page and "已撤销" in page
     only_running = body(as_user("cw1").get("/cases/started?status=running"))
     assert cancelled.case_no not in only_running and waiting.case_no in only_running
 
@@ -148,7 +148,7 @@ def test_api_lists_done_tasks_and_started_cases(world, app):
     assert done["total"] == 1 and done["items"][0]["case_no"] == case.case_no
     assert done["items"][0]["status"] == "completed"
     assert done["items"][0]["completed_at"].startswith("2026-09-07T10:00:00")
-    assert done["items"][0]["case_stands"] == "公示中，至 9月14日"
+    assert done["items"][0]["case_stands"] == "公示中，至 9月14日期满"
     assert [c["case_no"] for c in started["items"]] == [waiting.case_no, case.case_no]
     assert started["items"][0]["stands"] == "入户核查"
     assert running["total"] == 0

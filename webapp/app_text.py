@@ -94,8 +94,6 @@ LINES: dict[str, list[str]] = {
 LABELS: list[str] = [
     N_("已结案（%(outcome)s）"),
     N_("%(role)s（未认领）"),
-    N_("公示中，至 %(day)s"),
-    N_("已建档，有效期至 %(day)s（届时回头看）"),
     # workflows/documents.py: the printed papers' titles and remarks.
     N_("%(what)s拟资助对象"),
     N_("%(what)s拟慰问对象"),
@@ -195,6 +193,10 @@ def standing(found) -> str:
         return ""
     if found.steps:
         return gettext("、").join(found.steps)
+    if found.waiting is not None:
+        from webapp.cases import waiting_text  # the case page's words for the same reason
+
+        return waiting_text(found.waiting)
     values = {k: short_day(v) if isinstance(v, date) else v for k, v in found.values.items()}
     return gettext(found.label, **values) if values else tr(found.label)
 

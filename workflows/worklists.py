@@ -11,19 +11,14 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workflows import access, cases
-from workflows.clock import CST
+from workflows import access, cases, progress
 from workflows.errors import ValidationFailed
 from workflows.models import (
     Case,
-    HardshipRecord,
     HumanTask,
-    Payment,
     ProcessVersion,
-    PublicNotice,
     User,
 )
-from workflows.notices import last_day
 from workflows.processes import latest_version, loaded_version
 from workflows.tasks import TaskFilter
 
@@ -37,14 +32,7 @@ STARTED_SORTS = {
 }
 
 # Where a running case waits when no person has a task on it (the bank, the notice).
-WAITING_LABELS = {
-    "notice_open": "公示中，至 %(day)s",
-    "objection": "异议调查中",
-    "payable": "待财务生成发放批次",
-    "in_batch": "已发送银行，等待回盘",
-    "archived": "已建档，有效期至 %(day)s（届时回头看）",
-    "running": "办理中",
-}
+RUNNING = "办理中"  # a running case with no open step and no known reason
 
 
 # --- 已办 ---------------------------------------------------------------------------------
@@ -155,17 +143,20 @@ def count_started(session: Session, user: User, flt: CaseFilter | None = None) -
 @dataclass
 class Standing:
     """Where a case stands: its open steps (diagram names), or why it waits on no one
-    (app words, a WAITING_LABELS template and its values), or how it ended."""
+    (workflows.progress), or how it ended (app words), or how it ended."""
 
     steps: list[str]
     label: str
     values: dict
+    waiting: progress.Waiting | None = None
 
     @property
     def text(self) -> str:
         """In Chinese (pages translate the label and format the day themselves)."""
         if self.steps:
             return "、".join(self.steps)
+        if self.waiting is not None:
+            return self.waiting.text
         values = {
             k: f"{v.month}月{v.day}日" if isinstance(v, date) else v for k, v in self.values.items()
         }
@@ -173,13 +164,11 @@ class Standing:
 
 
 def standings(session: Session, case_list: Iterable[Case]) -> dict[int, Standing]:
-    """Where each case stands, in at most four queries for a page of cases."""
+    """Where each case stands, in a few queries for a page of cases: its open steps, or
+    why it waits on no one (workflows.progress, the same reason the case page gives)."""
     case_list = list(case_list)
     running = [c.id for c in case_list if c.status == "running"]
     steps: dict[int, list[str]] = {}
-    notices: dict[int, PublicNotice] = {}
-    payments: dict[int, str] = {}
-    archived: dict[int, date] = {}
     if running:
         for case_id, name in session.execute(
             select(HumanTask.case_id, HumanTask.name)
@@ -187,51 +176,14 @@ def standings(session: Session, case_list: Iterable[Case]) -> dict[int, Standing
             .order_by(HumanTask.id)
         ):
             steps.setdefault(case_id, []).append(name)
-        waiting = [i for i in running if i not in steps]
-        if waiting:
-            notices = {
-                n.case_id: n
-                for n in session.scalars(
-                    select(PublicNotice).where(
-                        PublicNotice.case_id.in_(waiting),
-                        PublicNotice.status.in_(("open", "objection")),
-                    )
-                )
-            }
-            payments = dict(
-                session.execute(
-                    select(Payment.case_id, Payment.status).where(
-                        Payment.case_id.in_(waiting), Payment.status.in_(("payable", "in_batch"))
-                    )
-                )
-                .tuples()
-                .all()
-            )
-            archived = {
-                case_id: until.astimezone(CST).date()
-                for case_id, until in session.execute(
-                    select(HardshipRecord.case_id, HardshipRecord.valid_until).where(
-                        HardshipRecord.case_id.in_(waiting),
-                        HardshipRecord.status == "archived",
-                        HardshipRecord.valid_until.is_not(None),
-                    )
-                )
-            }
+    idle = [c for c in case_list if c.status == "running" and c.id not in steps]
+    reasons = progress.waiting_for(session, idle) if idle else {}
     answer = {}
     for case in case_list:
         if case.status != "running":
             answer[case.id] = Standing([], cases.status_label(case), {})
         elif case.id in steps:
             answer[case.id] = Standing(steps[case.id], "", {})
-        elif case.id in notices and notices[case.id].status == "open":
-            day = last_day(notices[case.id].ends_at)
-            answer[case.id] = Standing([], WAITING_LABELS["notice_open"], {"day": day})
-        elif case.id in notices:
-            answer[case.id] = Standing([], WAITING_LABELS["objection"], {})
-        elif case.id in payments:
-            answer[case.id] = Standing([], WAITING_LABELS[payments[case.id]], {})
-        elif case.id in archived:
-            answer[case.id] = Standing([], WAITING_LABELS["archived"], {"day": archived[case.id]})
         else:
-            answer[case.id] = Standing([], WAITING_LABELS["running"], {})
+            answer[case.id] = Standing([], RUNNING, {}, reasons.get(case.id))
     return answer
