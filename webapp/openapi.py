@@ -581,7 +581,10 @@ SCHEMAS: dict[str, Any] = {
 }
 
 ERROR_TEXT = {
-    400: "请求无法处理，如流程无法继续（code process_error）",
+    400: (
+        "请求格式不正确（如含有 NUL 字符，code http_error），"
+        "或请求无法处理，如流程无法继续（code process_error）"
+    ),
     401: "未提供或无效的访问令牌（或用户名、密码错误）",
     403: "超出本人岗位或单位的办理范围（流程管理接口：非管理员）",
     404: "任务、案件、公示、流程或版本不存在",
@@ -1042,6 +1045,17 @@ for _part in (
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)
 
+
+def _every_operation_may_be_malformed(paths: dict) -> dict:
+    """Any call may be refused as malformed before it reaches its operation (a NUL
+    character anywhere in the query or body: webapp/security.refuse_nul_characters)."""
+    for operations in paths.values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("400", errors(400)["400"])
+    return paths
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -1069,7 +1083,7 @@ DOCUMENT: dict[str, Any] = {
         *openapi_logins.TAGS,
         {"name": "meta", "description": "接口文档"},
     ],
-    "paths": PATHS,
+    "paths": _every_operation_may_be_malformed(PATHS),
     "components": {
         "securitySchemes": {
             "bearerAuth": {
