@@ -50,7 +50,8 @@ def _user() -> User:
 
 
 def may_manage(user: User) -> bool:
-    return user.has_role("manager")
+    """Campaigns are set up by the city federation's managers (workflows/campaigns.py)."""
+    return user.has_role("manager") and user.org.parent_id is None
 
 
 def require_manager(user: User) -> None:

@@ -68,8 +68,10 @@ MAX_FEN = 100_000_000_00  # one hundred million yuan: a typo guard, not a policy
 
 
 def _require_manager(user: User) -> None:
-    if not user.has_role("manager"):
-        raise Forbidden("只有管理员可以管理活动")
+    # Campaigns, their standards and every district's budget are the city federation's:
+    # a district manager sees them (read-only) like the district's approvers.
+    if not (user.has_role("manager") and user.org.parent_id is None):
+        raise Forbidden("只有市总工会的管理员可以管理活动")
 
 
 def may_view(user: User) -> bool:
