@@ -108,6 +108,10 @@ LINES: dict[str, list[str]] = {
 
 # Composed labels that are not audit lines.
 LABELS: list[str] = [
+    # workflows/organisations.py: the levels of the tree.
+    N_("市总工会"),
+    N_("县（区）总工会"),
+    N_("基层工会"),
     N_("已结案（%(outcome)s）"),
     N_("%(role)s（未认领）"),
     N_("公示中，至 %(day)s"),
@@ -159,7 +163,7 @@ def _changes(value: str) -> str:
             continue
         if name == "角色":
             rest = " → ".join(_role_list(v) for v in rest.split(" → "))
-        parts.append(f"{gettext(name)}{gettext('：')}{rest}")
+        parts.append(gettext("%(field)s: %(change)s", field=gettext(name), change=rest))
     return gettext("；").join(parts)
 
 
