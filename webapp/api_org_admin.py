@@ -76,6 +76,16 @@ def _id(data: dict, name: str) -> int:
     return value
 
 
+def _optional_body() -> dict:
+    """A JSON object, or nothing at all (an action whose version is optional)."""
+    data = request.get_json(silent=True)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValidationFailed("请求体应为 JSON 对象")
+    return data
+
+
 def _upload() -> tuple[str, bytes]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
@@ -137,7 +147,7 @@ def organisation_update(org_id: int):
 @bp.post("/organisations/<int:org_id>/close")
 @token_required
 def organisation_close(org_id: int):
-    data = request.get_json(silent=True) or {}
+    data = _optional_body()
     org = organisations.close_unit(session(), g.api_user, org_id, _version(data))
     return jsonify(organisation=org_json(org))
 
@@ -145,7 +155,7 @@ def organisation_close(org_id: int):
 @bp.post("/organisations/<int:org_id>/reopen")
 @token_required
 def organisation_reopen(org_id: int):
-    data = request.get_json(silent=True) or {}
+    data = _optional_body()
     org = organisations.reopen_unit(session(), g.api_user, org_id, _version(data))
     return jsonify(organisation=org_json(org))
 
@@ -267,7 +277,7 @@ def user_update(user_id: int):
 @bp.post("/users/<int:user_id>/deactivate")
 @token_required
 def user_deactivate(user_id: int):
-    data = request.get_json(silent=True) or {}
+    data = _optional_body()
     person = user_admin.deactivate_user(session(), g.api_user, user_id, _version(data))
     return jsonify(user=user_json(person))
 
@@ -275,7 +285,7 @@ def user_deactivate(user_id: int):
 @bp.post("/users/<int:user_id>/reactivate")
 @token_required
 def user_reactivate(user_id: int):
-    data = request.get_json(silent=True) or {}
+    data = _optional_body()
     person = user_admin.reactivate_user(session(), g.api_user, user_id, _version(data))
     return jsonify(user=user_json(person))
 

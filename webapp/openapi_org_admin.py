@@ -135,7 +135,8 @@ def _op(op_id: str, summary: str, tag: str, responses: dict, description: str = 
         "summary": summary,
         "tags": [tag],
         "security": SECURED,
-        "responses": responses,
+        # Any request may be refused as malformed (422), whatever else it answers.
+        "responses": {**responses, **errors(422)},
         **more,
     }
     if description:
