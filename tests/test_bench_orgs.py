@@ -16,6 +16,6 @@ def test_orgs_benchmark_prints_its_figures_as_its_last_line():
     figures = json.loads(run.stdout.strip().splitlines()[-1])
     sqlite = figures["per_database"]["sqlite"]
     assert figures["databases"] == ["sqlite"]
-    assert sqlite["counts"] == {"units": 120, "users": 302}  # + the first and a district manager
+    assert sqlite["counts"] == {"units": 120, "users": 301}  # and the first manager
     assert figures["tree_import_s"] > 0 and figures["users_import_s"] > 0
     assert 0 < sqlite["user_list_p50_ms"] <= figures["user_list_p95_ms"]
