@@ -25,6 +25,16 @@ def _int(value: str | None) -> int | None:
     return int(text) if text.isdigit() and len(text) < 10 else None
 
 
+def _filter_units(db, user, chosen: int | None):
+    """Every unit of a small subtree; of a large one the upper levels and the chosen unit
+    (the tree's people counts link to any unit's list)."""
+    if organisations.units_in_scope(db, user) <= organisations.CHOICE_LIMIT:
+        return organisations.units_for_choice(db, user, open_only=False)
+    return organisations.units_for_choice(
+        db, user, open_only=False, max_level=user.org.level + 1, also=chosen
+    )
+
+
 def _index(errors: dict | None = None, message: str | None = None, status: int = 200):
     db, user, args = session(), _user(), request.args
     offset = _int(args.get("offset")) or 0
@@ -41,7 +51,7 @@ def _index(errors: dict | None = None, message: str | None = None, status: int =
         render_template(
             "user_admin/index.html",
             page=page,
-            units=organisations.units_for_choice(db, user, open_only=False),
+            units=_filter_units(db, user, _int(args.get("org_id"))),
             roles=ROLES,
             args=args,
             errors=errors or {},

@@ -151,13 +151,35 @@ def tree(session: Session, manager: User) -> list[UnitRow]:
     ]
 
 
-def units_for_choice(session: Session, manager: User, open_only: bool = True) -> list[Organisation]:
-    """The units a manager may put people or sub-units in, in tree order."""
+# A select of more units than this lists the upper levels only (a city of 3,000 unions
+# would make every page with the choice heavy); a deeper unit is reached from its parent.
+CHOICE_LIMIT = 300
+
+
+def units_for_choice(
+    session: Session,
+    manager: User,
+    open_only: bool = True,
+    max_level: int | None = None,
+    also: int | None = None,
+) -> list[Organisation]:
+    """The units a manager may put people or sub-units in (or filter by), in tree order:
+    down to `max_level` if given, and the unit `also` whatever its level."""
     require_manager(manager)
     query = select(Organisation).where(Organisation.path.startswith(manager.org.path))
     if open_only:
         query = query.where(Organisation.closed_at.is_(None))
+    if max_level is not None:
+        condition = Organisation.level <= max_level
+        query = query.where(condition | (Organisation.id == also) if also else condition)
     return list(session.scalars(query.order_by(Organisation.path)))
+
+
+def units_in_scope(session: Session, manager: User) -> int:
+    return (
+        session.scalar(select(func.count()).where(Organisation.path.startswith(manager.org.path)))
+        or 0
+    )
 
 
 def _subtree(session: Session, org: Organisation) -> list[Organisation]:
