@@ -12,7 +12,7 @@ from conftest import api_token, csrf_from, login
 from sqlalchemy import func, select
 from test_api import APPROVE, VISIT_OK, pass_notice, start
 
-from workflows import logins, organisations, tasks, user_admin, users
+from workflows import first_run, logins, organisations, tasks, user_admin, users
 from workflows.errors import Forbidden, ValidationFailed
 from workflows.models import ApiToken, AuditEvent, HumanTask, LoginSession, Organisation, User
 
@@ -538,3 +538,14 @@ def test_first_run_page_creates_the_federation_and_closes_for_good(empty_app, fa
     with factory() as session:
         city = session.scalars(select(Organisation)).one()
         assert (city.code, city.level, city.parent_id) == ("lz", 1, None)
+
+
+def test_first_run_page_does_not_exist_once_anyone_does(app, world):
+    client = app.test_client()
+    assert client.get("/setup").status_code == 404
+    assert client.post("/setup", data={"code": "x"}).status_code in (400, 404)
+    assert client.get("/").headers["Location"].endswith("/login")
+    with pytest.raises(Forbidden):
+        first_run.create_federation(
+            world.session, "x1", "另一个市总工会", "admin.x", "某人", "Another-Strong-2026"
+        )
