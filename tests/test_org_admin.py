@@ -549,3 +549,19 @@ def test_first_run_page_does_not_exist_once_anyone_does(app, world):
         first_run.create_federation(
             world.session, "x1", "另一个市总工会", "admin.x", "某人", "Another-Strong-2026"
         )
+
+
+def test_a_district_manager_sees_its_own_districts_budget_and_changes_no_campaign(
+    app, world, district_manager
+):
+    client, headers = app.test_client(), api_token(app, "mgr_d1")
+    tuition = world.campaigns["tuition"]
+    detail = client.get(f"/api/v1/campaigns/{tuition.id}", headers=headers).get_json()
+    assert [b["organisation"]["id"] for b in detail["budgets"]] == [world.orgs["d1"].id]
+    city = client.get(f"/api/v1/campaigns/{tuition.id}", headers=api_token(app, "mgr")).get_json()
+    assert len(city["budgets"]) == 2
+    budgets = {str(world.orgs["d1"].id): 1}
+    changed = client.put(
+        f"/api/v1/campaigns/{tuition.id}/budgets", headers=headers, json={"budgets": budgets}
+    )
+    assert changed.status_code == 403

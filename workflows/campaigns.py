@@ -288,8 +288,9 @@ class BudgetRow:
         return None if self.budget_fen is None else self.budget_fen - self.reserved_fen
 
 
-def budget_rows(session: Session, campaign_id: int) -> list[BudgetRow]:
-    """Every district federation, with its budget for the campaign (None if not set)."""
+def budget_rows(session: Session, campaign_id: int, viewer: User | None = None) -> list[BudgetRow]:
+    """Every district federation, with its budget for the campaign (None if not set); for
+    a `viewer` below the city federation, its own district's row only (its subtree)."""
     budgets = {
         b.org_id: b
         for b in session.scalars(
@@ -297,9 +298,10 @@ def budget_rows(session: Session, campaign_id: int) -> list[BudgetRow]:
         )
     }
     rows = []
-    for org in session.scalars(
-        select(Organisation).where(Organisation.level == 2).order_by(Organisation.path)
-    ):
+    districts = select(Organisation).where(Organisation.level == 2)
+    if viewer is not None and viewer.org.parent_id is not None:
+        districts = districts.where(Organisation.id == access.org_at_level(viewer.org, 2))
+    for org in session.scalars(districts.order_by(Organisation.path)):
         b = budgets.get(org.id)
         rows.append(
             BudgetRow(
