@@ -565,3 +565,18 @@ def test_a_district_manager_sees_its_own_districts_budget_and_changes_no_campaig
         f"/api/v1/campaigns/{tuition.id}/budgets", headers=headers, json={"budgets": budgets}
     )
     assert changed.status_code == 403
+
+
+def test_in_a_large_tree_a_person_is_put_in_a_unit_by_its_code(as_user, world, monkeypatch):
+    monkeypatch.setattr(organisations, "CHOICE_LIMIT", 3)
+    page = as_user("mgr")
+    form = page.get("/users/new").get_data(as_text=True)
+    assert 'id="org_code"' in form and 'id="org_id"' not in form
+    token = csrf_from(page, "/users/new")
+    data = {"csrf_token": token, "username": "cw.code", "display_name": "按代码"}
+    unknown = page.post("/users/new", data=data | {"org_code": "nope", "roles": "caseworker"})
+    assert unknown.status_code == 422 and "nope" in unknown.get_data(as_text=True)
+    made = page.post("/users/new", data=data | {"org_code": "SZQ2", "roles": "caseworker"})
+    assert made.status_code == 200 and 'id="one-time-password"' in made.get_data(as_text=True)
+    person = world.session.scalars(select(User).where(User.username == "cw.code")).one()
+    assert person.org_id == world.orgs["g2"].id

@@ -6,11 +6,13 @@ workflows/user_admin.py."""
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
+from sqlalchemy import func, select
 
 from webapp.database import session
 from workflows import organisations, user_admin
 from workflows.clock import local_now
 from workflows.errors import ValidationFailed
+from workflows.models import Organisation
 from workflows.processes import ROLES
 
 bp = Blueprint("user_admin", __name__)
@@ -70,11 +72,13 @@ def index():
 
 def _form_page(person=None, errors=None, message=None, status=200):
     db, user = session(), _user()
+    # A large tree (a city of thousands of unions) is chosen from by unit code instead.
+    large = organisations.units_in_scope(db, user) > organisations.CHOICE_LIMIT
     return (
         render_template(
             "user_admin/form.html",
             person=person,
-            units=organisations.units_for_choice(db, user),
+            units=None if large else organisations.units_for_choice(db, user),
             roles=ROLES,
             form=request.form if request.method == "POST" else {},
             errors=errors or {},
@@ -97,6 +101,23 @@ def _password_page(person, password: str, created: bool):
     )
 
 
+def _chosen_unit(form) -> int | None:
+    """The unit picked from the list, or typed as its code (large trees)."""
+    chosen = _int(form.get("org_id"))
+    code = (form.get("org_code") or "").strip()
+    if chosen is None and code:
+        org = (
+            session()
+            .scalars(select(Organisation).where(func.lower(Organisation.code) == code.lower()[:40]))
+            .first()
+        )
+        if org is None:
+            message = gettext("单位代码“%(code)s”不存在", code=code[:40])
+            raise ValidationFailed(message, errors={"org_id": message})
+        chosen = org.id
+    return chosen
+
+
 @bp.route("/users/new", methods=["GET", "POST"])
 @login_required
 def create():
@@ -110,7 +131,7 @@ def create():
             _user(),
             form.get("username", ""),
             form.get("display_name", ""),
-            _int(form.get("org_id")) or 0,
+            _chosen_unit(form) or 0,
             form.getlist("roles"),
             form.get("phone"),
         )
@@ -136,7 +157,7 @@ def update(user_id: int):
             user_id,
             version=_int(form.get("version")),
             display_name=form.get("display_name"),
-            org_id=_int(form.get("org_id")),
+            org_id=_chosen_unit(form),
             roles=form.getlist("roles"),
             phone=form.get("phone"),
         )
