@@ -580,3 +580,20 @@ def test_in_a_large_tree_a_person_is_put_in_a_unit_by_its_code(as_user, world, m
     assert made.status_code == 200 and 'id="one-time-password"' in made.get_data(as_text=True)
     person = world.session.scalars(select(User).where(User.username == "cw.code")).one()
     assert person.org_id == world.orgs["g2"].id
+
+
+def test_a_campaign_launch_opens_no_case_in_a_closed_unit(world):
+    from campaign_helpers import archive_workers
+
+    from workflows import campaigns
+    from workflows.models import CampaignLaunch, Case
+
+    archive_workers(world.session, [world.orgs["g1"].id, world.orgs["g3"].id], 10)
+    organisations.close_unit(world.session, world.user("mgr"), world.orgs["g3"].id, None)
+    row = campaigns.start_launch(world.session, world.user("mgr"), world.campaigns["winter"].id)
+    campaigns.run_launch(world.factory, row.id, chunk=4)
+    world.session.expire_all()
+    done = world.session.get(CampaignLaunch, row.id)
+    assert (done.created, done.failed) == (5, 5) and "已撤销" in done.message
+    opened = world.session.scalars(select(Case.org_id).where(Case.campaign_id == row.campaign_id))
+    assert set(opened) == {world.orgs["g1"].id}

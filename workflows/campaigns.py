@@ -703,6 +703,12 @@ def _open_chunk(session, actor, orgs, opening, campaign, workers, templates, pro
     fast: list[tuple[HardshipRecord, dict, _Template]] = []
     slow: list[HardshipRecord] = []
     for worker in workers:
+        unit = orgs[worker.org_id]
+        if unit.closed_at is not None:  # 撤销: no new case, whichever path would open it
+            message = f"{unit.name}已撤销，不能再登记新的申请"
+            failed += 1
+            problems[message] = problems.get(message, 0) + 1
+            continue
         try:
             data = _application(worker, campaign)
         except ValidationFailed as err:
