@@ -165,6 +165,13 @@ def test_day_one_from_an_empty_database_to_the_district_approvers_queue(
         district.click("#user-form button.primary")
         passwords[username] = district.locator("#one-time-password").inner_text().strip()
     shot(district, "day-one-one-time-password-phone")
+    # At phone width the pages fit; wide tables scroll inside their own box.
+    for path in ("/organisations", "/users", "/users/new"):
+        district.goto(base + path)
+        assert district.evaluate("document.documentElement.scrollWidth") <= 390, path
+    district.goto(base + "/users")
+    assert "华阳经办" in district.locator("#user-list").inner_text()
+    shot(district, "day-one-users-phone")
 
     # 5. The caseworker signs in, chooses a password and registers an application.
     caseworker = _sign_in(browser, base, "cw.lzq2", passwords["cw.lzq2"])
