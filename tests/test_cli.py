@@ -167,3 +167,20 @@ def test_every_way_of_starting_the_command_line_knows_every_command(command, tmp
     )
     assert key.returncode == 0, key.stderr
     assert len(base64.b64decode(key.stdout.strip())) == 32
+
+
+def test_create_federation_once_after_init_db_without_the_demo(run, monkeypatch):
+    """A real federation's first start: init-db says how to go on, create-federation makes
+    the city federation and its first manager (password policy enforced) once only."""
+    first = run("init-db")
+    assert "create-federation" in first.output and "/setup" in first.output
+    args = ["create-federation", "--code", "lz", "--name", "泸州市总工会"]
+    args += ["--username", "admin.lz", "--display-name", "赵管理"]
+    monkeypatch.setenv("WARMFLOW_FIRST_PASSWORD", "password1")
+    refused(run(*args), "密码")
+    monkeypatch.setenv("WARMFLOW_FIRST_PASSWORD", "Luzhou-Gonghui-2026")
+    made = run(*args)
+    assert made.exit_code == 0, made.output
+    assert "泸州市总工会" in made.output and "admin.lz" in made.output
+    refused(run(*args), "已完成初始设置")
+    assert "create-federation" not in run("init-db").output

@@ -170,7 +170,7 @@ def check_campaigns_follow_the_day(session):
 
 
 def check_every_demo_login_works(session):
-    assert len(demo.DEMO_LOGINS) == 20
+    assert len(demo.DEMO_LOGINS) == 21
     roles_seen = set()
     for username, role_label, org_name in demo.DEMO_LOGINS:
         user = users.get_user(session, username)

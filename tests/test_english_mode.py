@@ -13,7 +13,8 @@ diagram has them"):
 - a payment's 用途 (2026年金秋助学金) on the 发放花名册, as the bank file carries it;
 - the language switch's "中文" and its "Language / 语言" label, which name Chinese in
   Chinese on purpose, and the column names of the bank's result file (参考号, 状态),
-  which the file has in Chinese whatever the page's language.
+  which the file has in Chinese whatever the page's language; likewise the column names
+  and role names of the unit and user import files (上级单位代码 ..., 经办人).
 Everything else on a page is the app's and must read in English.
 """
 
@@ -46,7 +47,16 @@ from workflows.models import (
 HAN = re.compile(r"[\u3400-\u9fff]+")
 # An amount in 大写 (人民币捌仟元整): finance papers carry it in Chinese whatever their language.
 CAPITAL_AMOUNT = re.compile(r"人民币[零壹贰叁肆伍陆柒捌玖拾佰仟万亿元角分整]+")
-ALLOWED = ("中文", "Language / 语言", "with 参考号 and 状态 columns")
+ALLOWED = (
+    "中文",
+    "Language / 语言",
+    "with 参考号 and 状态 columns",
+    # The import files' column names and role names, which the files have in Chinese.
+    "上级单位代码, 单位代码, 单位名称, 层级",
+    "用户名, 姓名, 单位代码, 角色, 手机号",
+    "经办人、基层工会审批人",
+    "a comma or 、",
+)
 # Links not to follow: actions, downloads, machine answers, the language switch.
 SKIP = re.compile(
     r"(/logout|/export|/bank-file|/files/|\.json|\.bpmn|\.csv|\.xlsx|lang=|/static/|/api/)"
@@ -58,6 +68,7 @@ ROLES = [
     "approver3.nj",
     "finance.nj",
     "manager.nj",
+    "manager.szq",  # a district's manager: 单位管理 and 用户管理 of its subtree
     "approver2.zzx",  # the demo's overdue task, reminded
 ]
 PER_PATTERN = 6  # pages of one shape (/tasks/<id>) looked at per role

@@ -14,6 +14,7 @@ from webapp import (
     api_documents,  # noqa: F401
     api_finance,  # noqa: F401
     api_logins,  # noqa: F401
+    api_org_admin,  # noqa: F401
     api_reports,  # noqa: F401
     api_worklists,  # noqa: F401
     app_text,
@@ -31,11 +32,14 @@ from webapp import (
     logins,
     main,
     notices,
+    organisations,
     processes,
     reminders,
     reports,
     security,
+    setup,
     tasks,
+    user_admin,
     workdays,
     worklists,
 )
@@ -115,6 +119,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(worklists.bp)
     app.register_blueprint(reminders.bp)
     app.register_blueprint(logins.bp)
+    app.register_blueprint(organisations.bp)
+    app.register_blueprint(user_admin.bp)
+    app.register_blueprint(setup.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a bearer token
     return app

@@ -109,6 +109,11 @@ def token():
             answer = jsonify(refusal), 429, {"Retry-After": str(err.wait_seconds)}
             return answer
         return jsonify(refusal), 401
+    if user.must_change_password:
+        return jsonify(
+            code="password_change_required",
+            message="该账号使用的是一次性密码，请先登录网页设置自己的密码",
+        ), 403
     kind = "Bearer"
     return jsonify(token=auth.issue_token(session(), user), token_type=kind)  # noqa: S106
 

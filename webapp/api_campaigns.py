@@ -67,7 +67,7 @@ def _budget_json(row: campaigns.BudgetRow) -> dict:
 
 
 def _detail(db, campaign: Campaign) -> dict:
-    rows = campaigns.budget_rows(db, campaign.id)
+    rows = campaigns.budget_rows(db, campaign.id, viewer=g.api_user)
     totals = (sum(r.budget_fen or 0 for r in rows), sum(r.reserved_fen for r in rows))
     answer = campaign_json(campaign, totals)
     answer["categories"] = [

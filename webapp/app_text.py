@@ -70,6 +70,22 @@ LINES: dict[str, list[str]] = {
     "notice.post": [N_("发布公示（第 %(round)s 轮），公示期至 %(day)s")],
     "notice.close": [N_("公示期满无异议"), N_("异议成立，公示终止")],
     "notice.objection": [N_("收到异议（并入正在进行的调查）"), N_("收到异议，公示暂停，转入调查")],
+    "org.first_run": [N_("初始设置：%(city)s（%(code)s），首位管理员 %(name)s（%(username)s）")],
+    "org.create": [N_("新增单位：%(name)s（%(code)s），上级：%(parent)s")],
+    "org.update": [N_("修改单位 %(name)s：%(changes)s")],
+    "org.close": [N_("撤销单位：%(name)s（%(code)s）")],
+    "org.reopen": [N_("恢复单位：%(name)s（%(code)s）")],
+    "org.move": [N_("移动单位 %(name)s：%(before)s → %(after)s，转移审批任务 %(count)s 个")],
+    "org.import": [
+        N_("导入单位文件 %(file)s：新增 %(created)s，改名 %(renamed)s，未变 %(unchanged)s")
+    ],
+    "user.create": [N_("新增用户 %(name)s（%(username)s），%(org)s，%(roles)s")],
+    "user.update": [N_("修改用户 %(name)s（%(username)s）：%(changes)s")],
+    "user.deactivate": [N_("停用用户 %(name)s（%(username)s），退回已认领任务 %(count)s 个")],
+    "user.reactivate": [N_("启用用户 %(name)s（%(username)s）")],
+    "user.reset_password": [N_("重置用户 %(name)s（%(username)s）的密码")],
+    "user.unlock": [N_("解锁用户 %(name)s（%(username)s）")],
+    "user.import": [N_("导入用户文件 %(file)s：新增 %(created)s，未变 %(unchanged)s")],
     "payment.request": [
         N_("生成付款指令：%(amount)s 元，卡号 %(card)s"),
         N_("银行卡已更正（%(card)s），付款重新进入待发放"),
@@ -92,6 +108,10 @@ LINES: dict[str, list[str]] = {
 
 # Composed labels that are not audit lines.
 LABELS: list[str] = [
+    # workflows/organisations.py: the levels of the tree.
+    N_("市总工会"),
+    N_("县（区）总工会"),
+    N_("基层工会"),
     N_("已结案（%(outcome)s）"),
     N_("%(role)s（未认领）"),
     # workflows/documents.py: the printed papers' titles and remarks.
@@ -112,8 +132,43 @@ def _years(value: str) -> str:
     return gettext("、").join(part.removesuffix("年") for part in value.split("、"))
 
 
+def _role_list(value: str) -> str:
+    """ "经办人、基层工会审批人" → each role's name in the reader's language."""
+    return gettext("、").join(tr(part) for part in value.split("、"))
+
+
+# The field names a user or unit change lists (workflows/user_admin.py, organisations.py).
+CHANGE_FIELDS = [
+    N_("姓名"),
+    N_("单位"),
+    N_("角色"),
+    N_("手机号"),
+    N_("单位代码"),
+    N_("单位名称"),
+    N_("地址"),
+    N_("电话"),
+]
+
+
+def _changes(value: str) -> str:
+    """ "角色：经办人 → 经办人、基层工会审批人；手机号：— → 138…" with its field names and
+    roles translated; the other values are data."""
+    parts = []
+    for part in value.split("；"):
+        name, sep, rest = part.partition("：")
+        if not sep:
+            parts.append(part)
+            continue
+        if name == "角色":
+            rest = " → ".join(_role_list(v) for v in rest.split(" → "))
+        parts.append(gettext("%(field)s: %(change)s", field=gettext(name), change=rest))
+    return gettext("；").join(parts)
+
+
 # Values that are app words themselves, translated in turn.
 TRANSLATED_VALUES = {
+    "roles": _role_list,
+    "changes": _changes,
     "programme": lambda v: tr(v),
     "role": lambda v: tr(v),
     "whom": lambda v: tr(v),

@@ -99,6 +99,9 @@ def login():
             form.challenge_answer.data = ""
         else:
             login_user(user)
+            if user.must_change_password:
+                flash(gettext("您使用的是一次性密码，请先设置自己的新密码。"), "info")
+                return redirect(url_for("auth.change_password"))
             return redirect(safe_next(request.args.get("next")))
     return render_template("login.html", form=form, challenge=challenge), status
 
@@ -110,6 +113,24 @@ def logout():
     logout_user()
     flash(gettext("已退出登录"), "info")
     return redirect(url_for("auth.login"))
+
+
+# What a user with a one-time password may still reach before choosing their own.
+_BEFORE_CHANGE = {"auth.change_password", "auth.logout", "auth.login", "static", "main.favicon"}
+
+
+@bp.before_app_request
+def one_time_password_first():
+    """A one-time password (new user, reset by a manager) opens nothing but the page that
+    replaces it."""
+    if (
+        current_user.is_authenticated
+        and current_user.must_change_password
+        and request.endpoint not in _BEFORE_CHANGE
+        and request.blueprint != "api"
+    ):
+        return redirect(url_for("auth.change_password"))
+    return None
 
 
 class PasswordForm(FlaskForm):

@@ -50,7 +50,8 @@ def _user() -> User:
 
 
 def may_manage(user: User) -> bool:
-    return user.has_role("manager")
+    """Campaigns are set up by the city federation's managers (workflows/campaigns.py)."""
+    return user.has_role("manager") and user.org.parent_id is None
 
 
 def require_manager(user: User) -> None:
@@ -332,7 +333,7 @@ def _show_page(
         (label, known.get(key)) for key, label in campaigns.categories(db, campaign.programme)
     ]
     launch = current_launch(db, campaign_id) if manager else None
-    rows = campaigns.budget_rows(db, campaign_id)
+    rows = campaigns.budget_rows(db, campaign_id, viewer=user)
     budget_errors = budget_errors or {}
     org_ids = {str(r.org.id) for r in rows}
     return render_template(

@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy import func, select, text
 
 from webapp.database import session
-from workflows import reminders, tasks, timers
+from workflows import first_run, reminders, tasks, timers
 from workflows.access import SUPERVISOR_ROLES
 from workflows.cases import PROGRAMMES, SEARCH_ROLES
 from workflows.clock import CST
@@ -15,6 +15,8 @@ from workflows.processes import ROLES
 from workflows.reports import REPORT_ROLES
 
 bp = Blueprint("main", __name__)
+# 流程管理 and 节假日安排 serve the whole federation: the city federation's managers only.
+CITY_MANAGER = "city_manager"
 
 
 def task_count(db, scope: str) -> int:
@@ -41,8 +43,10 @@ def navigation() -> dict:
         (gettext("督办"), "reminders.overdue", None, SUPERVISOR_ROLES),
         (gettext("登记申请"), "tasks.new_case_choose", None, "caseworker"),
         (gettext("案件查询"), "cases.search", None, None),
-        (gettext("流程管理"), "processes.index", None, "manager"),
-        (gettext("节假日安排"), "workdays.index", None, "manager"),
+        (gettext("单位管理"), "organisations.index", None, "manager"),
+        (gettext("用户管理"), "user_admin.index", None, "manager"),
+        (gettext("流程管理"), "processes.index", None, CITY_MANAGER),
+        (gettext("节假日安排"), "workdays.index", None, CITY_MANAGER),
         (gettext("活动管理"), "campaigns.index", None, "manager"),
         (gettext("银行发放"), "finance.index", None, "finance"),
         (gettext("统计报表"), "reports.index", None, REPORT_ROLES),
@@ -51,10 +55,13 @@ def navigation() -> dict:
         (gettext("登录保护"), "logins.index", None, "manager"),
         (gettext("公示"), "notices.index", None, None),
     ]
+    city = current_user.org.parent_id is None
     nav = [
         (label, endpoint, count)
         for label, endpoint, count, role in entries
-        if role is None or any(current_user.has_role(r) for r in _roles(role))
+        if role is None
+        or (role == CITY_MANAGER and city and current_user.has_role("manager"))
+        or (role != CITY_MANAGER and any(current_user.has_role(r) for r in _roles(role)))
     ]
     return {"nav": nav, "roles": ROLES}
 
@@ -98,6 +105,8 @@ def healthz():
 @bp.get("/")
 def index():
     if not current_user.is_authenticated:
+        if first_run.needed(session()):  # a new federation: nobody to sign in yet
+            return redirect(url_for("setup.index"))
         return redirect(url_for("auth.login"))
     db = session()
     counts = {
@@ -107,7 +116,8 @@ def index():
     }
     waiting = tasks.list_tasks(db, current_user, "all", limit=10)
     # The deployed processes concern those who change them, nobody else.
-    versions = _deployed_versions(db) if current_user.has_role("manager") else []
+    city_manager = current_user.has_role("manager") and current_user.org.parent_id is None
+    versions = _deployed_versions(db) if city_manager else []
     return render_template(
         "index.html",
         counts=counts,

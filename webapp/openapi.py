@@ -14,6 +14,7 @@ from webapp import (
     openapi_documents,
     openapi_finance,
     openapi_logins,
+    openapi_org_admin,
     openapi_reports,
     openapi_worklists,
 )
@@ -1040,6 +1041,7 @@ for _part in (
     openapi_documents,
     openapi_worklists,
     openapi_logins,
+    openapi_org_admin,
     openapi_casework,
 ):
     PATHS.update(_part.PATHS)
@@ -1081,6 +1083,7 @@ DOCUMENT: dict[str, Any] = {
         *openapi_audit.TAGS,
         *openapi_documents.TAGS,
         *openapi_logins.TAGS,
+        *openapi_org_admin.TAGS,
         {"name": "meta", "description": "接口文档"},
     ],
     "paths": _every_operation_may_be_malformed(PATHS),

@@ -68,8 +68,10 @@ MAX_FEN = 100_000_000_00  # one hundred million yuan: a typo guard, not a policy
 
 
 def _require_manager(user: User) -> None:
-    if not user.has_role("manager"):
-        raise Forbidden("只有管理员可以管理活动")
+    # Campaigns, their standards and every district's budget are the city federation's:
+    # a district manager sees them (read-only) like the district's approvers.
+    if not (user.has_role("manager") and user.org.parent_id is None):
+        raise Forbidden("只有市总工会的管理员可以管理活动")
 
 
 def may_view(user: User) -> bool:
@@ -286,8 +288,9 @@ class BudgetRow:
         return None if self.budget_fen is None else self.budget_fen - self.reserved_fen
 
 
-def budget_rows(session: Session, campaign_id: int) -> list[BudgetRow]:
-    """Every district federation, with its budget for the campaign (None if not set)."""
+def budget_rows(session: Session, campaign_id: int, viewer: User | None = None) -> list[BudgetRow]:
+    """Every district federation, with its budget for the campaign (None if not set); for
+    a `viewer` below the city federation, its own district's row only (its subtree)."""
     budgets = {
         b.org_id: b
         for b in session.scalars(
@@ -295,9 +298,10 @@ def budget_rows(session: Session, campaign_id: int) -> list[BudgetRow]:
         )
     }
     rows = []
-    for org in session.scalars(
-        select(Organisation).where(Organisation.level == 2).order_by(Organisation.path)
-    ):
+    districts = select(Organisation).where(Organisation.level == 2)
+    if viewer is not None and viewer.org.parent_id is not None:
+        districts = districts.where(Organisation.id == access.org_at_level(viewer.org, 2))
+    for org in session.scalars(districts.order_by(Organisation.path)):
         b = budgets.get(org.id)
         rows.append(
             BudgetRow(
@@ -699,6 +703,12 @@ def _open_chunk(session, actor, orgs, opening, campaign, workers, templates, pro
     fast: list[tuple[HardshipRecord, dict, _Template]] = []
     slow: list[HardshipRecord] = []
     for worker in workers:
+        unit = orgs[worker.org_id]
+        if unit.closed_at is not None:  # 撤销: no new case, whichever path would open it
+            message = f"{unit.name}已撤销，不能再登记新的申请"
+            failed += 1
+            problems[message] = problems.get(message, 0) + 1
+            continue
         try:
             data = _application(worker, campaign)
         except ValidationFailed as err:

@@ -302,6 +302,8 @@ def open_case(
     """Open a case for already validated data at `org` and run it to its first wait, in
     the caller's transaction. Refuses a second claim for the same subject."""
     prog, campaign, version = opening.prog, opening.campaign, opening.version
+    if org.closed_at is not None:  # 撤销: the unit's history stays, no new case
+        raise ValidationFailed(f"{org.name}已撤销，不能再登记新的申请")
     amount = standard_amount(campaign, prog, clean)
     scope = _claim_scope(prog, campaign)
     claim = _existing_claim(session, scope, key)

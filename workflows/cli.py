@@ -109,7 +109,8 @@ def _run(work):
     try:
         return work()
     except WarmflowError as err:
-        lines = [err.message, *(f"  {key}：{text}" for key, text in (err.errors or {}).items())]
+        found = getattr(err, "errors", None) or {}
+        lines = [err.message, *(f"  {key}：{text}" for key, text in found.items())]
         _refuse("\n".join(lines))
     except SQLAlchemyError as err:
         log.debug("database error", exc_info=True)
@@ -197,6 +198,47 @@ def init_db(demo: bool) -> None:
             click.echo(f"演示账号（密码均为 {demo_data.PASSWORD}）：")
             for username, role, org in demo_data.DEMO_LOGINS:
                 click.echo(f"  {username:<18} {role}（{org}）")
+        else:
+            from workflows import first_run
+
+            with factory() as session:
+                if first_run.needed(session):
+                    click.echo(
+                        "还没有任何用户：运行 warmflow create-federation，"
+                        "或启动后在浏览器打开 /setup，创建市总工会和第一位管理员。"
+                    )
+
+    _run(work)
+
+
+@main.command(
+    "create-federation",
+    help="首次启动（无演示数据）：创建市总工会和第一位管理员；已有用户时拒绝。",
+)
+@click.option("--code", required=True, help="市总工会的单位代码，如 nj。")
+@click.option("--name", required=True, help="市总工会名称，如 内江市总工会。")
+@click.option("--username", required=True, help="第一位管理员的用户名。")
+@click.option("--display-name", required=True, help="第一位管理员的姓名。")
+@click.option(
+    "--password",
+    envvar="WARMFLOW_FIRST_PASSWORD",
+    prompt="管理员密码",
+    hide_input=True,
+    confirmation_prompt="再次输入密码",
+    help="不给出时提示输入（或取环境变量 WARMFLOW_FIRST_PASSWORD）。",
+)
+def create_federation(code: str, name: str, username: str, display_name: str, password: str):
+    from workflows import first_run
+
+    def work() -> None:
+        with _factory()() as session:
+            manager = first_run.create_federation(
+                session, code, name, username, display_name, password
+            )
+            click.echo(
+                f"已创建 {manager.org.name}（{manager.org.code}）和管理员 {manager.username}。"
+            )
+            click.echo("请用该账号登录，在“单位管理”“用户管理”中添加或导入单位和用户。")
 
     _run(work)
 

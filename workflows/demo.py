@@ -76,6 +76,8 @@ REGION = {code: region for code, _, region in DISTRICTS}
 # username → (display name, organisation code, role); listed top-down, as in the README.
 PEOPLE: dict[str, tuple[str, str, str]] = {
     "manager.nj": ("孙立新", "nj", "manager"),
+    # A district federation's manager: 单位管理 and 用户管理 of 市中区 only.
+    "manager.szq": ("罗晓梅", "szq", "manager"),
     "finance.nj": ("钱晓燕", "nj", "finance"),
     "approver3.nj": ("赵国华", "nj", "approver_l3"),
     "approver2.szq": ("王海军", "szq", "approver_l2"),

@@ -39,6 +39,10 @@ class Organisation(Base):
     # fill by hand when missing.
     address: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40))
+    # 撤销: no new cases or users from then on; its history stays and is shown.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Checked by hand in workflows/organisations.py (two managers editing one unit).
+    lock_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     parent: Mapped["Organisation | None"] = relationship(remote_side=[id])
 
@@ -57,6 +61,11 @@ class User(Base):
     roles: Mapped[str] = mapped_column(String(200), default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # A one-time password (new user, reset by a manager) is replaced at the next sign-in.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    phone: Mapped[str | None] = mapped_column(String(20))
+    # Checked by hand in workflows/user_admin.py (two managers editing one person).
+    lock_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The login session this object was loaded for (workflows/logins.py); not a column.
     login_token = ""
 

@@ -678,8 +678,9 @@ def pin_called_versions(session: Session, version: LoadedVersion) -> dict[str, i
 
 
 def require_manager(user: User) -> None:
-    if not (user.is_active and user.has_role("manager")):
-        raise Forbidden("只有管理员可以管理流程")
+    # 流程管理 changes every unit's processes: the city federation's managers only.
+    if not (user.is_active and user.has_role("manager") and user.org.parent_id is None):
+        raise Forbidden("只有市总工会的管理员可以管理流程")
 
 
 @dataclass

@@ -173,6 +173,7 @@ def change_password(session: Session, user: User, current: str, new: str, repeat
         if problem:
             raise ValidationFailed(problem, errors={"new": problem})
         user.password_hash = generate_password_hash(new)
+        user.must_change_password = False
         logins.end_all(session, user.id, keep_token=user.login_token or None)
         record(session, user.id, None, "auth.password_change", "修改密码")
 

@@ -269,8 +269,9 @@ def _bad_lines(bad: list[str]) -> str:
 
 
 def require_manager(user: User) -> None:
-    if not (user.is_active and user.has_role("manager")):
-        raise Forbidden("只有管理员可以录入节假日安排")
+    # One calendar for the whole federation: the city federation's managers only.
+    if not (user.is_active and user.has_role("manager") and user.org.parent_id is None):
+        raise Forbidden("只有市总工会的管理员可以录入节假日安排")
 
 
 def enter_year_as(
