@@ -8,6 +8,7 @@ from copy import deepcopy
 from typing import Any
 
 from webapp import (
+    openapi_archive,
     openapi_audit,
     openapi_campaigns,
     openapi_casework,
@@ -1030,6 +1031,7 @@ PATHS: dict[str, Any] = {
 
 # The money areas keep their part of the document next to their routes.
 for _part in (
+    openapi_archive,
     openapi_campaigns,
     openapi_finance,
     openapi_reports,
@@ -1067,6 +1069,7 @@ DOCUMENT: dict[str, Any] = {
         *openapi_audit.TAGS,
         *openapi_documents.TAGS,
         *openapi_logins.TAGS,
+        *openapi_archive.TAGS,
         {"name": "meta", "description": "接口文档"},
     ],
     "paths": PATHS,
