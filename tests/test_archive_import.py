@@ -208,3 +208,24 @@ def test_recheck_opens_on_the_valid_until_date(world, clock):
     assert world.session.scalar(
         select(func.count(AuditEvent.id)).where(AuditEvent.action == "archive.recheck_open")
     ) == 1
+
+
+def test_the_recheck_of_an_imported_worker_renews_the_record_and_keeps_the_card(world, clock):
+    do_import(world, csv_bytes([worker_row(1, 有效期至="2026-10-01")]))
+    clock.move_to(cst(2026, 10, 8, 9, 0), tick=False)
+    assert archive.open_due_rechecks(world.factory) == 1
+    world.session.expire_all()
+    record = world.session.scalar(select(HardshipRecord))
+    card = record.bank_card
+    case = world.session.get(Case, record.case_id)
+    assert case.programme == "archive_recheck" and case.case_no.startswith("HK")
+    world.do(
+        "cw1",
+        case,
+        "annual_recheck",
+        dict(recheck_date="2026-10-08", recheck_finding="入户复核，仍然困难", recheck_result="keep"),
+    )
+    world.session.expire_all()
+    record = world.session.get(HardshipRecord, record.id)
+    assert record.status == "archived" and record.valid_until.year == 2027
+    assert record.bank_card == card and card

@@ -652,7 +652,12 @@ PATHS: dict[str, Any] = {
                     "in": "query",
                     "schema": {
                         "type": "string",
-                        "enum": ["tuition_grant", "seasonal_aid", "hardship_archive"],
+                        "enum": [
+                            "tuition_grant",
+                            "seasonal_aid",
+                            "hardship_archive",
+                            "archive_recheck",
+                        ],
                     },
                 },
                 {

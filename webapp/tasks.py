@@ -300,6 +300,8 @@ def new_case_choose():
     db = session()
     offers = []
     for prog in PROGRAMMES.values():
+        if not prog.registerable:
+            continue
         try:
             latest_version(db, prog.process_id)
         except NotFound:
@@ -314,7 +316,7 @@ def new_case_choose():
 def new_case(process_id: str):
     db, user = session(), _user()
     _require_caseworker(user)
-    if process_id not in PROGRAMMES:
+    if process_id not in PROGRAMMES or not PROGRAMMES[process_id].registerable:
         raise NotFound(gettext("没有这项业务"))
     prog = PROGRAMMES[process_id]
     fields = loaded_version(db, latest_version(db, process_id).id).meta.get("start_form", [])

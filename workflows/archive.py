@@ -106,9 +106,10 @@ def _archive(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     row.valid_until = valid_until
     row.category = payload["category"] or row.category
     row.subject_id_masked = case.subject_id_masked
-    row.bank_card = payload.get("bank_card", "")
-    row.account_name = payload.get("account_name", "")
-    row.phone = payload.get("phone", "")
+    # A 回头看 of an imported worker carries no card or phone: keep what the record has.
+    row.bank_card = payload.get("bank_card") or row.bank_card or ""
+    row.account_name = payload.get("account_name") or row.account_name or ""
+    row.phone = payload.get("phone") or row.phone or ""
     row.id_number = payload.get("id_number") or row.id_number or ""
     if payload.get("household_size"):
         row.household_size = int(payload["household_size"])
@@ -541,3 +542,90 @@ def prefill(session: Session, user: User, record_id: int) -> dict[str, str]:
         "account_name": row.account_name or "",
         "household_size": str(row.household_size or ""),
     }
+
+
+# --- 回头看 of imported workers ---------------------------------------------------------
+
+RECHECK_CHUNK = 200
+
+
+def open_due_rechecks(factory, limit: int | None = None) -> int:
+    """Open the 回头看 case of every imported worker (no case yet) whose valid-until date
+    has come; what the timer worker runs each round. The record then belongs to that case:
+    its outcome renews or ends the record as for an archive case. Each record in its own
+    transaction; a record taken by another worker first is left alone."""
+    from sqlalchemy.exc import IntegrityError
+
+    from workflows.cases import PROGRAMMES, Opening
+
+    opened = 0
+    while limit is None or opened < limit:
+        with factory() as session:
+            ids = list(
+                session.scalars(
+                    select(HardshipRecord.id)
+                    .where(
+                        HardshipRecord.status == "archived",
+                        HardshipRecord.case_id.is_(None),
+                        HardshipRecord.valid_until <= now(),
+                    )
+                    .order_by(HardshipRecord.valid_until, HardshipRecord.id)
+                    .limit(RECHECK_CHUNK)
+                )
+            )
+            if not ids:
+                return opened
+            prog = PROGRAMMES["archive_recheck"]
+            opening = Opening.latest(session, prog, None)
+            session.commit()
+            for record_id in ids:
+                try:
+                    if _open_recheck(session, record_id, opening):
+                        opened += 1
+                except IntegrityError:
+                    session.rollback()  # opened by another worker meanwhile
+                if limit is not None and opened >= limit:
+                    return opened
+    return opened
+
+
+def _open_recheck(session: Session, record_id: int, opening) -> bool:
+    from workflows.cases import open_case
+
+    query = select(HardshipRecord).where(
+        HardshipRecord.id == record_id, HardshipRecord.case_id.is_(None)
+    )
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    row = session.scalars(query).first()
+    if row is None or row.status != "archived":
+        session.rollback()
+        return False
+    imported = session.get(ArchiveImport, row.import_id) if row.import_id else None
+    actor_id = imported.confirmed_by_id if imported else None
+    actor = session.get(User, actor_id) if actor_id else None
+    if actor is None:
+        actor = session.scalars(
+            select(User).where(User.roles.contains("manager")).order_by(User.id)
+        ).first()
+    org = session.get(Organisation, row.org_id)
+    data = {
+        "worker_name": row.worker_name,
+        "hardship_category": row.category,
+        "archive_record_id": row.id,
+        "valid_until": row.valid_until.isoformat() if row.valid_until else "",
+    }
+    with engine.unit_of_work(session):
+        case = open_case(
+            session, actor, org, opening, data, row.subject_key, row.subject_id_masked
+        )
+        row.case_id = case.id
+        record(
+            session,
+            None,
+            case.id,
+            "archive.recheck_open",
+            f"档案有效期届满，开始回头看：{privacy.mask_name(row.worker_name)}",
+            record_id=row.id,
+        )
+    return True

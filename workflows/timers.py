@@ -105,9 +105,14 @@ def run_round(factory: sessionmaker) -> None:
     """One round: fire the due timers, then move cases on after bank result imports."""
     from workflows import batches  # the worker also moves cases on after a bank import
 
+    from workflows import archive  # imported workers' 回头看 opens on its date too
+
     count = fire_due_timers(factory)
     if count:
         log.info("fired %d timer(s)", count)
+    rechecks = archive.open_due_rechecks(factory)
+    if rechecks:
+        log.info("opened %d 回头看 of imported workers", rechecks)
     with factory() as session:
         delivered = batches.deliver_results(session)
     if delivered:
