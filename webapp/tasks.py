@@ -19,7 +19,7 @@ from wtforms import SelectField
 from webapp import forms
 from webapp.database import session
 from webapp.main import task_count
-from workflows import access, approvals, cases, reminders, tasks
+from workflows import access, approvals, archive, cases, reminders, tasks
 from workflows.cases import PROGRAMMES
 from workflows.clock import CST, as_utc, now
 from workflows.errors import Forbidden, NotFound, ValidationFailed
@@ -227,6 +227,12 @@ def show(task_id: int):
     is_open = view.task.status == "open"
     approval = tasks.is_approval_form(view.fields)
     earlier = tasks.earlier_data(db, view) if is_open else []
+    outcomes = (
+        approvals.outcomes(db, view.task, ["approve", "return", "reject"])
+        if approval and is_open
+        else {}
+    )
+    final = outcomes.get("approve")
     page = render_template(
         "tasks/show.html",
         view=view,
@@ -236,9 +242,11 @@ def show(task_id: int):
         approval=approval,
         earlier=[item for item in earlier if item.type != "file"],
         evidence=[item for item in earlier if item.type == "file"],
-        outcomes=approvals.outcomes(db, view.task, ["approve", "return", "reject"])
-        if approval and is_open
-        else {},
+        outcomes=outcomes,
+        # Before the final approval: what the same person already received this year.
+        received=archive.received_this_year(db, view.case) if final and final.final else None,
+        payment_labels=cases.PAYMENT_STATUS_LABELS,
+        programme_labels={k: p.label for k, p in PROGRAMMES.items()},
         colleagues=tasks.colleagues(db, user, task_id) if is_open else [],
         programme=PROGRAMMES.get(view.case.programme),
         assignee=db.get(User, view.task.assignee_id) if view.task.assignee_id else None,
