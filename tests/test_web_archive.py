@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from workflows import archive_import
-from workflows.models import AuditEvent, HardshipRecord
+from workflows.models import AuditEvent, Case, HardshipRecord
 
 
 @pytest.fixture
@@ -189,3 +189,36 @@ def test_import_page_previews_then_confirms_in_the_background(world, as_user):
     assert client.post(confirm_url, data={}).status_code == 400
     # Caseworkers may not import.
     assert as_user("cw1").get("/archive/import").status_code == 403
+
+
+def test_one_click_from_the_worker_page_registers_an_application_with_known_fields(
+    world, as_user
+):
+    rows = two_districts(world)
+    record = world.session.scalar(select(HardshipRecord).where(HardshipRecord.source_line == 2))
+    client = as_user("cw1")
+    answer = client.get(f"/archive/{record.id}/apply?programme=seasonal_aid")
+    assert answer.status_code == 302
+    url = answer.location
+    form = client.get(url).get_data(as_text=True)
+    assert rows[0]["姓名"] in form and rows[0]["身份证号"] not in form
+    assert "不修改请留空" in form and record.subject_id_masked in form
+    token = csrf_from(client, url)
+    created = client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "campaign": str(world.campaigns["winter"].id),
+            "worker_name": rows[0]["姓名"],
+            "worker_id_number": "",
+            "hardship_category": record.category,
+            "bank_card": "",
+            "account_name": rows[0]["开户名"],
+            "phone": rows[0]["联系电话"],
+        },
+    )
+    assert created.status_code == 302, created.get_data(as_text=True)[:3000]
+    case = world.session.scalar(select(Case).where(Case.programme == "seasonal_aid"))
+    assert case.subject_key == record.subject_key
+    page = client.get(f"/archive/{record.id}").get_data(as_text=True)
+    assert case.case_no in page and "2026年冬送温暖" in page

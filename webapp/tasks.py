@@ -340,7 +340,15 @@ def new_case(process_id: str):
             render_kw={"required": True},
         )
     context = forms.rules.today_context(now().astimezone(CST).date())
-    form = forms.form_for(fields, extra, context=context)
+    # From a worker's page (一人一档): the archive's known fields; ID and card numbers are
+    # never written into the page, left empty they are taken from the archive.
+    known: dict = {}
+    from_archive = request.args.get("from_archive", "")
+    if from_archive.isdigit() and int(from_archive) < 2**31:
+        known = archive.prefill(db, user, int(from_archive))
+    numbers = {f["id"] for f in fields if f["type"] in ("id_number", "bank_card")}
+    kept = {fid for fid in numbers if known.get(fid)}
+    form = forms.form_for(fields, extra, values=known or None, context=context)
     general: dict[str, str] = {}
     message = ""
     status = 200
@@ -348,7 +356,10 @@ def new_case(process_id: str):
         raw = form.campaign.data if prog.needs_campaign else ""
         campaign_id = int(raw) if raw and str(raw).isdigit() else None
         try:
-            data = forms.collect(form, fields, db, user, context=context)
+            data = forms.collect(form, fields, db, user, context=context, blank_keeps=kept)
+            for fid in kept:
+                if not data.get(fid):
+                    data[fid] = known[fid]
             case = cases.start_case(db, user, process_id, data, campaign_id)
         except ValidationFailed as err:
             message = err.message
@@ -365,5 +376,6 @@ def new_case(process_id: str):
         message=message,
         general=general,
         campaigns=campaigns,
+        current={fid: known[fid] for fid in kept},
     )
     return page, status

@@ -530,18 +530,19 @@ def received_this_year(session: Session, case: Case) -> ReceivedLine:
     return ReceivedLine(year, entries, sum(e.amount_fen for e in entries))
 
 
-def prefill(session: Session, user: User, record_id: int) -> dict[str, str]:
+def prefill(session: Session, user: User, record_id: int) -> dict:
     """The known fields of a new application for the worker (the caseworker's form)."""
     row = get_record(session, user, record_id)
-    return {
+    known = {
         "worker_name": row.worker_name,
-        "worker_id_number": row.id_number or "",
-        "phone": row.phone or "",
+        "worker_id_number": row.id_number,
+        "phone": row.phone,
         "hardship_category": row.category,
-        "bank_card": row.bank_card or "",
-        "account_name": row.account_name or "",
-        "household_size": str(row.household_size or ""),
+        "bank_card": row.bank_card,
+        "account_name": row.account_name,
+        "household_size": row.household_size,
     }
+    return {k: v for k, v in known.items() if v not in (None, "")}
 
 
 # --- 回头看 of imported workers ---------------------------------------------------------
