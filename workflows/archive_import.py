@@ -112,6 +112,7 @@ class Checked:
                     "level": "error" if ln.errors else "warning",
                     "name": privacy.mask_name(ln.values.get("worker_name", "")),
                     "text": "；".join(texts),
+                    "texts": texts,
                 }
             )
         return {
