@@ -156,8 +156,10 @@ def run(url: str, args) -> dict:
     ids = setup(factory)
     began = time.perf_counter()
     content = archive_file(1, args.workers, ids["unions"])
-    log(f"  file of {args.workers} workers: {len(content) / 1e6:.1f} MB, made in "
-        f"{time.perf_counter() - began:.1f} s")
+    log(
+        f"  file of {args.workers} workers: {len(content) / 1e6:.1f} MB, made in "
+        f"{time.perf_counter() - began:.1f} s"
+    )
     first = timed_import(factory, content, "archive.csv")
     import_s = first["preview_s"] + first["run_s"]
     log(

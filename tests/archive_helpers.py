@@ -57,7 +57,9 @@ def worker_row(serial: int, org_code: str = "szq1", **overrides) -> dict:
     return row
 
 
-def csv_bytes(rows: list[dict], encoding: str = "utf-8-sig", header: list[str] | None = None) -> bytes:
+def csv_bytes(
+    rows: list[dict], encoding: str = "utf-8-sig", header: list[str] | None = None
+) -> bytes:
     header = header or HEADER
     out = io.StringIO()
     out.write(",".join(header) + "\r\n")

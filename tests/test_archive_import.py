@@ -52,7 +52,9 @@ def test_a_clean_file_is_imported_with_provenance_and_numbers_only_encrypted(wor
 
 def test_whole_file_is_checked_with_line_numbers_and_nothing_written_before_confirm(world):
     rows = [worker_row(i) for i in range(1, 10)]
-    rows[1]["身份证号"] = rows[1]["身份证号"][:-1] + ("0" if rows[1]["身份证号"][-1] != "0" else "1")
+    rows[1]["身份证号"] = rows[1]["身份证号"][:-1] + (
+        "0" if rows[1]["身份证号"][-1] != "0" else "1"
+    )
     rows[2]["身份证号"] = rows[0]["身份证号"]  # duplicate in the file
     rows[3]["单位代码"] = "nowhere"
     rows[4]["困难类别"] = "穷"
@@ -117,9 +119,8 @@ def test_an_interrupted_import_goes_on_where_it_stopped_without_doubles(world):
     world.session.expire_all()
     failed = world.session.get(ArchiveImport, row.id)
     assert failed.status == "failed" and failed.processed == 4 and count(world.session) == 4
-    # Started again (as after a restart): the rest, each line once.
-    failed.status = "running"
-    world.session.commit()
+    # Started again by the manager: the rest, each line once.
+    archive_import.confirm(world.session, world.user("mgr"), row.id)
     archive_import.run_import(world.factory, row.id, chunk=4)
     world.session.expire_all()
     again = world.session.get(ArchiveImport, row.id)
@@ -148,14 +149,17 @@ def test_gb18030_csv_and_xlsx_read_alike_and_units_may_be_named(world):
 
 def test_the_column_mapping_is_remembered_for_the_next_file(world):
     header = ["职工名字", "证件", "基层工会编码", "类别"]
-    rows = [
-        {"职工名字": "王大", "证件": worker_id(1), "基层工会编码": "szq1", "类别": "生活困难"}
-    ]
+    rows = [{"职工名字": "王大", "证件": worker_id(1), "基层工会编码": "szq1", "类别": "生活困难"}]
     with pytest.raises(ValidationFailed, match="列对应"):
         archive_import.preview(
             world.session, world.user("mgr"), "a.csv", csv_bytes(rows, header=header)
         )
-    mapping = {"name": "职工名字", "id_number": "证件", "org_code": "基层工会编码", "category": "类别"}
+    mapping = {
+        "name": "职工名字",
+        "id_number": "证件",
+        "org_code": "基层工会编码",
+        "category": "类别",
+    }
     row = archive_import.preview(
         world.session, world.user("mgr"), "a.csv", csv_bytes(rows, header=header), mapping=mapping
     )
@@ -178,9 +182,7 @@ def test_only_managers_import_and_only_into_their_subtree(world):
 
 def test_a_launch_reaches_imported_workers(world):
     do_import(world, csv_bytes([worker_row(i) for i in range(1, 4)]))
-    launch = campaigns.start_launch(
-        world.session, world.user("mgr"), world.campaigns["winter"].id
-    )
+    launch = campaigns.start_launch(world.session, world.user("mgr"), world.campaigns["winter"].id)
     campaigns.run_launch(world.factory, launch.id)
     world.session.expire_all()
     opened = world.session.scalars(select(Case).where(Case.programme == "seasonal_aid")).all()
@@ -205,9 +207,12 @@ def test_recheck_opens_on_the_valid_until_date(world, clock):
     assert task.element_id == "annual_recheck" and task.org_id == world.orgs["g1"].id
     # Once only.
     assert archive.open_due_rechecks(world.factory) == 0
-    assert world.session.scalar(
-        select(func.count(AuditEvent.id)).where(AuditEvent.action == "archive.recheck_open")
-    ) == 1
+    assert (
+        world.session.scalar(
+            select(func.count(AuditEvent.id)).where(AuditEvent.action == "archive.recheck_open")
+        )
+        == 1
+    )
 
 
 def test_the_recheck_of_an_imported_worker_renews_the_record_and_keeps_the_card(world, clock):
@@ -223,9 +228,28 @@ def test_the_recheck_of_an_imported_worker_renews_the_record_and_keeps_the_card(
         "cw1",
         case,
         "annual_recheck",
-        dict(recheck_date="2026-10-08", recheck_finding="入户复核，仍然困难", recheck_result="keep"),
+        dict(
+            recheck_date="2026-10-08", recheck_finding="入户复核，仍然困难", recheck_result="keep"
+        ),
     )
     world.session.expire_all()
     record = world.session.get(HardshipRecord, record.id)
     assert record.status == "archived" and record.valid_until.year == 2027
     assert record.bank_card == card and card
+
+
+def test_an_import_whose_job_died_with_the_server_can_be_resumed(world, clock):
+    content = csv_bytes([worker_row(i) for i in range(1, 4)])
+    row = archive_import.preview(world.session, world.user("mgr"), "a.csv", content)
+    archive_import.confirm(world.session, world.user("mgr"), row.id)
+    # The thread never ran (the server stopped): a second confirm is refused until the
+    # heartbeat is stale, then resumes.
+    with pytest.raises(Conflict):
+        archive_import.confirm(world.session, world.user("mgr"), row.id)
+    clock.move_to(cst(2026, 9, 7, 10, 5), tick=False)
+    stale = archive_import.get_import(world.session, world.user("mgr"), row.id)
+    assert "中断" in stale.message
+    archive_import.confirm(world.session, world.user("mgr"), row.id)
+    archive_import.run_import(world.factory, row.id)
+    world.session.expire_all()
+    assert world.session.get(ArchiveImport, row.id).status == "done" and count(world.session) == 3

@@ -10,7 +10,9 @@ from workflows import privacy
 from workflows.models import Case
 
 
-def earlier_aid(world, id_number: str, approved_at, fen: int = 100000, org="g3", status="completed"):
+def earlier_aid(
+    world, id_number: str, approved_at, fen: int = 100000, org="g3", status="completed"
+):
     """A 冬送温暖 case of the same person, finally approved at `approved_at` (another unit)."""
     case = Case(
         case_no=f"SJ2026{fen:06d}",

@@ -55,9 +55,7 @@ def test_search_by_whole_id_number_never_puts_the_number_in_a_url(world, as_user
     rows = two_districts(world)
     client = as_user("mgr")
     token = csrf_from(client, "/archive")
-    answer = client.post(
-        "/archive", data={"csrf_token": token, "id_number": rows[1]["身份证号"]}
-    )
+    answer = client.post("/archive", data={"csrf_token": token, "id_number": rows[1]["身份证号"]})
     assert answer.status_code == 303 and rows[1]["身份证号"] not in answer.location
     page = client.get(answer.location).get_data(as_text=True)
     assert "共 1 人" in page
@@ -191,9 +189,7 @@ def test_import_page_previews_then_confirms_in_the_background(world, as_user):
     assert as_user("cw1").get("/archive/import").status_code == 403
 
 
-def test_one_click_from_the_worker_page_registers_an_application_with_known_fields(
-    world, as_user
-):
+def test_one_click_from_the_worker_page_registers_an_application_with_known_fields(world, as_user):
     rows = two_districts(world)
     record = world.session.scalar(select(HardshipRecord).where(HardshipRecord.source_line == 2))
     client = as_user("cw1")

@@ -468,9 +468,12 @@ def report(row: ArchiveImport) -> dict:
 def confirm(session: Session, user: User, import_id: int, skip_bad: bool = False) -> ArchiveImport:
     """The manager's go-ahead after the preview; `run_import` does the work."""
     row = get_import(session, user, import_id)
-    if row.status == "running" and row.message:  # interrupted: go on where it stopped
+    if row.status == "failed" or (row.status == "running" and row.message):
+        # Interrupted or failed: go on where it stopped (done lines are never repeated).
         with _transaction(session):
+            row.status = "running"
             row.heartbeat_at = now()
+            row.finished_at = None
             row.message = ""
         return row
     if row.status != "preview":

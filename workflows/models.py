@@ -319,9 +319,13 @@ class HardshipRecord(Base):
 
     __tablename__ = "hardship_record"
     __table_args__ = (
-        # The archive list: a scope's records by status, newest first (archive.search).
+        # The archive list (archive.search, bench/archive.py): a scope's records by status,
+        # newest first; by category; 待回头看 soonest first; by name, and a name searched
+        # for (a scan of this index, not of the table).
         Index("ix_hardship_record_list", "org_id", "status", "id"),
-        Index("ix_hardship_record_valid", "status", "valid_until"),
+        Index("ix_hardship_record_category", "category", "org_id", "status"),
+        Index("ix_hardship_record_valid", "status", "valid_until", "org_id"),
+        Index("ix_hardship_record_name", "worker_name", "org_id"),
         UniqueConstraint("import_id", "source_line"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

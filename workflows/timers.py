@@ -103,9 +103,10 @@ def describe(err: BaseException) -> str:
 
 def run_round(factory: sessionmaker) -> None:
     """One round: fire the due timers, then move cases on after bank result imports."""
-    from workflows import batches  # the worker also moves cases on after a bank import
-
-    from workflows import archive  # imported workers' 回头看 opens on its date too
+    from workflows import (
+        archive,  # imported workers' 回头看 opens on its date too
+        batches,  # the worker also moves cases on after a bank import
+    )
 
     count = fire_due_timers(factory)
     if count:

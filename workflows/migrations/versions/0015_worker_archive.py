@@ -108,12 +108,18 @@ def upgrade() -> None:
         batch_op.create_index("ix_hardship_record_import_id", ["import_id"], unique=False)
         batch_op.create_index("ix_hardship_record_list", ["org_id", "status", "id"], unique=False)
         batch_op.create_index(
-            "ix_hardship_record_valid", ["status", "valid_until"], unique=False
+            "ix_hardship_record_category", ["category", "org_id", "status"], unique=False
         )
+        batch_op.create_index(
+            "ix_hardship_record_valid", ["status", "valid_until", "org_id"], unique=False
+        )
+        batch_op.create_index("ix_hardship_record_name", ["worker_name", "org_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("hardship_record", schema=None) as batch_op:
+        batch_op.drop_index("ix_hardship_record_name")
+        batch_op.drop_index("ix_hardship_record_category")
         batch_op.drop_index("ix_hardship_record_valid")
         batch_op.drop_index("ix_hardship_record_list")
         batch_op.drop_index("ix_hardship_record_import_id")
