@@ -54,3 +54,21 @@ def test_a_person_without_aid_this_year_is_said_so(world, clock, as_user):
     _, page = page_of(as_user("l2"), world, case, "approve_l2")
     assert "本人（按身份证号）2026 年尚未获得其他帮扶。" in page
     assert world.session.scalar(select(Case.id).where(Case.id == case.id))
+
+
+def test_the_api_gives_the_same_line_before_the_final_approval(world, clock, app):
+    from conftest import api_token
+
+    number = world.next_id()
+    earlier_aid(world, number, cst(2026, 1, 20, 10, 0), 100000)
+    case = at_level_one(world, clock, student_id_number=number)
+    client = app.test_client()
+    first = world.open_task(case, "approve_l1")
+    body = client.get(f"/api/v1/tasks/{first.id}", headers=api_token(app, "l1")).get_json()
+    assert "received_this_year" not in body
+    world.do("l1", case, "approve_l1", {"decision": "approve"})
+    task = world.open_task(case, "approve_l2")
+    body = client.get(f"/api/v1/tasks/{task.id}", headers=api_token(app, "l2")).get_json()
+    line = body["received_this_year"]
+    assert line["year"] == 2026 and line["total_fen"] == 100000
+    assert line["cases"][0]["programme"] == "seasonal_aid"
