@@ -273,7 +273,9 @@ def conditions(session: Session, user: User, criteria: ArchiveCriteria) -> list:
             raise ValidationFailed("未知的档案状态", errors={"status": "未知的档案状态"})
         where.append(HardshipRecord.status == status)
     if criteria.name.strip():
-        where.append(HardshipRecord.worker_name.contains(criteria.name.strip(), autoescape=True))
+        # The whole pattern as one value (not '%' || name || '%'): the planner sees it.
+        escaped = re.sub(r"([/%_])", r"/\1", criteria.name.strip())
+        where.append(HardshipRecord.worker_name.like(f"%{escaped}%", escape="/"))
     key = criteria.subject_key.strip().lower()
     if criteria.id_number.strip():
         try:
@@ -334,7 +336,20 @@ def search(
     limit = max(1, min(int(limit), 200))
     offset = max(0, int(offset))
     total = session.scalar(query.with_only_columns(func.count(HardshipRecord.id))) or 0
-    rows = list(session.scalars(query.order_by(*_order(criteria)).limit(limit).offset(offset)))
+    # The page's ids first (read from an index alone), then those rows: skipping `offset`
+    # rows costs index entries, not whole records.
+    ids = list(
+        session.scalars(
+            query.with_only_columns(HardshipRecord.id)
+            .order_by(*_order(criteria))
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    found = {
+        r.id: r for r in session.scalars(select(HardshipRecord).where(HardshipRecord.id.in_(ids)))
+    }
+    rows = [found[i] for i in ids if i in found]
     org_ids = {r.org_id for r in rows}
     orgs = {
         o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(org_ids)))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflows import access, crypto, forms, privacy, tabular
@@ -36,6 +36,7 @@ from workflows.models import ArchiveImport, ArchiveMapping, HardshipRecord, Orga
 log = logging.getLogger(__name__)
 
 CHUNK = 2000
+ANALYZE_AFTER = 1000  # imported records after which the statistics are gathered again
 STALE_AFTER = timedelta(minutes=2)
 WHAT = "档案文件"
 MAX_LISTED = 200  # problem lines kept in the preview report
@@ -592,6 +593,10 @@ def _run(session: Session, row: ArchiveImport, chunk: int) -> None:
     row.status = "done"
     row.finished_at = now()
     row.content = None  # the numbers now live encrypted in the records only
+    if row.imported >= ANALYZE_AFTER:
+        # The planner's statistics, from before the archive grew by thousands, would
+        # send the list to the wrong index (SQLite never gathers them by itself).
+        session.execute(text("ANALYZE hardship_record"))
     record(
         session,
         actor_id,

@@ -324,8 +324,8 @@ class HardshipRecord(Base):
         # for (a scan of this index, not of the table).
         Index("ix_hardship_record_list", "org_id", "status", "id"),
         Index("ix_hardship_record_category", "category", "org_id", "status"),
-        Index("ix_hardship_record_valid", "status", "valid_until", "org_id"),
-        Index("ix_hardship_record_name", "worker_name", "org_id"),
+        Index("ix_hardship_record_valid", "status", "valid_until", "id", "org_id"),
+        Index("ix_hardship_record_name", "worker_name", "id", "org_id"),
         UniqueConstraint("import_id", "source_line"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -111,9 +111,11 @@ def upgrade() -> None:
             "ix_hardship_record_category", ["category", "org_id", "status"], unique=False
         )
         batch_op.create_index(
-            "ix_hardship_record_valid", ["status", "valid_until", "org_id"], unique=False
+            "ix_hardship_record_valid", ["status", "valid_until", "id", "org_id"], unique=False
         )
-        batch_op.create_index("ix_hardship_record_name", ["worker_name", "org_id"], unique=False)
+        batch_op.create_index(
+            "ix_hardship_record_name", ["worker_name", "id", "org_id"], unique=False
+        )
 
 
 def downgrade() -> None:
