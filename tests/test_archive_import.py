@@ -253,3 +253,37 @@ def test_an_import_whose_job_died_with_the_server_can_be_resumed(world, clock):
     archive_import.run_import(world.factory, row.id)
     world.session.expire_all()
     assert world.session.get(ArchiveImport, row.id).status == "done" and count(world.session) == 3
+
+
+def test_the_list_filters_by_category_due_recheck_programme_received_and_name(world, clock):
+    from test_received_this_year import earlier_aid
+
+    rows = [worker_row(i) for i in range(1, 6)]
+    rows[0]["有效期至"] = "2026-09-20"  # due within 30 days
+    rows[1]["有效期至"] = "2026-12-01"
+    rows[2]["姓名"] = "欧阳明月"
+    do_import(world, csv_bytes(rows))
+    earlier_aid(world, rows[3]["身份证号"], cst(2026, 2, 1, 10, 0))
+    mgr = world.user("mgr")
+
+    def found(**criteria) -> set[int]:
+        page = archive.search(world.session, mgr, archive.ArchiveCriteria(**criteria))
+        assert page.total == len(page.records)
+        return {r.source_line for r in page.records}
+
+    assert found() == {2, 3, 4, 5, 6}
+    assert found(status="due") == {2}
+    assert found(status="due", due_days=90) == {2, 3}
+    assert found(category="medical") == {2, 6}  # workers 1 and 5: 医疗（大病）
+    assert found(programme="seasonal_aid") == {5}
+    assert found(name="欧阳") == {4}
+    assert found(id_number=rows[4]["身份证号"]) == {6}
+    assert found(org_id=world.orgs["d2"].id) == set()
+    with pytest.raises(ValidationFailed):
+        archive.search(world.session, mgr, archive.ArchiveCriteria(status="whatever"))
+    with pytest.raises(ValidationFailed):
+        archive.search(world.session, mgr, archive.ArchiveCriteria(id_number="123"))
+    with pytest.raises(Forbidden):
+        archive.search(
+            world.session, world.user("l2"), archive.ArchiveCriteria(org_id=world.orgs["d2"].id)
+        )
