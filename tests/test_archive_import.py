@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 
 from workflows import archive, archive_import, campaigns, timers
 from workflows.errors import Conflict, Forbidden, ValidationFailed
-from workflows.models import ArchiveImport, AuditEvent, Case, HardshipRecord, HumanTask
+from workflows.models import ArchiveImport, AuditEvent, Case, HardshipRecord, HumanTask, User
 
 
 def count(session) -> int:
@@ -287,3 +287,16 @@ def test_the_list_filters_by_category_due_recheck_programme_received_and_name(wo
         archive.search(
             world.session, world.user("l2"), archive.ArchiveCriteria(org_id=world.orgs["d2"].id)
         )
+
+
+def test_two_managers_confirming_the_same_preview_start_it_once(world):
+    content = csv_bytes([worker_row(i) for i in range(1, 4)])
+    row = archive_import.preview(world.session, world.user("mgr"), "a.csv", content)
+    other = world.factory()
+    try:
+        archive_import.get_import(other, other.get(User, world.users["mgr"].id), row.id)
+        archive_import.confirm(world.session, world.user("mgr"), row.id)
+        with pytest.raises(Conflict):
+            archive_import.confirm(other, other.get(User, world.users["mgr"].id), row.id)
+    finally:
+        other.close()

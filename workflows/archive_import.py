@@ -30,6 +30,7 @@ from workflows import access, crypto, forms, privacy, tabular
 from workflows.archive import add_months, category_options
 from workflows.audit import record
 from workflows.clock import CST, local_now, now
+from workflows.db import unit_of_work
 from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed, WarmflowError
 from workflows.models import ArchiveImport, ArchiveMapping, HardshipRecord, Organisation, User
 
@@ -411,7 +412,7 @@ def preview(
     if not checked.lines:
         raise ValidationFailed(f"{WHAT}没有数据行")
     report = checked.report()
-    with _transaction(session):
+    with unit_of_work(session):
         if mapping:
             _save_mapping(session, user, org.id, use)
         row = ArchiveImport(
@@ -429,24 +430,6 @@ def preview(
         session.add(row)
         session.flush()
     return row
-
-
-class _transaction:
-    """Commit on success, roll back on error (workflows.db.unit_of_work without the
-    conflict translation, which an import does not need)."""
-
-    def __init__(self, session: Session):
-        self.session = session
-
-    def __enter__(self):
-        return self.session
-
-    def __exit__(self, kind, value, tb):
-        if kind is None:
-            self.session.commit()
-        else:
-            self.session.rollback()
-        return False
 
 
 def get_import(session: Session, user: User, import_id: int) -> ArchiveImport:
@@ -471,7 +454,7 @@ def confirm(session: Session, user: User, import_id: int, skip_bad: bool = False
     row = get_import(session, user, import_id)
     if row.status == "failed" or (row.status == "running" and row.message):
         # Interrupted or failed: go on where it stopped (done lines are never repeated).
-        with _transaction(session):
+        with unit_of_work(session):
             row.status = "running"
             row.heartbeat_at = now()
             row.finished_at = None
@@ -487,7 +470,7 @@ def confirm(session: Session, user: User, import_id: int, skip_bad: bool = False
     before = _previous(session, row.sha256)
     if before is not None:
         raise AlreadyImported("该文件已导入，再次导入不会有任何改变", import_id=before.id)
-    with _transaction(session):
+    with unit_of_work(session):
         row.status = "running"
         row.skip_bad = bool(skip_bad)
         row.confirmed_by_id = user.id
@@ -510,7 +493,7 @@ def discard(session: Session, user: User, import_id: int) -> None:
     row = get_import(session, user, import_id)
     if row.status != "preview":
         raise Conflict("该导入批次已确认，不能放弃")
-    with _transaction(session):
+    with unit_of_work(session):
         row.status = "discarded"
         row.content = None
 

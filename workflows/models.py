@@ -387,6 +387,9 @@ class ArchiveImport(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two managers confirming the same preview at once: one wins, the other gets 409.
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": lock_version}
 
 
 class ArchiveMapping(Base):

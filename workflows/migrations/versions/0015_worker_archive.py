@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("confirmed_at", workflows.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("heartbeat_at", workflows.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", workflows.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lock_version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["confirmed_by_id"], ["app_user.id"], name="fk_archive_import_confirmed_by_id_app_user"
         ),
