@@ -300,3 +300,15 @@ def test_two_managers_confirming_the_same_preview_start_it_once(world):
             archive_import.confirm(other, other.get(User, world.users["mgr"].id), row.id)
     finally:
         other.close()
+
+
+def test_the_timer_worker_resumes_an_import_the_server_stopped(world, clock):
+    content = csv_bytes([worker_row(i) for i in range(1, 4)])
+    row = archive_import.preview(world.session, world.user("mgr"), "a.csv", content)
+    archive_import.confirm(world.session, world.user("mgr"), row.id)  # its thread never ran
+    timers.run_round(world.factory)
+    assert count(world.session) == 0  # not stale yet: the job may still be working
+    clock.move_to(cst(2026, 9, 7, 10, 5), tick=False)
+    timers.run_round(world.factory)
+    world.session.expire_all()
+    assert world.session.get(ArchiveImport, row.id).status == "done" and count(world.session) == 3

@@ -591,6 +591,36 @@ def _run(session: Session, row: ArchiveImport, chunk: int) -> None:
     session.commit()
 
 
+def resume_stale(factory: sessionmaker) -> int:
+    """Go on with confirmed imports whose job stopped reporting (the server restarted):
+    what `warmflow worker` does each round. Taking one bumps its version, so two workers
+    never run the same import."""
+    resumed = 0
+    with factory() as session:
+        stale = list(
+            session.scalars(
+                select(ArchiveImport.id).where(
+                    ArchiveImport.status == "running",
+                    ArchiveImport.heartbeat_at < now() - STALE_AFTER,
+                )
+            )
+        )
+    for import_id in stale:
+        try:
+            with factory() as session, unit_of_work(session):
+                row = session.get(ArchiveImport, import_id)
+                if row.status != "running" or row.heartbeat_at >= now() - STALE_AFTER:
+                    continue
+                row.heartbeat_at = now()
+                row.message = ""
+        except Conflict:
+            continue  # another worker took it
+        log.info("resuming archive import %s", import_id)
+        run_import(factory, import_id)
+        resumed += 1
+    return resumed
+
+
 def import_json(row: ArchiveImport) -> dict:
     """An import's progress and report, for the page's poll, the API and the CLI."""
     return {
