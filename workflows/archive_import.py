@@ -18,12 +18,11 @@ opens on their valid-until date (archive.open_due_rechecks).
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflows import access, crypto, forms, privacy, tabular
@@ -653,38 +652,3 @@ def imports(session: Session, user: User, limit: int = 20) -> list[ArchiveImport
             .limit(limit)
         )
     )
-
-
-def import_file(
-    factory: sessionmaker,
-    user_id: int,
-    filename: str,
-    content: bytes,
-    org_code: str | None = None,
-    skip_bad: bool = False,
-    mapping: dict[str, str] | None = None,
-) -> ArchiveImport:
-    """Preview, confirm and run in one go (the command line)."""
-    with factory() as session:
-        user = session.get(User, user_id)
-        row = preview(session, user, filename, content, org_code, mapping)
-        confirm(session, user, row.id, skip_bad)
-        import_id = row.id
-    run_import(factory, import_id)
-    with factory() as session:
-        row = session.get(ArchiveImport, import_id)
-        session.expunge(row)
-        return row
-
-
-def count_by_import(session: Session, import_id: int) -> int:
-    return (
-        session.scalar(
-            select(func.count(HardshipRecord.id)).where(HardshipRecord.import_id == import_id)
-        )
-        or 0
-    )
-
-
-def lines_of(ids: Iterable[int]) -> list[int]:
-    return sorted(ids)
