@@ -218,3 +218,34 @@ def test_one_click_from_the_worker_page_registers_an_application_with_known_fiel
     assert case.subject_key == record.subject_key
     page = client.get(f"/archive/{record.id}").get_data(as_text=True)
     assert case.case_no in page and "2026年冬送温暖" in page
+
+
+def test_the_mapping_step_shows_the_files_columns_and_is_remembered(world, as_user):
+    client = as_user("mgr")
+    token = csrf_from(client, "/archive/import")
+    header = ["职工名字", "证件", "基层工会编码", "类别"]
+    row = {"职工名字": "王大", "证件": worker_row(1)["身份证号"], "基层工会编码": "szq1"}
+    row["类别"] = "生活困难"
+    content = csv_bytes([row], header=header)
+    first = client.post(
+        "/archive/import",
+        data={"csrf_token": token, "file": (io.BytesIO(content), "a.csv")},
+        content_type="multipart/form-data",
+    )
+    page = first.get_data(as_text=True)
+    assert first.status_code == 422 and "列对应" in page
+    assert 'id="file-headers"' in page and "<code>基层工会编码</code>" in page
+    mapped = client.post(
+        "/archive/import",
+        data={
+            "csrf_token": token,
+            "file": (io.BytesIO(content), "a.csv"),
+            "map_name": "职工名字",
+            "map_id_number": "证件",
+            "map_org_code": "基层工会编码",
+            "map_category": "类别",
+        },
+        content_type="multipart/form-data",
+    )
+    assert mapped.status_code == 303
+    assert 'value="基层工会编码"' in client.get("/archive/import").get_data(as_text=True)

@@ -245,13 +245,16 @@ def field_labels() -> dict[str, str]:
     return {name: gettext(label) for name, label in archive_import.FIELD_LABELS.items()}
 
 
-def _render_import(db, user, error: str = "", errors: dict | None = None, values=None, status=200):
+def _render_import(
+    db, user, error: str = "", errors: dict | None = None, values=None, status=200, headers=()
+):
     mapping = archive_import.saved_mapping(db, user.org_id)
     return (
         render_template(
             "archive/import.html",
             error=error,
             errors=errors or {},
+            headers=list(headers),
             values=values or {},
             mapping=mapping,
             fields=field_labels(),
@@ -291,7 +294,8 @@ def import_upload():
     except archive_import.AlreadyImported as err:
         return _render_import(db, user, err.message, values=values, status=409)
     except ValidationFailed as err:
-        return _render_import(db, user, err.message, err.errors, values, 422)
+        headers = err.details.get("headers") or []
+        return _render_import(db, user, err.message, err.errors, values, 422, headers)
     return redirect(url_for("archive.import_show", import_id=row.id), 303)
 
 

@@ -322,7 +322,9 @@ def read(filename: str, content: bytes, mapping: dict[str, str] | None = None) -
         if "缺少表头" not in err.message:
             raise
         raise ValidationFailed(
-            f"{err.message}，可在“列对应”中指定文件里的列名", errors={"mapping": err.message}
+            f"{err.message}，可在“列对应”中指定文件里的列名",
+            errors={"mapping": err.message},
+            headers=tabular.header_cells(filename, content, WHAT),
         ) from None
     missing = [FIELD_LABELS[n] for n in REQUIRED if not table.has(n)]
     if not (table.has("org_code") or table.has("org_name")):
@@ -332,6 +334,7 @@ def read(filename: str, content: bytes, mapping: dict[str, str] | None = None) -
         raise ValidationFailed(
             f"{WHAT}缺少表头“{names}”列，可在“列对应”中指定文件里的列名",
             errors={"mapping": names},
+            headers=[h for h in table.header if h],
         )
     return table
 
