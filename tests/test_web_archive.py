@@ -249,3 +249,20 @@ def test_the_mapping_step_shows_the_files_columns_and_is_remembered(world, as_us
     )
     assert mapped.status_code == 303
     assert 'value="基层工会编码"' in client.get("/archive/import").get_data(as_text=True)
+
+
+def test_a_worker_archived_by_a_case_shows_the_visit_photos_and_the_case(world, clock, as_user):
+    from test_hardship_archive import at_approval
+
+    case = at_approval(world, clock)
+    world.do("l1", case, "approve_l1", {"decision": "approve"})
+    world.do("l2", case, "approve_l2", {"decision": "approve"})
+    world.session.expire_all()
+    record = world.session.scalar(select(HardshipRecord).where(HardshipRecord.case_id == case.id))
+    assert record.household_size == 4 and record.monthly_income_fen == 150000
+    assert record.id_number and record.subject_key == case.subject_key
+    page = as_user("l2").get(f"/archive/{record.id}").get_data(as_text=True)
+    assert "家中四口人，本人透析" in page  # what the home visit found
+    assert case.case_no in page and "1,500.00 元" in page
+    assert "/files/" in page and "/view" in page  # the visit's housing photo
+    assert record.id_number not in page

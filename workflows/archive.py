@@ -448,6 +448,9 @@ class WorkerView:
     photos: list[StoredFile]
     provenance: ArchiveImport | None
     next_recheck: datetime | None
+    # What the home visit of the 建档 case found (家庭情况核实), and when.
+    visit_finding: str = ""
+    visit_date: str = ""
 
 
 def aid_history(session: Session, user: User, subject_key: str) -> list[AidEntry]:
@@ -508,7 +511,15 @@ def worker_view(session: Session, user: User, record_id: int) -> WorkerView:
             )
         )
     labels = dict(category_options(session))
+    finding, visited = "", ""
+    archive_case = session.get(Case, row.case_id) if row.case_id else None
+    if archive_case is not None and archive_case.programme == "hardship_archive":
+        data = engine.case_data(session, archive_case)
+        finding = str(data.get("household_situation") or "")
+        visited = str(data.get("visit_date") or "")
     return WorkerView(
+        visit_finding=finding,
+        visit_date=visited,
         record=row,
         org=session.get(Organisation, row.org_id),
         category_label=labels.get(row.category, row.category),
