@@ -72,3 +72,20 @@ def test_the_api_gives_the_same_line_before_the_final_approval(world, clock, app
     line = body["received_this_year"]
     assert line["year"] == 2026 and line["total_fen"] == 100000
     assert line["cases"][0]["programme"] == "seasonal_aid"
+
+
+def test_a_batch_approval_lists_what_each_person_already_received(world, clock, as_user):
+    from conftest import csrf_from
+
+    number = world.next_id()
+    earlier_aid(world, number, cst(2026, 1, 20, 10, 0), 100000)
+    helped = at_level_one(world, clock, student_id_number=number)
+    other = at_level_one(world, clock)
+    client = as_user("l1")
+    ids = [world.open_task(c, "approve_l1").id for c in (helped, other)]
+    page = client.post(
+        "/tasks/batch/confirm",
+        data={"task_ids": ids, "csrf_token": csrf_from(client, "/tasks/group")},
+    ).get_data(as_text=True)
+    assert "本人本年已获（元）" in page
+    assert page.count("1 次，1,000.00") == 1

@@ -280,7 +280,8 @@ def batch_confirm():
     except ValidationFailed as err:
         flash(err.message, "error")
         return redirect(back)
-    return render_template("tasks/batch_confirm.html", plan=plan, back=back)
+    received = archive.received_totals(session(), [t.case for t in plan.tasks])
+    return render_template("tasks/batch_confirm.html", plan=plan, back=back, received=received)
 
 
 @bp.post("/tasks/batch/approve")

@@ -580,6 +580,25 @@ def received_this_year(session: Session, case: Case) -> ReceivedLine:
     return ReceivedLine(year, entries, sum(e.amount_fen for e in entries))
 
 
+def received_totals(session: Session, cases: list[Case]) -> dict[int, tuple[int, int]]:
+    """Case id → (cases, fen) the same person already received this year, for a batch
+    approval's list: one query for all of them."""
+    if not cases:
+        return {}
+    keys = {c.subject_key for c in cases}
+    rows = session.execute(
+        select(Case.subject_key, func.count(Case.id), func.sum(Case.approved_fen))
+        .where(
+            Case.subject_key.in_(keys),
+            Case.id.not_in([c.id for c in cases]),
+            _received(local_now().year),
+        )
+        .group_by(Case.subject_key)
+    )
+    by_key = {key: (int(n), int(fen or 0)) for key, n, fen in rows}
+    return {c.id: by_key.get(c.subject_key, (0, 0)) for c in cases}
+
+
 def prefill(session: Session, user: User, record_id: int) -> dict:
     """The known fields of a new application for the worker (the caseworker's form)."""
     row = get_record(session, user, record_id)
