@@ -3,7 +3,6 @@ an existing archive from a file (managers: upload, column mapping, preview, conf
 import's progress). Rules live in workflows/archive.py and workflows/archive_import.py.
 """
 
-import json
 from urllib.parse import urlencode
 
 from flask import (
@@ -350,7 +349,3 @@ def import_progress(import_id: int):
     data = archive_import.import_json(row)
     data.pop("report", None)
     return jsonify(data)
-
-
-def mapping_json(mapping: dict) -> str:
-    return json.dumps(mapping, ensure_ascii=False)
