@@ -99,6 +99,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/engine.py --cases 200
 	$(BIN)/python bench/campaign.py --workers 60000
+	$(BIN)/python bench/archive.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

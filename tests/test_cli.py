@@ -52,10 +52,10 @@ def test_migrate_builds_the_schema_and_init_db_deploys_the_diagrams_once(run):
 
     first = run("init-db")
     assert first.exit_code == 0, first.output
-    assert first.output.count("（新版本）") == 7 and "tuition_grant" in first.output
+    assert first.output.count("（新版本）") == 8 and "tuition_grant" in first.output
     again = run("init-db")
-    assert again.exit_code == 0 and again.output.count("（未变化）") == 7
-    assert versions(run) == 7
+    assert again.exit_code == 0 and again.output.count("（未变化）") == 8
+    assert versions(run) == 8
 
 
 def test_deploy_adds_a_version_only_when_the_file_changed(run, tmp_path):

@@ -27,9 +27,11 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import BPMN, csrf_from
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from workflows import batches, campaigns, demo, engine, privacy, processes, reminders
 from workflows.models import (
+    ArchiveImport,
     AuditEvent,
     Campaign,
     Case,
@@ -115,6 +117,28 @@ def _with_a_batch_and_a_reminder(session) -> None:
     overdue = reminders.list_overdue(session, user("manager.nj"))
     assert overdue, "the demo has an overdue task to remind"
     reminders.remind(session, user("manager.nj"), overdue[0].id, "请尽快办理")
+    _with_archive_imports(session, user("manager.nj"), city)
+
+
+def _with_archive_imports(session, manager: User, city: Organisation) -> None:
+    """An archive file imported, and another waiting in its preview with bad lines."""
+    from archive_helpers import csv_bytes, worker_row
+
+    from workflows import archive_import
+
+    unit = session.scalars(
+        select(Organisation).where(Organisation.level == 3).order_by(Organisation.id)
+    ).first()
+    rows = [worker_row(90000 + i, org_code=unit.code) for i in range(3)]
+    done = archive_import.preview(session, manager, "archive.csv", csv_bytes(rows))
+    archive_import.confirm(session, manager, done.id)
+    archive_import.run_import(sessionmaker(bind=session.get_bind()), done.id)
+    bad = [worker_row(91000 + i, org_code=unit.code) for i in range(4)]
+    bad[0]["身份证号"] = "511002198001011234"
+    bad[1]["困难类别"] = "其它困难"
+    bad[2]["单位代码"] = "nowhere"
+    bad[3]["银行卡号"] = "6222020200112233440"
+    archive_import.preview(session, manager, "archive-2.csv", csv_bytes(bad))
 
 
 def _strings(value) -> list[str]:
@@ -150,6 +174,13 @@ def data_strings(session) -> list[str]:
     found.update(session.scalars(select(PaymentLine.reason)))
     for record in session.scalars(select(HardshipRecord)):
         found.update((record.worker_name, privacy.mask_name(record.worker_name)))
+        found.update((record.cause, record.bank_name, record.account_name))
+    for row in session.scalars(select(ArchiveImport)):
+        report = json.loads(row.report_json or "{}")
+        found.update(item["name"] for item in report.get("lines", []))
+        found.update(report.get("columns", {}).values())
+        for item in report.get("lines", []):  # what the file held, quoted in a reason
+            found.update(re.findall(r"“([^”]*)”", item["text"]))
     found.update(session.scalars(select(Objection.reason)))
     found.update(session.scalars(select(Objection.contact)))
     found.update(session.scalars(select(StoredFile.filename)))

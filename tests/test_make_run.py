@@ -343,6 +343,6 @@ def test_make_run_again_keeps_the_demo_and_the_diagrams(site):
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "演示数据已存在，未重复生成" in again.stdout
-    assert again.stdout.count("（未变化）") == 7 and "新版本" not in again.stdout
+    assert again.stdout.count("（未变化）") == 8 and "新版本" not in again.stdout
     with sqlite3.connect(site.database) as conn:
         assert conn.execute('SELECT count(*) FROM "case"').fetchone()[0] == before

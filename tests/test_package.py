@@ -98,7 +98,7 @@ def test_an_installed_wheel_serves_pages_and_sets_up_its_database(installed):
     assert all(line.startswith(str(site)) for line in where), where
 
     migrated = run([sys.executable, "-m", "workflows.cli", "init-db"], workdir, env)
-    assert migrated.stdout.count("（新版本）") == 7, migrated.stdout
+    assert migrated.stdout.count("（新版本）") == 8, migrated.stdout
     assert (workdir / "instance" / "warmflow.sqlite").is_file()
 
     port = free_port()

@@ -8,6 +8,7 @@ from flask_babel import get_locale
 
 from webapp import (
     api,
+    api_archive,  # noqa: F401
     api_audit,  # noqa: F401
     api_campaigns,  # noqa: F401 (adds routes to the api blueprint)
     api_casework,  # noqa: F401
@@ -18,6 +19,7 @@ from webapp import (
     api_reports,  # noqa: F401
     api_worklists,  # noqa: F401
     app_text,
+    archive,
     audit,
     auth,
     campaigns,
@@ -112,6 +114,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(editor.bp)
     app.register_blueprint(workdays.bp)
     app.register_blueprint(campaigns.bp)
+    app.register_blueprint(archive.bp)
     app.register_blueprint(finance.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(audit.bp)

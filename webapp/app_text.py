@@ -36,6 +36,18 @@ LINES: dict[str, list[str]] = {
     "archive.renew": [N_("回头看后继续保留档案，有效期至 %(day)s")],
     "archive.leave": [N_("解困脱困，退出档案")],
     "archive.cancel": [N_("案件撤销，档案随之注销")],
+    "archive.import": [
+        N_("导入档案文件“%(file)s”：共 %(total)s 行，跳过有误的 %(bad)s 行"),
+        N_("导入档案文件“%(file)s”：共 %(total)s 行"),
+    ],
+    "archive.imported": [
+        N_("档案文件“%(file)s”导入完成：导入 %(imported)s 人，跳过 %(skipped)s 行")
+    ],
+    "archive.export": [
+        N_("导出困难职工档案 %(count)s 人（完整号码）"),
+        N_("导出困难职工档案 %(count)s 人"),
+    ],
+    "archive.recheck_open": [N_("档案有效期届满，开始回头看：%(name)s")],
     "audit.export": [N_("导出审计日志 %(count)s 条")],
     "auth.locked": [N_("密码连续错误，账号锁定 15 分钟")],
     "auth.login": [N_("登录")],
@@ -122,6 +134,15 @@ LABELS: list[str] = [
     N_("第 %(n)s 次公示"),  # before the next: it would match this too
     N_("%(subject)s公示"),
     N_("%(what)s审批表"),
+    # workflows/archive_import.py: why a line of an archive file cannot be imported.
+    N_("身份证号与第 %(line)s 行重复"),
+    N_("单位代码“%(code)s”不存在或不在本单位范围内"),
+    N_("单位“%(name)s”不存在或不在本单位范围内"),
+    N_("未知的困难类别“%(value)s”"),
+    N_("性别应为“男”或“女”，而不是“%(value)s”"),
+    N_("建档日期“%(value)s”无法识别"),
+    N_("有效期至“%(value)s”无法识别"),
+    N_("有效期至超过 %(n)s 年以后"),
     # workflows/workdays.py: a period running into a year nobody has entered yet.
     N_("%(years)s的法定节假日安排尚未录入，期限暂按周一至周五计算，录入后以实际安排为准。"),
 ]

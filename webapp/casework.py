@@ -70,7 +70,32 @@ def task_extras(view: tasks.TaskView) -> dict:
     if tasks.is_approval_form(view.fields) and view.task.status == "open":
         found = approvals.outcomes(session(), view.task, ["approve", "return", "reject"])
         extras["outcomes"] = {decision: outcome_json(o) for decision, o in found.items()}
+        final = found.get("approve")
+        if final is not None and final.final:
+            extras["received_this_year"] = received_json(view.case)
     return extras
+
+
+def received_json(case) -> dict:
+    """Before the final approval: what the same person already received this year."""
+    from workflows import archive
+
+    line = archive.received_this_year(session(), case)
+    return {
+        "year": line.year,
+        "total_fen": line.total_fen,
+        "cases": [
+            {
+                "case_no": e.case.case_no,
+                "programme": e.case.programme,
+                "campaign": e.campaign.name if e.campaign else None,
+                "amount_fen": e.amount_fen,
+                "approved_at": e.case.approved_at.isoformat(),
+                "payment_status": e.payment_status or None,
+            }
+            for e in line.entries
+        ],
+    }
 
 
 def too_often(limit):

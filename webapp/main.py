@@ -43,6 +43,7 @@ def navigation() -> dict:
         (gettext("督办"), "reminders.overdue", None, SUPERVISOR_ROLES),
         (gettext("登记申请"), "tasks.new_case_choose", None, "caseworker"),
         (gettext("案件查询"), "cases.search", None, None),
+        (gettext("困难职工档案"), "archive.index", None, tuple(SEARCH_ROLES)),
         (gettext("单位管理"), "organisations.index", None, "manager"),
         (gettext("用户管理"), "user_admin.index", None, "manager"),
         (gettext("流程管理"), "processes.index", None, CITY_MANAGER),

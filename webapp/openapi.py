@@ -8,6 +8,7 @@ from copy import deepcopy
 from typing import Any
 
 from webapp import (
+    openapi_archive,
     openapi_audit,
     openapi_campaigns,
     openapi_casework,
@@ -655,7 +656,12 @@ PATHS: dict[str, Any] = {
                     "in": "query",
                     "schema": {
                         "type": "string",
-                        "enum": ["tuition_grant", "seasonal_aid", "hardship_archive"],
+                        "enum": [
+                            "tuition_grant",
+                            "seasonal_aid",
+                            "hardship_archive",
+                            "archive_recheck",
+                        ],
                     },
                 },
                 {
@@ -1034,6 +1040,7 @@ PATHS: dict[str, Any] = {
 
 # The money areas keep their part of the document next to their routes.
 for _part in (
+    openapi_archive,
     openapi_campaigns,
     openapi_finance,
     openapi_reports,
@@ -1084,6 +1091,7 @@ DOCUMENT: dict[str, Any] = {
         *openapi_documents.TAGS,
         *openapi_logins.TAGS,
         *openapi_org_admin.TAGS,
+        *openapi_archive.TAGS,
         {"name": "meta", "description": "接口文档"},
     ],
     "paths": _every_operation_may_be_malformed(PATHS),

@@ -106,6 +106,28 @@ TASK_EXTRAS: dict[str, Any] = {
         "description": "审批环节：approve / return / reject 各自的去向",
         "additionalProperties": OUTCOME,
     },
+    "received_this_year": {
+        "type": "object",
+        "description": "终审前：同一人（按身份证号哈希）本年度已获的帮扶（各业务、各单位）",
+        "properties": {
+            "year": {"type": "integer"},
+            "total_fen": {"type": "integer"},
+            "cases": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "case_no": {"type": ["string", "null"]},
+                        "programme": {"type": "string"},
+                        "campaign": {"type": ["string", "null"]},
+                        "amount_fen": {"type": "integer"},
+                        "approved_at": {"type": "string", "format": "date-time"},
+                        "payment_status": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+    },
 }
 
 SCHEMAS: dict[str, Any] = {

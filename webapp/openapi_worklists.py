@@ -8,7 +8,7 @@ from webapp.openapi_parts import SECURED, errors, id_param, json_body, nullable,
 DATETIME = {"type": "string", "format": "date-time", "description": "ISO 8601，带时区偏移"}
 
 
-PROGRAMME_IDS = ["tuition_grant", "seasonal_aid", "hardship_archive"]
+PROGRAMME_IDS = ["tuition_grant", "seasonal_aid", "hardship_archive", "archive_recheck"]
 
 
 def _query(name: str, description: str, schema: dict | None = None) -> dict:

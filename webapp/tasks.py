@@ -19,7 +19,7 @@ from wtforms import SelectField
 from webapp import forms
 from webapp.database import session
 from webapp.main import task_count
-from workflows import access, approvals, cases, reminders, tasks
+from workflows import access, approvals, archive, cases, reminders, tasks
 from workflows.cases import PROGRAMMES
 from workflows.clock import CST, as_utc, now
 from workflows.errors import Forbidden, NotFound, ValidationFailed
@@ -227,6 +227,12 @@ def show(task_id: int):
     is_open = view.task.status == "open"
     approval = tasks.is_approval_form(view.fields)
     earlier = tasks.earlier_data(db, view) if is_open else []
+    outcomes = (
+        approvals.outcomes(db, view.task, ["approve", "return", "reject"])
+        if approval and is_open
+        else {}
+    )
+    final = outcomes.get("approve")
     page = render_template(
         "tasks/show.html",
         view=view,
@@ -236,9 +242,11 @@ def show(task_id: int):
         approval=approval,
         earlier=[item for item in earlier if item.type != "file"],
         evidence=[item for item in earlier if item.type == "file"],
-        outcomes=approvals.outcomes(db, view.task, ["approve", "return", "reject"])
-        if approval and is_open
-        else {},
+        outcomes=outcomes,
+        # Before the final approval: what the same person already received this year.
+        received=archive.received_this_year(db, view.case) if final and final.final else None,
+        payment_labels=cases.PAYMENT_STATUS_LABELS,
+        programme_labels={k: p.label for k, p in PROGRAMMES.items()},
         colleagues=tasks.colleagues(db, user, task_id) if is_open else [],
         programme=PROGRAMMES.get(view.case.programme),
         assignee=db.get(User, view.task.assignee_id) if view.task.assignee_id else None,
@@ -272,7 +280,8 @@ def batch_confirm():
     except ValidationFailed as err:
         flash(err.message, "error")
         return redirect(back)
-    return render_template("tasks/batch_confirm.html", plan=plan, back=back)
+    received = archive.received_totals(session(), [t.case for t in plan.tasks])
+    return render_template("tasks/batch_confirm.html", plan=plan, back=back, received=received)
 
 
 @bp.post("/tasks/batch/approve")
@@ -300,6 +309,8 @@ def new_case_choose():
     db = session()
     offers = []
     for prog in PROGRAMMES.values():
+        if not prog.registerable:
+            continue
         try:
             latest_version(db, prog.process_id)
         except NotFound:
@@ -314,7 +325,7 @@ def new_case_choose():
 def new_case(process_id: str):
     db, user = session(), _user()
     _require_caseworker(user)
-    if process_id not in PROGRAMMES:
+    if process_id not in PROGRAMMES or not PROGRAMMES[process_id].registerable:
         raise NotFound(gettext("没有这项业务"))
     prog = PROGRAMMES[process_id]
     fields = loaded_version(db, latest_version(db, process_id).id).meta.get("start_form", [])
@@ -330,7 +341,15 @@ def new_case(process_id: str):
             render_kw={"required": True},
         )
     context = forms.rules.today_context(now().astimezone(CST).date())
-    form = forms.form_for(fields, extra, context=context)
+    # From a worker's page (一人一档): the archive's known fields; ID and card numbers are
+    # never written into the page, left empty they are taken from the archive.
+    known: dict = {}
+    from_archive = request.args.get("from_archive", "")
+    if from_archive.isdigit() and int(from_archive) < 2**31:
+        known = archive.prefill(db, user, int(from_archive))
+    numbers = {f["id"] for f in fields if f["type"] in ("id_number", "bank_card")}
+    kept = {fid for fid in numbers if known.get(fid)}
+    form = forms.form_for(fields, extra, values=known or None, context=context)
     general: dict[str, str] = {}
     message = ""
     status = 200
@@ -338,7 +357,10 @@ def new_case(process_id: str):
         raw = form.campaign.data if prog.needs_campaign else ""
         campaign_id = int(raw) if raw and str(raw).isdigit() else None
         try:
-            data = forms.collect(form, fields, db, user, context=context)
+            data = forms.collect(form, fields, db, user, context=context, blank_keeps=kept)
+            for fid in kept:
+                if not data.get(fid):
+                    data[fid] = known[fid]
             case = cases.start_case(db, user, process_id, data, campaign_id)
         except ValidationFailed as err:
             message = err.message
@@ -355,5 +377,6 @@ def new_case(process_id: str):
         message=message,
         general=general,
         campaigns=campaigns,
+        current={fid: known[fid] for fid in kept},
     )
     return page, status

@@ -77,6 +77,10 @@ ACTION_GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "archive.renew": "回头看后续档",
             "archive.leave": "退出档案",
             "archive.cancel": "注销档案",
+            "archive.import": "导入已有档案",
+            "archive.imported": "档案导入完成",
+            "archive.export": "导出档案",
+            "archive.recheck_open": "导入档案开始回头看",
         },
     ),
     "campaign.": (

@@ -55,6 +55,8 @@ class Programme:
     claim_kept_on: frozenset[str]
     one_per_year: bool
     subject_label: str
+    # A caseworker registers applications for it (not so a case the system opens).
+    registerable: bool = True
 
 
 PROGRAMMES: dict[str, Programme] = {
@@ -93,6 +95,21 @@ PROGRAMMES: dict[str, Programme] = {
         frozenset(),
         False,
         "职工",
+    ),
+    # The 回头看 of a worker loaded from an existing archive: opened by the timer worker
+    # on the record's valid-until date (archive.open_due_rechecks), never registered.
+    "archive_recheck": Programme(
+        "archive_recheck",
+        "回头看复核",
+        "HK",
+        "worker_name",
+        "worker_id_number",
+        False,
+        None,
+        frozenset(),
+        False,
+        "职工",
+        registerable=False,
     ),
 }
 DEFAULT_NOTICE_DAYS = 5
@@ -178,6 +195,8 @@ def start_case(
     prog = programme(process_id)
     if not user.has_role("caseworker"):
         raise Forbidden("只有经办人可以登记申请")
+    if not prog.registerable:
+        raise ValidationFailed(f"{prog.label}由系统按档案有效期发起，不能登记申请")
     with engine.unit_of_work(session):
         campaign = None
         if prog.needs_campaign:

@@ -293,6 +293,88 @@ def calendar_year(year: int, holidays: tuple[date, ...], workdays_: tuple[date, 
     click.echo(f"{year} 年节假日安排已录入：{len(holidays)} 天假日，{len(workdays_)} 天调休上班。")
 
 
+@main.command(
+    "import-archive", help="导入已有的困难职工档案（XLSX 或 CSV）：先检查整份文件，无误才导入。"
+)
+@click.argument("file", metavar="文件", type=click.Path(path_type=Path))
+@click.option("--org", "org_code", required=True, help="导入到的单位代码（文件中的单位须在其下）。")
+@click.option(
+    "--user",
+    "username",
+    default="",
+    help="以哪位管理员的名义导入（默认：该单位或上级单位的第一位管理员）。",
+)
+@click.option("--skip-bad", is_flag=True, help="跳过有误的行，只导入其余的行。")
+@click.option("--check-only", is_flag=True, help="只检查并列出有误的行，不导入。")
+def import_archive(
+    file: Path, org_code: str, username: str, skip_bad: bool, check_only: bool
+) -> None:
+    if not file.is_file():
+        _refuse(f"找不到文件：{file}")
+    content = file.read_bytes()
+
+    def work() -> None:
+        from sqlalchemy import select
+
+        from workflows import archive_import
+        from workflows.models import Organisation, User
+
+        factory = _factory()
+        with factory() as session:
+            org = session.scalar(select(Organisation).where(Organisation.code == org_code))
+            if org is None:
+                _refuse(f"单位代码“{org_code}”不存在")
+            query = select(User).where(User.is_active.is_(True)).order_by(User.id)
+            if username:
+                query = query.where(User.username == username)
+            user = next(
+                (
+                    u
+                    for u in session.scalars(query)
+                    if u.has_role("manager") and org.path.startswith(u.org.path)
+                ),
+                None,
+            )
+            if user is None:
+                _refuse(
+                    f"没有可导入到“{org.name}”的管理员账号" + (f"“{username}”" if username else "")
+                )
+            try:
+                row = archive_import.preview(session, user, file.name, content, org_code)
+            except archive_import.AlreadyImported as err:
+                click.echo(err.message)
+                return
+            report = archive_import.report(row)
+            click.echo(
+                f"共 {report['total']} 行：可导入 {report['ok']}，有误 {report['bad']}，"
+                f"提醒 {report['warned']}，已在档案中 {report['existing']}"
+            )
+            for item in report["lines"]:
+                kind = "错误" if item["level"] == "error" else "提醒"
+                click.echo(f"  第 {item['line']} 行（{kind}）：{item['text']}")
+            if report["more"]:
+                click.echo(f"  另有 {report['more']} 行未列出")
+            if check_only or (report["bad"] and not skip_bad):
+                archive_import.discard(session, user, row.id)
+                if report["bad"] and not check_only:
+                    _refuse(
+                        "文件有误，未导入任何一行：请修改后重新导入，或加 --skip-bad 跳过有误的行"
+                    )
+                click.echo("只检查，未导入。")
+                return
+            archive_import.confirm(session, user, row.id, skip_bad)
+            import_id = row.id
+        archive_import.run_import(factory, import_id)
+        with factory() as session:
+            done = session.get(archive_import.ArchiveImport, import_id)
+            if done.status != "done":
+                click.echo(f"错误：{done.message}", err=True)
+                sys.exit(1)
+            click.echo(f"已导入 {done.imported} 人，跳过 {done.skipped} 行（导入批次 {done.id}）。")
+
+    _run(work)
+
+
 @main.command("gen-key", help="生成一个新的 WARMFLOW_ENCRYPTION_KEY（32 字节随机数，base64）。")
 def gen_key() -> None:
     from workflows import crypto

@@ -323,11 +323,23 @@ class GrantClaim(Base):
 
 
 class HardshipRecord(Base):
-    """困难职工档案: created when an archive case is approved, re-checked yearly (回头看)."""
+    """困难职工档案: created when an archive case is approved, or loaded from a federation's
+    existing archive (`archive_import`, no case until its first 回头看); re-checked yearly."""
 
     __tablename__ = "hardship_record"
+    __table_args__ = (
+        # The archive list (archive.search, bench/archive.py): a scope's records by status,
+        # newest first; by category; 待回头看 soonest first; by name, and a name searched
+        # for (a scan of this index, not of the table).
+        Index("ix_hardship_record_list", "org_id", "status", "id"),
+        Index("ix_hardship_record_category", "category", "org_id", "status"),
+        Index("ix_hardship_record_valid", "status", "valid_until", "id", "org_id"),
+        Index("ix_hardship_record_name", "worker_name", "id", "org_id"),
+        UniqueConstraint("import_id", "source_line"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), unique=True)
+    # The archive case, or for an imported worker the 回头看 case once one is opened.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), unique=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     subject_key: Mapped[str] = mapped_column(String(64), index=True)
     worker_name: Mapped[str] = mapped_column(String(60))
@@ -341,6 +353,64 @@ class HardshipRecord(Base):
     bank_card: Mapped[str] = mapped_column(EncryptedString(120), default="")
     account_name: Mapped[str] = mapped_column(String(60), default="")
     phone: Mapped[str] = mapped_column(String(30), default="")
+    # The whole ID number, encrypted (a new application for the worker is prefilled with
+    # it); searches go by subject_key.
+    id_number: Mapped[str] = mapped_column(EncryptedString(120), default="")
+    gender: Mapped[str] = mapped_column(String(4), default="")
+    household_size: Mapped[int | None] = mapped_column(Integer)
+    monthly_income_fen: Mapped[int | None] = mapped_column(BigInteger)
+    cause: Mapped[str] = mapped_column(String(200), default="")
+    bank_name: Mapped[str] = mapped_column(String(100), default="")
+    # Where an imported record came from: the import (file name, sha256, who, when) and
+    # the file's line.
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("archive_import.id"), index=True)
+    source_line: Mapped[int | None] = mapped_column(Integer)
+
+
+class ArchiveImport(Base):
+    """One file of an existing archive: previewed (nothing written), then confirmed and
+    applied in chunks by a background job that records its progress. The file is kept
+    encrypted until the import is done (a restart reads it again); its sha256 makes the
+    same file a second time change nothing."""
+
+    __tablename__ = "archive_import"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # preview | running | done | failed | discarded
+    status: Mapped[str] = mapped_column(String(20), default="preview", index=True)
+    mapping_json: Mapped[str] = mapped_column(Text, default="{}")
+    report_json: Mapped[str] = mapped_column(Text, default="{}")
+    skip_bad: Mapped[bool] = mapped_column(Boolean, default=False)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    bad: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two managers confirming the same preview at once: one wins, the other gets 409.
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class ArchiveMapping(Base):
+    """The header names an organisation's files use for the archive's fields, saved at
+    the column-mapping step and offered again next time."""
+
+    __tablename__ = "archive_mapping"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), unique=True)
+    mapping_json: Mapped[str] = mapped_column(Text, default="{}")
+    saved_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
 
 class PublicNotice(Base):

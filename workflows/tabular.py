@@ -202,6 +202,24 @@ def read_table(
     return table
 
 
+def header_cells(filename: str, content: bytes, what: str = "文件") -> list[str]:
+    """The texts of the likeliest header line (the fullest of the first lines): what a
+    column-mapping step offers when the usual header names are not found."""
+    if not content or len(content) > MAX_FILE_BYTES:
+        return []
+    try:
+        _kind, lines = _open_lines(filename, content, what, MAX_ROWS, MAX_COLUMNS)
+        head = []
+        for _line, cells in lines:
+            head.append(cells)
+            if len(head) >= HEADER_SEARCH_LINES:
+                break
+    except ValidationFailed:
+        return []
+    best = max(head, key=lambda cells: sum(1 for c in cells if c), default=[])
+    return [c for c in best if c]
+
+
 def _accepted_names(
     fields: Mapping[str, Iterable[str]], mapping: Mapping[str, str] | None
 ) -> dict[str, list[str]]:

@@ -102,12 +102,21 @@ def describe(err: BaseException) -> str:
 
 
 def run_round(factory: sessionmaker) -> None:
-    """One round: fire the due timers, then move cases on after bank result imports."""
-    from workflows import batches  # the worker also moves cases on after a bank import
+    """One round: fire the due timers, open the 回头看 of imported workers whose date came,
+    go on with an archive import the server stopped, move cases on after bank imports."""
+    from workflows import (
+        archive,  # imported workers' 回头看 opens on its date too
+        archive_import,
+        batches,  # the worker also moves cases on after a bank import
+    )
 
     count = fire_due_timers(factory)
     if count:
         log.info("fired %d timer(s)", count)
+    rechecks = archive.open_due_rechecks(factory)
+    if rechecks:
+        log.info("opened %d 回头看 of imported workers", rechecks)
+    archive_import.resume_stale(factory)  # an archive import the server stopped midway
     with factory() as session:
         delivered = batches.deliver_results(session)
     if delivered:
