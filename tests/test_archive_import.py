@@ -8,7 +8,7 @@ from archive_helpers import csv_bytes, worker_id, worker_row, xlsx_bytes
 from conftest import cst
 from sqlalchemy import func, select, text
 
-from workflows import archive, archive_import, campaigns, timers
+from workflows import archive, archive_import, campaigns, organisations, timers
 from workflows.errors import Conflict, Forbidden, ValidationFailed
 from workflows.models import ArchiveImport, AuditEvent, Case, HardshipRecord, HumanTask, User
 
@@ -84,6 +84,15 @@ def test_whole_file_is_checked_with_line_numbers_and_nothing_written_before_conf
     world.session.expire_all()
     assert count(world.session) == 2
     assert sorted(world.session.scalars(select(HardshipRecord.source_line))) == [2, 7]
+
+
+def test_a_closed_unit_takes_no_new_archive_records(world):
+    organisations.close_unit(world.session, world.user("mgr"), world.orgs["g2"].id, None)
+    rows = [worker_row(1), worker_row(2, org_code="szq2")]
+    row = archive_import.preview(world.session, world.user("mgr"), "档案.csv", csv_bytes(rows))
+    by_line = {item["line"]: item for item in archive_import.report(row)["lines"]}
+    assert by_line[3]["level"] == "error" and "已撤销" in by_line[3]["text"]
+    assert 2 not in by_line
 
 
 def test_the_same_file_again_changes_nothing(world):

@@ -243,6 +243,9 @@ def _check_line(row: tabular.Row, orgs_by_code, orgs_by_name, categories, today)
             ln.errors.append(f"单位“{org_name}”不存在或不在本单位范围内")
     else:
         ln.errors.append("缺少单位代码或单位名称")
+    if org is not None and org.closed_at is not None:
+        ln.errors.append(f"单位“{org.name}”已撤销，不能再纳入档案")
+        org = None
     v["org_id"] = org.id if org is not None else None
     category = row["category"]
     if not category:
