@@ -924,6 +924,12 @@ def main() -> None:
             for r in runs
         },
     }
+    # The figures per database under flat names (pg_launch_per_s, sqlite_tasklist_p95_ms).
+    for r in runs:
+        prefix = {"postgresql": "pg"}.get(r["database"], r["database"])
+        for key in ("launch_per_s", "tasklist_p95_ms", "complete_p95_ms", "tasklist_p50_ms"):
+            result[f"{prefix}_{key}"] = r[key]
+        result[f"{prefix}_complete_form_p95_ms"] = r["complete_form"]["p95_ms"]
     for r in runs:
         log(
             f"{r['database']}: task list p95 {r['tasklist_p95_ms']} ms (goal {GOAL_LIST_MS:.0f}), "

@@ -15,6 +15,7 @@ from workflows.models import (
     CampaignBudget,
     CampaignLaunch,
     Case,
+    GrantClaim,
     HumanTask,
     Payment,
     PaymentBatch,
@@ -89,6 +90,61 @@ def test_launch_opens_one_case_per_archived_worker_and_never_twice(world):
             )
         )
         == 30
+    )
+
+
+def test_a_worker_who_applied_meanwhile_costs_only_their_own_case(world, monkeypatch):
+    """Someone registers one of the chunk's workers between the launch's claim check and
+    its bulk write (COPY on PostgreSQL): the chunk's write is undone to its savepoint and
+    the chunk goes one by one; that worker keeps their one case, the others get theirs."""
+    archive_workers(world.session, [world.orgs["g1"].id], 7)
+    write = campaigns._write_copies
+    taken = []
+
+    def meanwhile(session, actor, orgs, opening, campaign, fast):
+        if not taken:
+            worker = fast[3][0]
+            other = world.factory()
+            try:
+                scope = campaigns._claim_scope(opening.prog, campaign)
+                case = Case(
+                    programme="seasonal_aid",
+                    campaign_id=campaign.id,
+                    org_id=worker.org_id,
+                    applicant_name=worker.worker_name,
+                    subject_key=worker.subject_key,
+                    subject_id_masked=worker.subject_id_masked,
+                )
+                other.add(case)
+                other.flush()
+                other.add(
+                    GrantClaim(
+                        programme=scope[0],
+                        year=scope[1],
+                        subject_key=worker.subject_key,
+                        case_id=case.id,
+                    )
+                )
+                other.commit()
+            finally:
+                other.close()
+            taken.append(worker.subject_key)
+        return write(session, actor, orgs, opening, campaign, fast)
+
+    monkeypatch.setattr(campaigns, "_write_copies", meanwhile)
+    done = launch(world)
+    assert done.status == "done"
+    assert (done.created, done.failed) == (6, 1)
+    winter = world.campaigns["winter"].id
+    keys = world.session.scalars(select(Case.subject_key).where(Case.campaign_id == winter)).all()
+    assert len(keys) == 7 and keys.count(taken[0]) == 1
+    assert (
+        world.session.scalar(
+            select(func.count(HumanTask.id)).where(
+                HumanTask.element_id == "approve_l1", HumanTask.status == "open"
+            )
+        )
+        == 6
     )
 
 
