@@ -756,8 +756,13 @@ def old_indexes(engine) -> None:
     """The task-list indexes as they were before migration 0016 (full, status first; no
     extended statistics), for a plan and figures to compare against."""
     with engine.begin() as conn:
-        conn.execute(text("DROP INDEX ix_human_task_open"))
-        conn.execute(text("DROP INDEX ix_human_task_open_due"))
+        for name in (
+            "ix_human_task_open",
+            "ix_human_task_open_due",
+            "ix_human_task_queue_open",
+            "ix_human_task_queue_due",
+        ):
+            conn.execute(text(f"DROP INDEX {name}"))
         conn.execute(
             text(
                 "CREATE INDEX ix_human_task_list ON human_task "

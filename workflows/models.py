@@ -241,11 +241,14 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        # A task list: open tasks of a group at an organisation, unclaimed or claimed by
-        # one person, newest or soonest due first. The counts and the pages are read from
-        # these indexes alone (bench/tasklist.py). Partial: open tasks are a few per cent
-        # of the table, so the indexes stay small however long the history grows. Queries
-        # must say `status = 'open'` as a literal (tasks.OPEN) for the planner to use them.
+        # A task list: open tasks of a group at an organisation, claimed by one person
+        # (mine) or unclaimed (the queue, group), newest or soonest due first. The counts
+        # and the pages are read from these indexes alone, in order (bench/tasklist.py).
+        # Partial: open tasks are a few per cent of the table, so the indexes stay small
+        # however long the history grows. The queue has its own (assignee_id IS NULL is
+        # no equality to PostgreSQL: past it an index gives no order, the list was
+        # sorted). Queries must say `status = 'open'` as a literal (tasks.OPEN) for the
+        # planners to use them.
         Index(
             "ix_human_task_open",
             "candidate_group",
@@ -265,6 +268,24 @@ class HumanTask(Base):
             "id",
             postgresql_where=text("status = 'open'"),
             sqlite_where=text("status = 'open'"),
+        ),
+        Index(
+            "ix_human_task_queue_open",
+            "candidate_group",
+            "org_id",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'open' AND assignee_id IS NULL"),
+            sqlite_where=text("status = 'open' AND assignee_id IS NULL"),
+        ),
+        Index(
+            "ix_human_task_queue_due",
+            "candidate_group",
+            "org_id",
+            "due_at",
+            "id",
+            postgresql_where=text("status = 'open' AND assignee_id IS NULL"),
+            sqlite_where=text("status = 'open' AND assignee_id IS NULL"),
         ),
         Index("ix_human_task_assignee", "assignee_id", "status"),
         # 已办: the tasks one person completed, newest first.
