@@ -732,13 +732,19 @@ def explain(engine, factory, ids: dict) -> list[str]:
         ordered = tasks.task_query(user, "group").order_by(*tasks.SORTS["created"])
         page = ordered.limit(20)
         count = tasks.task_query(user, "group").with_only_columns(func.count(HumanTask.id))
-        deep = ordered.with_only_columns(HumanTask.id).limit(20).offset(1000)
-        last = session.scalars(ordered.with_only_columns(HumanTask.id).offset(999).limit(1))
-        last = last.first()
-        queries = [("first page", page), ("count", count.order_by(None)), ("offset 1000", deep)]
+        # A deep page: the 1,000th task on, or the queue's last page if it is shorter.
+        depth = max(0, min(1000, (session.scalar(count.order_by(None)) or 0) - 20))
+        deep = ordered.with_only_columns(HumanTask.id).limit(20).offset(depth)
+        last = session.scalars(ordered.with_only_columns(HumanTask.id).offset(depth - 1).limit(1))
+        last = last.first() if depth else None
+        queries = [
+            ("first page", page),
+            ("count", count.order_by(None)),
+            (f"offset {depth} (ids first)", deep),
+        ]
         if last is not None:
             keyset = ordered.where(tasks._after(session, "created", last)).limit(20)
-            queries.append(("keyset after 1000", keyset))
+            queries.append((f"keyset after the {depth}th", keyset))
         lines = []
         if engine.dialect.name == "sqlite":
             prefix = "EXPLAIN QUERY PLAN "
