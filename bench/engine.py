@@ -8,9 +8,26 @@ SpiffWorkflow does by default, and restore), which is the least a durable step n
 step, effects, human tasks, audit and one database commit. The step + serialize figure
 without the restore is printed too, with its ratio.
 
-    python bench/engine.py [--cases N] [--database-url URL]
+A second workload is a small diagram (bench/diagrams/linear.bpmn, deployed as a version
+in the bench's own database): five user tasks in a line, one exclusive gateway and one
+script, driven through `workflows.tasks.complete` against bare SpiffWorkflow completing
+the same five tasks with a JSON round trip after each. On a diagram this small the fixed
+cost of an action shows.
 
-The last line printed is one JSON object.
+What one action costs the database is counted, not timed (a SQLAlchemy
+`before_cursor_execute` listener and the engine's commit/begin events): statements,
+round trips (statements + BEGIN + COMMIT/ROLLBACK on PostgreSQL, where each is one trip
+to the server) and commits, per task completion (the small diagram) and per timer firing
+(the programme's notice timer).
+
+    python bench/engine.py [--cases N] [--database-url URL] [--postgres-url URL]
+
+By default it runs on a fresh SQLite file; with --postgres-url also on that PostgreSQL
+database (the bench's own: created and dropped by the script, never `test`).
+The last line printed is one JSON object; per database its keys are prefixed `sqlite_`
+or `pg_` (`pg_ratio`, `sqlite_linear_ratio`, ...), and `statements_per_step` holds the
+counts per database.
+
 """
 
 import argparse
@@ -34,7 +51,8 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnviron
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser  # noqa: E402
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import event, func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 from stdnum import luhn  # noqa: E402
 from stdnum.cn import ric  # noqa: E402
 
@@ -60,6 +78,15 @@ from workflows.models import (  # noqa: E402
 )
 
 STEPS_PER_CASE = 6
+LINEAR = ROOT / "bench" / "diagrams" / "linear.bpmn"
+# The small diagram's five tasks in order, who completes each, and what they submit.
+LINEAR_STEPS = (
+    ("t1", "cw", {"comment_t1": "材料齐全"}),
+    ("t2", "l1", {"decision": "approve"}),
+    ("t3", "l1", {"comment_t3": "复核无误"}),
+    ("t4", "l2", {"comment_t4": ""}),
+    ("t5", "cw", {"comment_t5": "已归档"}),
+)
 START = datetime(2026, 9, 7, 10, 0, tzinfo=CST)
 LATER = START + timedelta(days=14)
 VISIT = dict(
@@ -174,12 +201,78 @@ def raw_case(spec, subs, engine, serializer, data: dict) -> list[float]:
     return durations, serialize_only
 
 
+class StatementCounter:
+    """What the database is asked: statements (cursor executions), transactions begun and
+    ended. On PostgreSQL each of these is one round trip to the server (psycopg sends BEGIN
+    by itself before the first statement of a transaction); SQLite runs in the process."""
+
+    def __init__(self, engine) -> None:
+        self.remote = engine.dialect.name != "sqlite"
+        self.statements = self.begins = self.commits = self.rollbacks = 0
+        self.trace: list[str] | None = os.environ.get("BENCH_TRACE") and []
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "begin", self._begin)
+        event.listen(engine, "commit", self._commit)
+        event.listen(engine, "rollback", self._rollback)
+
+    def _statement(self, _conn, _cursor, statement, *_args) -> None:
+        self.statements += 1
+        if self.trace is not None:
+            self.trace.append(statement.split("\n")[0][:150])
+
+    def _begin(self, _conn) -> None:
+        self.begins += 1
+
+    def _commit(self, _conn) -> None:
+        self.commits += 1
+
+    def _rollback(self, _conn) -> None:
+        self.rollbacks += 1
+
+    def snapshot(self) -> tuple[int, int, int]:
+        trips = self.statements + (self.begins + self.commits + self.rollbacks) * self.remote
+        return self.statements, trips, self.commits
+
+    def since(self, before: tuple[int, int, int]) -> tuple[int, int, int]:
+        now_ = self.snapshot()
+        return tuple(a - b for a, b in zip(now_, before, strict=True))
+
+
+def linear_raw_spec():
+    parser = CamundaParser()
+    parser.add_bpmn_files([str(LINEAR)])
+    return parser.get_spec("bench_linear")
+
+
+def raw_linear_case(spec, serializer, data: dict) -> list[float]:
+    """The small diagram on bare SpiffWorkflow: each of the five tasks, then a JSON round
+    trip of the workflow (serialize, restore), timed per task."""
+    workflow = BpmnWorkflow(spec)
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.data.update(data)
+    workflow.do_engine_steps()
+    workflow = serializer.deserialize_json(serializer.serialize_json(workflow))
+    durations = []
+    for element, _who, values in LINEAR_STEPS:
+        began = time.perf_counter()
+        task = workflow.get_tasks(state=TaskState.READY, manual=True)[0]
+        assert task.task_spec.name == element, task.task_spec.name
+        task.data.update(values)
+        task.run()
+        workflow.do_engine_steps()
+        workflow = serializer.deserialize_json(serializer.serialize_json(workflow))
+        durations.append(time.perf_counter() - began)
+    assert workflow.is_completed(), "raw linear case did not finish"
+    return durations
+
+
 # --- through warmflow ---------------------------------------------------------------------
 
 
 def setup_world(factory):
     with factory() as session:
         processes.deploy_files(session, None, sorted((ROOT / "bpmn").glob("*.bpmn")))
+        processes.deploy_files(session, None, [LINEAR])
         city = users.add_organisation(session, "nj", "内江市总工会")
         district = users.add_organisation(session, "szq", "市中区总工会", city)
         union = users.add_organisation(session, "szq1", "城东街道帮扶站", district)
@@ -209,7 +302,9 @@ def setup_world(factory):
         return people, campaign.id
 
 
-def warmflow_case(factory, people, campaign_id, serial: int) -> tuple[list[float], int, int]:
+def warmflow_case(
+    factory, people, campaign_id, serial: int, counter: StatementCounter, timer_counts: list
+) -> tuple[list[float], int, int]:
     from workflows.models import User
 
     durations, running_sizes = [], []
@@ -272,7 +367,9 @@ def warmflow_case(factory, people, campaign_id, serial: int) -> tuple[list[float
             visit = task_id("home_visit_task")
             timed(lambda: tasks.complete(session, user("cw"), visit, visit_data))
             traveller.move_to(LATER)
+            before = counter.snapshot()
             timed(lambda: timers.fire_due_timers(factory))
+            timer_counts.append(counter.since(before))
             l1 = task_id("approve_l1")
             timed(lambda: tasks.complete(session, user("l1"), l1, {"decision": "approve"}))
             l2 = task_id("approve_l2")
@@ -288,34 +385,107 @@ def warmflow_case(factory, people, campaign_id, serial: int) -> tuple[list[float
         return durations, len(instance.state), max(running_sizes)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=100)
-    parser.add_argument(
-        "--database-url", default=None, help="default: a fresh SQLite file in a temporary folder"
-    )
-    args = parser.parse_args()
-    logging.getLogger("spiff").setLevel(logging.WARNING)
+LINEAR_PROGRAMME = cases.Programme(
+    "bench_linear",
+    "基准",
+    "BL",
+    "worker_name",
+    "worker_id_number",
+    False,
+    None,
+    frozenset(),
+    False,
+    "职工",
+)
 
-    folder = tempfile.mkdtemp(prefix="warmflow-bench-")
-    url = args.database_url or f"sqlite:///{os.path.join(folder, 'bench.sqlite')}"
+
+def warmflow_linear_case(factory, people, serial: int, counter: StatementCounter):
+    """The small diagram through warmflow: a case opened on it, then its five tasks each
+    completed through `tasks.complete` (timed, and counted)."""
+    from workflows.models import User
+
+    with factory() as session:
+        cw = session.get(User, people["cw"])
+        with db.unit_of_work(session):
+            opening = cases.Opening.latest(session, LINEAR_PROGRAMME, None)
+            clean = {"worker_name": "王大力", "worker_id_number": "", "amount_fen": 80000}
+            case = cases.open_case(
+                session, cw, cw.org, opening, clean, f"bench-linear-{serial}", "5110**********0011"
+            )
+        durations, counts = [], []
+        for element, who, values in LINEAR_STEPS:
+            task_id = session.scalars(
+                select(HumanTask.id).where(
+                    HumanTask.case_id == case.id,
+                    HumanTask.status == "open",
+                    HumanTask.element_id == element,
+                )
+            ).one()
+            actor = session.get(User, people[who])
+            session.commit()  # the completion's own transaction counts its BEGIN
+            before = counter.snapshot()
+            began = time.perf_counter()
+            tasks.complete(session, actor, task_id, dict(values))
+            durations.append(time.perf_counter() - began)
+            counts.append(counter.since(before))
+        instance = session.scalars(
+            select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+        ).one()
+        assert instance.status == "completed", "warmflow linear case did not finish"
+        return durations, counts
+
+
+def median(values) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def p95(values) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0.0
+
+
+def own_postgres(url: str):
+    """Create the bench's own database (dropped afterwards); never `test` or `postgres`."""
+    parsed = make_url(url)
+    name = parsed.database
+    if not name or name in ("test", "postgres", "template0", "template1"):
+        raise SystemExit(f"refusing to use the database {name!r}: name one of the bench's own")
+    admin = db.make_engine(
+        parsed.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return drop
+
+
+def run_database(url: str, cases_n: int) -> dict:
+    processes._versions.clear()
     engine = db.make_engine(url)
     if engine.dialect.name == "postgresql":
-        from sqlalchemy import text
-
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
     migrate.upgrade(engine)
     factory = db.make_session_factory(engine)
     people, campaign_id = setup_world(factory)
+    counter = StatementCounter(engine)
 
     spec, subs = raw_specs()
+    linear_spec = linear_raw_spec()
     raw_eng = raw_engine()
     serializer = serialization.full_serializer
     warm_times, raw_times, serialize_times, sizes, running = [], [], [], [], []
+    linear_warm, linear_raw, linear_counts, timer_counts = [], [], [], []
     # Interleave the two so machine noise hits both alike; one warm-up case each.
-    for serial in range(args.cases + 1):
+    for serial in range(cases_n + 1):
         raw_data = dict(
             application(serial, 1),
             programme="tuition_grant",
@@ -328,7 +498,14 @@ def main() -> None:
             case_no=f"JQ2026{serial:06d}",
         )
         raw, serialize_only = raw_case(spec, subs, raw_eng, serializer, raw_data)
-        warm, size, running_size = warmflow_case(factory, people, campaign_id, serial)
+        fired = []
+        warm, size, running_size = warmflow_case(
+            factory, people, campaign_id, serial, counter, fired
+        )
+        lin_raw = raw_linear_case(linear_spec, serializer, {"amount_fen": 80000})
+        lin_warm, lin_counts = warmflow_linear_case(factory, people, serial, counter)
+        if counter.trace is not None and serial == 1:
+            print("\n".join(counter.trace[-60:]))
         if serial == 0:
             continue
         raw_times.append(sum(raw))
@@ -336,14 +513,23 @@ def main() -> None:
         warm_times.append(sum(warm))
         sizes.append(size)
         running.append(running_size)
+        linear_raw.extend(lin_raw)
+        linear_warm.extend(lin_warm)
+        linear_counts.extend(lin_counts)
+        timer_counts.extend(fired)
+    engine.dispose()
 
     ms_per_task = statistics.median(warm_times) / STEPS_PER_CASE * 1000
     raw_ms_per_task = statistics.median(raw_times) / STEPS_PER_CASE * 1000
     serialize_ms = statistics.median(serialize_times) / STEPS_PER_CASE * 1000
-    result = {
-        "cases": args.cases,
+    linear_ms = median(linear_warm) * 1000
+    linear_raw_ms = median(linear_raw) * 1000
+
+    def per(counts, i):
+        return round(sum(c[i] for c in counts) / len(counts), 2)
+
+    return {
         "database": engine.dialect.name,
-        "steps_per_case": STEPS_PER_CASE,
         "ms_per_task": round(ms_per_task, 3),
         "raw_ms_per_task": round(raw_ms_per_task, 3),
         "ratio": round(ms_per_task / raw_ms_per_task, 3),
@@ -352,20 +538,86 @@ def main() -> None:
         "ratio_vs_step_serialize": round(ms_per_task / serialize_ms, 3),
         "state_bytes_per_case": int(statistics.median(sizes)),
         "running_state_bytes_max": max(running),
+        # The small linear diagram: per task completion, median and p95.
+        "linear_ms_per_task": round(linear_ms, 3),
+        "linear_p95_ms": round(p95(linear_warm) * 1000, 3),
+        "linear_raw_ms_per_task": round(linear_raw_ms, 3),
+        "linear_ratio": round(linear_ms / linear_raw_ms, 3),
+        "statements": {
+            "per_completion": per(linear_counts, 0),
+            "round_trips_per_completion": per(linear_counts, 1),
+            "commits_per_completion": per(linear_counts, 2),
+            "per_timer_firing": per(timer_counts, 0),
+            "round_trips_per_timer_firing": per(timer_counts, 1),
+            "commits_per_timer_firing": per(timer_counts, 2),
+        },
     }
-    print(
-        f"warmflow: {ms_per_task:.2f} ms per step (median case), raw SpiffWorkflow + JSON: "
-        f"{raw_ms_per_task:.2f} ms, ratio {result['ratio']:.2f}"
+
+
+PREFIX = {"sqlite": "sqlite", "postgresql": "pg"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=100)
+    parser.add_argument(
+        "--database-url", default=None, help="default: a fresh SQLite file in a temporary folder"
     )
-    print(
-        f"(raw step + serialize without restore: {serialize_ms:.2f} ms, ratio "
-        f"{result['ratio_vs_step_serialize']:.2f})"
+    parser.add_argument(
+        "--postgres-url",
+        default=None,
+        help="also run on this PostgreSQL database (the bench's own, created and dropped)",
     )
-    print(
-        f"stored state of a closed case: {result['state_bytes_per_case']} bytes; largest "
-        f"running state: {result['running_state_bytes_max']} bytes (spec stored once per "
-        f"version)"
-    )
+    args = parser.parse_args()
+    logging.getLogger("spiff").setLevel(logging.WARNING)
+
+    folder = tempfile.mkdtemp(prefix="warmflow-bench-")
+    url = args.database_url or f"sqlite:///{os.path.join(folder, 'bench.sqlite')}"
+    runs = [run_database(url, args.cases)]
+    if args.postgres_url:
+        drop = own_postgres(args.postgres_url)
+        try:
+            runs.append(run_database(args.postgres_url, args.cases))
+        finally:
+            drop()
+
+    first = runs[0]
+    result = {
+        "cases": args.cases,
+        "database": first["database"],
+        "steps_per_case": STEPS_PER_CASE,
+        **{k: v for k, v in first.items() if k not in ("database", "statements")},
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "statements_per_step": {r["database"]: r["statements"] for r in runs},
+    }
+    for r in runs:
+        prefix = PREFIX.get(r["database"], r["database"])
+        for key, value in r.items():
+            if key not in ("database", "statements"):
+                result[f"{prefix}_{key}"] = value
+        c = r["statements"]
+        print(
+            f"{r['database']}: programme {r['ms_per_task']:.2f} ms per step, raw SpiffWorkflow "
+            f"+ JSON {r['raw_ms_per_task']:.2f} ms, ratio {r['ratio']:.2f} (raw step + "
+            f"serialize without restore {r['raw_step_serialize_ms']:.2f} ms, ratio "
+            f"{r['ratio_vs_step_serialize']:.2f})"
+        )
+        print(
+            f"{r['database']}: small linear diagram {r['linear_ms_per_task']:.2f} ms per task "
+            f"(p95 {r['linear_p95_ms']:.2f}), raw {r['linear_raw_ms_per_task']:.2f} ms, ratio "
+            f"{r['linear_ratio']:.2f}"
+        )
+        print(
+            f"{r['database']}: per completion {c['per_completion']} statements, "
+            f"{c['round_trips_per_completion']} round trips, {c['commits_per_completion']} "
+            f"commits; per timer firing {c['per_timer_firing']} statements, "
+            f"{c['round_trips_per_timer_firing']} round trips, "
+            f"{c['commits_per_timer_firing']} commits"
+        )
+        print(
+            f"{r['database']}: stored state of a closed case {r['state_bytes_per_case']} bytes; "
+            f"largest running state {r['running_state_bytes_max']} bytes"
+        )
     print(json.dumps(result))
 
 

@@ -211,11 +211,18 @@ class BulkWriter:
                 for table, rows in batches.items():
                     if not rows:
                         continue
-                    columns = list(rows[0])
+                    given = list(rows[0])
+                    # COPY fills in no Python-side defaults (approval_levels, ...): add them.
+                    defaults = {
+                        c.name: c.default.arg if c.default.is_scalar else c.default.arg(None)
+                        for c in table.columns
+                        if c.name not in given and c.default is not None
+                    }
+                    columns = given + list(defaults)
                     names = ", ".join(f'"{c}"' for c in columns)
                     with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
                         for row in rows:
-                            copy.write_row([row[c] for c in columns])
+                            copy.write_row([row[c] for c in given] + list(defaults.values()))
                 raw.commit()
             finally:
                 raw.close()
@@ -717,18 +724,65 @@ def measure_completion(app, factory, ids: dict, count: int) -> dict:
 
 
 def explain(engine, factory, ids: dict) -> list[str]:
-    """The plans of the level-1 group list's page and count queries."""
+    """The plans of the level-1 group list's first page, its count, a deep page (offset
+    1,000) and the same deep page by keyset (after the previous page's last task); on
+    PostgreSQL with ANALYZE (actual rows and time)."""
     with factory() as session:
         user = session.get(User, ids["org_user"][(ids["unions"][0], "approver_l1")][0])
-        page = tasks.task_query(user, "group").order_by(*tasks.SORTS["created"]).limit(20)
+        ordered = tasks.task_query(user, "group").order_by(*tasks.SORTS["created"])
+        page = ordered.limit(20)
         count = tasks.task_query(user, "group").with_only_columns(func.count(HumanTask.id))
+        # A deep page: the 1,000th task on, or the queue's last page if it is shorter.
+        depth = max(0, min(1000, (session.scalar(count.order_by(None)) or 0) - 20))
+        deep = ordered.with_only_columns(HumanTask.id).limit(20).offset(depth)
+        last = session.scalars(ordered.with_only_columns(HumanTask.id).offset(depth - 1).limit(1))
+        last = last.first() if depth else None
+        queries = [
+            ("first page", page),
+            ("count", count.order_by(None)),
+            (f"offset {depth} (ids first)", deep),
+        ]
+        if last is not None:
+            keyset = ordered.where(tasks._after(session, "created", last)).limit(20)
+            queries.append((f"keyset after the {depth}th", keyset))
         lines = []
-        prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-        for query in (page, count.order_by(None)):
+        if engine.dialect.name == "sqlite":
+            prefix = "EXPLAIN QUERY PLAN "
+        else:
+            prefix = "EXPLAIN (ANALYZE, COSTS, TIMING OFF, SUMMARY ON) "
+        for label, query in queries:
             compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+            lines.append(f"-- {label}")
             for row in session.execute(text(prefix + str(compiled))):
                 lines.append(" | ".join(str(c) for c in row))
         return lines
+
+
+def old_indexes(engine) -> None:
+    """The task-list indexes as they were before migration 0016 (full, status first; no
+    extended statistics), for a plan and figures to compare against."""
+    with engine.begin() as conn:
+        for name in (
+            "ix_human_task_open",
+            "ix_human_task_open_due",
+            "ix_human_task_queue_open",
+            "ix_human_task_queue_due",
+        ):
+            conn.execute(text(f"DROP INDEX {name}"))
+        conn.execute(
+            text(
+                "CREATE INDEX ix_human_task_list ON human_task "
+                "(status, candidate_group, org_id, assignee_id, created_at, id)"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE INDEX ix_human_task_list_due ON human_task "
+                "(status, candidate_group, org_id, assignee_id, due_at, id)"
+            )
+        )
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("DROP STATISTICS IF EXISTS st_human_task_group_org"))
 
 
 # --- one database ---------------------------------------------------------------------
@@ -743,6 +797,8 @@ def run(url: str, args) -> dict:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
     migrate.upgrade(engine)
+    if args.old_indexes:
+        old_indexes(engine)
     factory = db.make_session_factory(engine)
     ids = setup(factory)
     began = time.perf_counter()
@@ -805,6 +861,7 @@ def run(url: str, args) -> dict:
     return {
         "database": engine.dialect.name,
         "counts": counts,
+        "plans": plans,
         "finished_insert_s": round(finished_s, 1),
         "launch_per_s": round(created / launch_s, 1),
         "lists": lists,
@@ -856,6 +913,11 @@ def main() -> None:
         "--overdue-share", type=float, default=0.05, help="open tasks made overdue (督办)"
     )
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument(
+        "--old-indexes",
+        action="store_true",
+        help="the task-list indexes before migration 0016 (to compare plans and figures)",
+    )
     parser.add_argument(
         "--postgres-url",
         default=DEFAULT_POSTGRES,
@@ -916,6 +978,7 @@ def main() -> None:
                 "finished_insert_s": r["finished_insert_s"],
                 "launch_per_s": r["launch_per_s"],
                 "counts": r["counts"],
+                "plans": r["plans"],
                 "load_average": r["load_average"],
                 "moved_to_l2": r["moved_to_l2"],
                 "waiting_l2_after": r["waiting_l2_after"],
@@ -924,6 +987,12 @@ def main() -> None:
             for r in runs
         },
     }
+    # The figures per database under flat names (pg_launch_per_s, sqlite_tasklist_p95_ms).
+    for r in runs:
+        prefix = {"postgresql": "pg"}.get(r["database"], r["database"])
+        for key in ("launch_per_s", "tasklist_p95_ms", "complete_p95_ms", "tasklist_p50_ms"):
+            result[f"{prefix}_{key}"] = r[key]
+        result[f"{prefix}_complete_form_p95_ms"] = r["complete_form"]["p95_ms"]
     for r in runs:
         log(
             f"{r['database']}: task list p95 {r['tasklist_p95_ms']} ms (goal {GOAL_LIST_MS:.0f}), "

@@ -102,6 +102,7 @@ def test_task_list_mine_and_group_follow_a_claim(client, world, tokens):
         "total": 0,
         "limit": 50,
         "offset": 0,
+        "next_after": None,
     }
 
     group = client.get("/api/v1/tasks?scope=group", headers=cw1).get_json()
@@ -176,6 +177,55 @@ def test_task_list_filters_and_pages(app, client, world, clock):
         assert field in answer.get_json()["errors"]
     assert client.get("/api/v1/tasks?scope=everyone", headers=cw1).status_code == 422
     assert client.get("/api/v1/tasks?programme=nope", headers=cw1).status_code == 422
+
+
+def test_task_list_pages_by_key_without_skipping_when_a_task_is_done_meanwhile(app, client, world):
+    for _ in range(5):
+        start(world)
+    cw1 = api_token(app, "cw1")
+
+    def page(query: str) -> dict:
+        answer = client.get(f"/api/v1/tasks?scope=all&limit=2&{query}", headers=cw1)
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json()
+
+    first = page("")
+    assert first["total"] == 5 and len(first["items"]) == 2
+    assert first["next_after"] == first["items"][-1]["id"]
+    # A task of the first page is done before the next page is read: by offset the next
+    # page would skip one; by key it starts right after the first page's last task.
+    done = world.session.get(HumanTask, first["items"][0]["id"])
+    world.do(
+        "cw1",
+        done.case,
+        "home_visit_task",
+        {
+            "visit_date": "2026-09-07",
+            "visitors": "张经办、刘经办",
+            "household_situation": "父亲下岗，母亲患病，家庭收入低",
+            "visit_verdict": "confirmed",
+        },
+    )
+    seen = [t["id"] for t in first["items"]]
+    after = first["next_after"]
+    while after is not None:
+        nxt = page(f"after={after}")
+        seen += [t["id"] for t in nxt["items"]]
+        after = nxt["next_after"]
+    world.session.expire_all()
+    open_ids = set(
+        world.session.scalars(
+            select(HumanTask.id).where(
+                HumanTask.status == "open", HumanTask.element_id == "home_visit_task"
+            )
+        )
+    )
+    assert len(seen) == len(set(seen)) == 5
+    assert open_ids <= set(seen)
+    for query in ("after=x", "after=0", "after=99999999"):
+        answer = client.get(f"/api/v1/tasks?scope=all&{query}", headers=cw1)
+        assert answer.status_code == 422, query
+        assert "after" in answer.get_json()["errors"]
 
 
 def test_task_detail_has_the_form(client, world, tokens):

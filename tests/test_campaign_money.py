@@ -7,14 +7,17 @@ import pytest
 from campaign_helpers import approve_all, archive_workers, card, result_file
 from sqlalchemy import func, select
 
-from workflows import batches, campaigns, reports, tasks
+from workflows import batches, campaigns, payments, reports, tasks
+from workflows.engine import ProcessError
 from workflows.errors import Conflict, ValidationFailed
 from workflows.models import (
+    AuditEvent,
     BudgetReservation,
     Campaign,
     CampaignBudget,
     CampaignLaunch,
     Case,
+    GrantClaim,
     HumanTask,
     Payment,
     PaymentBatch,
@@ -89,6 +92,61 @@ def test_launch_opens_one_case_per_archived_worker_and_never_twice(world):
             )
         )
         == 30
+    )
+
+
+def test_a_worker_who_applied_meanwhile_costs_only_their_own_case(world, monkeypatch):
+    """Someone registers one of the chunk's workers between the launch's claim check and
+    its bulk write (COPY on PostgreSQL): the chunk's write is undone to its savepoint and
+    the chunk goes one by one; that worker keeps their one case, the others get theirs."""
+    archive_workers(world.session, [world.orgs["g1"].id], 7)
+    write = campaigns._write_copies
+    taken = []
+
+    def meanwhile(session, actor, orgs, opening, campaign, fast):
+        if not taken:
+            worker = fast[3][0]
+            other = world.factory()
+            try:
+                scope = campaigns._claim_scope(opening.prog, campaign)
+                case = Case(
+                    programme="seasonal_aid",
+                    campaign_id=campaign.id,
+                    org_id=worker.org_id,
+                    applicant_name=worker.worker_name,
+                    subject_key=worker.subject_key,
+                    subject_id_masked=worker.subject_id_masked,
+                )
+                other.add(case)
+                other.flush()
+                other.add(
+                    GrantClaim(
+                        programme=scope[0],
+                        year=scope[1],
+                        subject_key=worker.subject_key,
+                        case_id=case.id,
+                    )
+                )
+                other.commit()
+            finally:
+                other.close()
+            taken.append(worker.subject_key)
+        return write(session, actor, orgs, opening, campaign, fast)
+
+    monkeypatch.setattr(campaigns, "_write_copies", meanwhile)
+    done = launch(world)
+    assert done.status == "done"
+    assert (done.created, done.failed) == (6, 1)
+    winter = world.campaigns["winter"].id
+    keys = world.session.scalars(select(Case.subject_key).where(Case.campaign_id == winter)).all()
+    assert len(keys) == 7 and keys.count(taken[0]) == 1
+    assert (
+        world.session.scalar(
+            select(func.count(HumanTask.id)).where(
+                HumanTask.element_id == "approve_l1", HumanTask.status == "open"
+            )
+        )
+        == 6
     )
 
 
@@ -192,6 +250,58 @@ def test_the_same_result_file_twice_changes_nothing(world):
     assert (third.paid, third.failed, third.unchanged) == (0, 0, 4)
     statuses = [p.status for p in world.session.scalars(select(Payment).order_by(Payment.id))]
     assert sorted(statuses) == ["failed", "failed", "paid", "paid"]
+
+
+def test_cases_move_on_many_per_transaction_and_a_failing_one_is_set_aside(world, monkeypatch):
+    """Moving cases on after an import groups several cases in one transaction; a case
+    that fails is rolled back alone: a conflict or an unexpected error leaves its answer
+    pending for the next round, a refusal by the diagram marks it. The others move on."""
+    monkeypatch.setattr(batches, "DELIVER_GROUP", 3)
+    fin, batch = _sent_batch(world, n=6)
+    content = result_file(world.session, batch.id)
+    batches.import_results(world.session, fin, batch.id, "r.csv", content)
+    ids = [p.id for p in world.session.scalars(select(Payment).order_by(Payment.id))]
+    conflict, broken, refused = ids[0], ids[1], ids[4]
+    notify = payments.notify_case
+
+    def flaky(session, payment, actor_id):
+        if payment.id == refused:
+            notify(session, payment, actor_id)  # the case moved on (rows written) ...
+            raise ProcessError("流程无法继续：测试")  # ... then refused: all of it undone
+        if payment.id == conflict:
+            raise Conflict("其他人已办理了此任务，请刷新后重试")
+        if payment.id == broken:
+            raise RuntimeError("a bug in one case")
+        notify(session, payment, actor_id)
+
+    monkeypatch.setattr(payments, "notify_case", flaky)
+    assert batches.deliver_results(world.session) == 3
+    world.session.expire_all()
+    by_id = {p.id: p for p in world.session.scalars(select(Payment))}
+    assert {i for i, p in by_id.items() if p.delivery == ""} == set(ids) - {
+        conflict,
+        broken,
+        refused,
+    }
+    assert (by_id[conflict].delivery, by_id[broken].delivery) == ("pending", "pending")
+    assert by_id[refused].delivery == "error"
+    refused_case = world.session.get(Case, by_id[refused].case_id)
+    assert refused_case.status == "running"  # its move was undone with its savepoint
+    assert (
+        world.session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.case_id == refused_case.id, AuditEvent.action == "payment.result"
+            )
+        )
+        == 0
+    )
+    paid = world.session.scalars(select(Case).where(Case.outcome == "end_paid")).all()
+    assert len(paid) == 3
+    # The next round delivers what was set aside for a retry.
+    monkeypatch.setattr(payments, "notify_case", notify)
+    assert batches.deliver_results(world.session) == 2
+    world.session.expire_all()
+    assert len(world.session.scalars(select(Case).where(Case.outcome == "end_paid")).all()) == 5
 
 
 def _refused(world, fin, batch, content, *messages):

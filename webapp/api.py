@@ -348,10 +348,17 @@ def task_list():
     )
     limit = _int_arg("limit", 50, 1, MAX_LIMIT)
     offset = _int_arg("offset", 0, 0)
+    after = _int_arg("after", 0, 1) if request.args.get("after") else None
     db, user = session(), g.api_user
-    rows = tasks.list_tasks(db, user, scope, flt, limit=limit, offset=offset)
+    rows = tasks.list_tasks(db, user, scope, flt, limit=limit, offset=offset, after=after)
     total = tasks.count_tasks(db, user, scope, flt)
-    return jsonify(items=[task_json(r) for r in rows], total=total, limit=limit, offset=offset)
+    return jsonify(
+        items=[task_json(r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_after=rows[-1].id if len(rows) == limit else None,
+    )
 
 
 @bp.get("/tasks/<int:task_id>")

@@ -142,6 +142,10 @@ SCHEMAS: dict[str, Any] = {
             "total": {"type": "integer", "description": "符合条件的任务总数（不受分页影响）"},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
+            "next_after": nullable(
+                "integer",
+                description="下一页的 after 值（scope 为 mine、group、all 时；已无下一页为 null）",
+            ),
         },
     },
     "FormField": {
@@ -685,6 +689,14 @@ PATHS: dict[str, Any] = {
                     "name": "offset",
                     "in": "query",
                     "schema": {"type": "integer", "minimum": 0, "default": 0},
+                },
+                {
+                    "name": "after",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1},
+                    "description": "按键翻页（scope 为 mine、group、all 时）："
+                    "上一页最后一个任务的 id（即上一页返回的 next_after），从其后开始，"
+                    "无论翻到多深都一样快，翻页期间有任务办结也不会漏项或重复",
                 },
             ],
             "responses": {

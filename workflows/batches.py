@@ -11,9 +11,9 @@ or line of another batch refuses the file, with the bad lines listed. Importing 
 answer again changes nothing.
 
 Recording the answer is a few bulk statements (60,000 lines in seconds); moving each
-case on (the `payment_result` message to its workflow) happens afterwards, one case per
-transaction, in `deliver_results` (run by the web app after an import and by the
-worker), so a slow or failing case never holds up the money's record.
+case on (the `payment_result` message to its workflow) happens afterwards, many cases per
+transaction, each in its own savepoint, in `deliver_results` (run by the web app after an
+import and by the worker), so a slow or failing case never holds up the money's record.
 """
 
 import logging
@@ -22,7 +22,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from workflows import access, campaigns, engine, payments, tabular
 from workflows.audit import record
@@ -627,37 +629,65 @@ def pending_deliveries(session: Session) -> int:
     return session.scalar(select(func.count(Payment.id)).where(Payment.delivery == "pending"))
 
 
+# Bank answers moved on per transaction: each case in its own savepoint, so one that
+# fails is set aside (rolled back to its savepoint) without undoing the others.
+DELIVER_GROUP = 50
+
+
 def deliver_results(session: Session, limit: int | None = None) -> int:
-    """Send each recorded bank answer to its case's workflow, one case per transaction: a
-    paid case finishes, a failed one opens 更正银行卡. Returns how many were delivered."""
+    """Send each recorded bank answer to its case's workflow, `DELIVER_GROUP` cases per
+    transaction: a paid case finishes, a failed one opens 更正银行卡. A case another
+    worker moved on meanwhile (a conflict) or that fails unexpectedly is set aside, its
+    answer left pending for the next round; one the diagram refuses is marked and
+    recorded. Returns how many were delivered."""
     query = select(Payment.id).where(Payment.delivery == "pending").order_by(Payment.id)
     if limit is not None:
         query = query.limit(limit)
     ids = list(session.scalars(query))
     session.rollback()
     delivered = 0
-    for payment_id in ids:
-        try:
-            with engine.unit_of_work(session):
-                payment = session.get(Payment, payment_id)
-                if payment is None or payment.delivery != "pending":
-                    continue
-                payments.notify_case(session, payment, None)
-                payment.delivery = ""
-            delivered += 1
-        except Conflict:
-            continue  # another worker moved this case on first
-        except WarmflowError as err:
-            log.warning("payment %s: result not delivered: %s", payment_id, err.message)
-            with engine.unit_of_work(session):
-                payment = session.get(Payment, payment_id)
-                payment.delivery = "error"
-                record(
-                    session,
-                    None,
-                    payment.case_id,
-                    "payment.delivery_error",
-                    f"银行结果未能推进案件：{err.message}",
-                    payment_id=payment_id,
-                )
+    for start in range(0, len(ids), DELIVER_GROUP):
+        delivered += _deliver_group(session, ids[start : start + DELIVER_GROUP])
+    return delivered
+
+
+def _deliver_group(session: Session, ids: list[int]) -> int:
+    delivered = 0
+    refused: list[tuple[int, int, str]] = []
+    with engine.unit_of_work(session):
+        # Rows another worker holds are theirs to deliver (PostgreSQL; SQLite has one
+        # writer at a time anyway).
+        group = session.scalars(
+            select(Payment)
+            .where(Payment.id.in_(ids), Payment.delivery == "pending")
+            .order_by(Payment.id)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for payment in group:
+            payment_id, case_id = payment.id, payment.case_id
+            try:
+                with session.begin_nested():
+                    payments.notify_case(session, payment, None)
+                    payment.delivery = ""
+                    session.flush()
+                delivered += 1
+            except (Conflict, StaleDataError):
+                continue  # another worker moved this case on first: its answer stays pending
+            except WarmflowError as err:
+                log.warning("payment %s: result not delivered: %s", payment_id, err.message)
+                refused.append((payment_id, case_id, err.message))
+            except OperationalError:
+                raise  # the database, not this case: the group is undone and tried again
+            except Exception:  # noqa: BLE001 - one broken case must not hold up the others
+                log.exception("payment %s: result not delivered, left for a retry", payment_id)
+        for payment_id, case_id, message in refused:
+            session.get(Payment, payment_id).delivery = "error"
+            record(
+                session,
+                None,
+                case_id,
+                "payment.delivery_error",
+                f"银行结果未能推进案件：{message}",
+                payment_id=payment_id,
+            )
     return delivered

@@ -18,6 +18,7 @@ from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -751,111 +752,184 @@ def _open_chunk(session, actor, orgs, opening, campaign, workers, templates, pro
     return created, failed
 
 
+class _Copier:
+    """PostgreSQL's bulk path for a launch: ids drawn from the sequences in one query and
+    rows sent by COPY through psycopg, in the session's transaction (and savepoint).
+    COPY fills in no Python-side column defaults, so each row is completed with them."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.raw = session.connection().connection.driver_connection
+
+    def ids(self, table, count: int) -> list[int]:
+        sequence = sql_text(
+            "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
+        )
+        quoted = f'"{table.name}"'
+        return sorted(self.session.scalars(sequence, {"t": quoted, "n": count}))
+
+    def write(self, table, rows: list[dict]) -> None:
+        if not rows:
+            return
+        given = set(rows[0])
+        columns = [c for c in table.columns if c.name in given or c.default is not None]
+        defaults = {
+            c.name: c.default for c in columns if c.name not in given and c.default is not None
+        }
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        try:
+            with self.raw.cursor() as cursor:
+                with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+                    for row in rows:
+                        copy.write_row(
+                            [
+                                row[c.name] if c.name in row else _default(defaults[c.name])
+                                for c in columns
+                            ]
+                        )
+        except self._integrity as err:  # a concurrent claim: the caller goes one by one
+            raise IntegrityError(f"COPY {table.name}", None, err) from err
+
+    @property
+    def _integrity(self):
+        import psycopg
+
+        return psycopg.IntegrityError
+
+
+def _default(default):
+    if default.is_scalar:
+        return default.arg
+    return default.arg(None)  # SQLAlchemy wraps plain callables (now) to take a context
+
+
+def _copier(session: Session) -> "_Copier | None":
+    return _Copier(session) if session.get_bind().dialect.name == "postgresql" else None
+
+
 def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
+    """Write a chunk of template copies in bulk: multi-row INSERTs on SQLite, COPY on
+    PostgreSQL (ids drawn first, so the case numbers go in with the rows)."""
     prog, version = opening.prog, opening.version
     scope = _claim_scope(prog, campaign)
     at = now()
-    case_ids = list(
-        session.scalars(
-            insert(Case).returning(Case.id, sort_by_parameter_order=True),
-            [
-                dict(
-                    programme=prog.process_id,
-                    campaign_id=campaign.id,
-                    org_id=worker.org_id,
-                    applicant_name=worker.worker_name,
-                    subject_key=worker.subject_key,
-                    subject_id_masked=worker.subject_id_masked,
-                    amount_fen=template.amount,
-                    approval_levels=approval_levels_needed(campaign, template.amount),
-                    category=worker.category,
-                    created_by_id=actor.id,
-                    created_at=at,
-                )
-                for worker, _data, template in fast
-            ],
+    copier = _copier(session)
+    case_rows = [
+        dict(
+            programme=prog.process_id,
+            campaign_id=campaign.id,
+            org_id=worker.org_id,
+            applicant_name=worker.worker_name,
+            subject_key=worker.subject_key,
+            subject_id_masked=worker.subject_id_masked,
+            amount_fen=template.amount,
+            approval_levels=approval_levels_needed(campaign, template.amount),
+            category=worker.category,
+            created_by_id=actor.id,
+            created_at=at,
         )
-    )
-    numbers = [f"{prog.case_prefix}{campaign.year}{case_id:06d}" for case_id in case_ids]
-    session.execute(
-        update(Case),
-        [{"id": i, "case_no": n} for i, n in zip(case_ids, numbers, strict=True)],
-    )
-    session.execute(
-        insert(GrantClaim),
-        [
-            dict(programme=scope[0], year=scope[1], subject_key=worker.subject_key, case_id=i)
-            for (worker, _data, _template), i in zip(fast, case_ids, strict=True)
-        ],
-    )
+        for worker, _data, template in fast
+    ]
+
+    def number(case_id: int) -> str:
+        return f"{prog.case_prefix}{campaign.year}{case_id:06d}"
+
+    if copier is not None:
+        case_ids = copier.ids(Case.__table__, len(fast))
+        for row, case_id in zip(case_rows, case_ids, strict=True):
+            row.update(id=case_id, case_no=number(case_id))
+        copier.write(Case.__table__, case_rows)
+    else:
+        case_ids = list(
+            session.scalars(
+                insert(Case).returning(Case.id, sort_by_parameter_order=True), case_rows
+            )
+        )
+        session.execute(update(Case), [{"id": i, "case_no": number(i)} for i in case_ids])
+    numbers = [number(case_id) for case_id in case_ids]
+    claim_rows = [
+        dict(programme=scope[0], year=scope[1], subject_key=worker.subject_key, case_id=i)
+        for (worker, _data, _template), i in zip(fast, case_ids, strict=True)
+    ]
+    if copier is not None:
+        copier.write(GrantClaim.__table__, claim_rows)
+    else:
+        session.execute(insert(GrantClaim), claim_rows)
     pins = json.dumps({pid: v.id for pid, v in opening.called.items()})
     states, task_rows = [], []
     for (_worker, data, template), case_no in zip(fast, numbers, strict=True):
-        text, fresh = template.copy_text()
+        text_, fresh = template.copy_text()
         values = dict(data, case_no=case_no)
         for name in PERSONAL_FIELDS:
             quoted = json.dumps(_placeholder(name), ensure_ascii=False)
-            text = text.replace(quoted, json.dumps(values.get(name, ""), ensure_ascii=False))
-        states.append(serialization.compress(text))
+            text_ = text_.replace(quoted, json.dumps(values.get(name, ""), ensure_ascii=False))
+        states.append(serialization.compress(text_))
         task_rows.append(
             [dict(t, task_uuid=fresh.get(t["task_uuid"], t["task_uuid"])) for t in template.tasks]
         )
-    instance_ids = list(
-        session.scalars(
-            insert(ProcessInstance).returning(ProcessInstance.id, sort_by_parameter_order=True),
-            [
-                dict(
-                    case_id=case_id,
-                    version_id=version.id,
-                    subprocess_versions=pins,
-                    state=state,
-                    next_timer_at=template.next_timer_at,
-                    calendar_warning=template.warning,
-                    updated_at=at,
-                )
-                for (_w, _d, template), case_id, state in zip(fast, case_ids, states, strict=True)
-            ],
+    instance_rows = [
+        dict(
+            case_id=case_id,
+            version_id=version.id,
+            subprocess_versions=pins,
+            state=state,
+            next_timer_at=template.next_timer_at,
+            calendar_warning=template.warning,
+            updated_at=at,
         )
-    )
-    session.execute(
-        insert(HumanTask),
-        [
-            dict(
-                instance_id=instance_id,
-                case_id=case_id,
-                task_uuid=t["task_uuid"],
-                process_id=t["process_id"],
-                element_id=t["element_id"],
-                name=t["name"],
-                candidate_group=t["candidate_group"],
-                org_id=access.task_org_id(orgs[worker.org_id], t["candidate_group"]),
-                due_at=t["due_at"],
-                created_at=at,
+        for (_w, _d, template), case_id, state in zip(fast, case_ids, states, strict=True)
+    ]
+    if copier is not None:
+        instance_ids = copier.ids(ProcessInstance.__table__, len(fast))
+        for row, instance_id in zip(instance_rows, instance_ids, strict=True):
+            row["id"] = instance_id
+        copier.write(ProcessInstance.__table__, instance_rows)
+    else:
+        instance_ids = list(
+            session.scalars(
+                insert(ProcessInstance).returning(ProcessInstance.id, sort_by_parameter_order=True),
+                instance_rows,
             )
-            for (worker, _d, _t), case_id, instance_id, rows in zip(
-                fast, case_ids, instance_ids, task_rows, strict=True
-            )
-            for t in rows
-        ],
-    )
+        )
+    human_rows = [
+        dict(
+            instance_id=instance_id,
+            case_id=case_id,
+            task_uuid=t["task_uuid"],
+            process_id=t["process_id"],
+            element_id=t["element_id"],
+            name=t["name"],
+            candidate_group=t["candidate_group"],
+            org_id=access.task_org_id(orgs[worker.org_id], t["candidate_group"]),
+            due_at=t["due_at"],
+            created_at=at,
+        )
+        for (worker, _d, _t), case_id, instance_id, rows in zip(
+            fast, case_ids, instance_ids, task_rows, strict=True
+        )
+        for t in rows
+    ]
     detail = json.dumps(
         {"programme": prog.process_id, "version": version.number, "launch": True},
         ensure_ascii=False,
     )
-    session.execute(
-        insert(AuditEvent),
-        [
-            dict(
-                actor_id=actor.id,
-                case_id=case_id,
-                action="case.start",
-                summary=f"按档案发起{prog.label}：{privacy.mask_name(worker.worker_name)}",
-                detail=detail,
-                at=at,
-            )
-            for (worker, _d, _t), case_id in zip(fast, case_ids, strict=True)
-        ],
-    )
+    audit_rows = [
+        dict(
+            actor_id=actor.id,
+            case_id=case_id,
+            action="case.start",
+            summary=f"按档案发起{prog.label}：{privacy.mask_name(worker.worker_name)}",
+            detail=detail,
+            at=at,
+        )
+        for (worker, _d, _t), case_id in zip(fast, case_ids, strict=True)
+    ]
+    if copier is not None:
+        copier.write(HumanTask.__table__, human_rows)
+        copier.write(AuditEvent.__table__, audit_rows)
+    else:
+        session.execute(insert(HumanTask), human_rows)
+        session.execute(insert(AuditEvent), audit_rows)
 
 
 # --- goods: the quantity signed for ---------------------------------------------------

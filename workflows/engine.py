@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflows import access, scripting, serialization, workdays
@@ -134,6 +134,10 @@ class Loaded:
     version: LoadedVersion
     called: dict[str, LoadedVersion]
     workflow: BpmnWorkflow
+    # The instance's open human tasks, when the caller read them with the instance in
+    # the same statement (a completion does): `save` then needs no query for them. The
+    # instance's version check at the write keeps them true.
+    open_rows: list[HumanTask] | None = None
 
     def meta_for(self, task) -> dict:
         pid = task.workflow.spec.name
@@ -278,11 +282,16 @@ def commit_run(
     ctx: RunContext,
     completed_task_uuid: str | None = None,
 ) -> None:
-    """Write what `run` did: hold the instance row, apply the effects, save (no commit)."""
-    _hold(session, loaded.instance)
+    """Write what `run` did (no commit). The instance row goes first: its new state in one
+    UPDATE that checks and moves the lock version, so a concurrent action is refused with
+    a clear conflict before anything else is written (an effect's row, a human task).
+    Then the effects, the human tasks and the audit rows, inserted together at the flush."""
+    ready = _ready_tasks(loaded.workflow)
+    _settle_instance(loaded, ctx, ready)
+    _write_instance(session, loaded.instance)
     for name, payload in ctx.effects:
         EFFECTS[name](session, loaded, payload)
-    save(session, loaded, actor_id, ctx, completed_task_uuid)
+    save(session, loaded, actor_id, ctx, completed_task_uuid, ready=ready)
 
 
 def advance(
@@ -338,25 +347,14 @@ def first_wait(session: Session, loaded: Loaded, data: dict) -> FirstWait:
     return FirstWait(workflow, ctx.effects, ctx.warnings, tasks, next_timer(workflow))
 
 
-def _hold(session: Session, instance: ProcessInstance) -> None:
-    """Take the instance's row for this transaction before anything is written, and check
-    that nobody moved it since it was read. Without this, a concurrent action could get
-    as far as inserting its effects (a notice, a payment) and fail on a unique constraint
-    instead of answering with a clear conflict. The update changes nothing: the version
-    moves once, when the state is saved."""
+def _write_instance(session: Session, instance: ProcessInstance) -> None:
+    """Write the instance row now, alone: one UPDATE of its state that checks the lock
+    version it was read with and moves it (the ORM's version column). If someone moved it
+    since, the flush raises StaleDataError, which the unit of work answers as a conflict.
+    A new instance (no id yet) is inserted by the caller's flush as usual."""
     if instance.id is None:
         return
-    held = session.execute(
-        update(ProcessInstance)
-        .where(
-            ProcessInstance.id == instance.id,
-            ProcessInstance.lock_version == instance.lock_version,
-        )
-        .values(lock_version=ProcessInstance.lock_version)
-        .execution_options(synchronize_session=False)
-    )
-    if held.rowcount != 1:
-        raise Conflict("其他人已办理了此任务，请刷新后重试")
+    session.flush([instance])
 
 
 def _describe(err: Exception) -> str:
@@ -385,34 +383,73 @@ def _task_due(loaded: Loaded, task, expression: str) -> datetime | None:
         return None
 
 
+def _ready_tasks(workflow: BpmnWorkflow) -> dict:
+    return {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+
+
+def _settle_instance(loaded: Loaded, ctx: RunContext, ready: dict) -> None:
+    """Set what the instance row will hold after this run (state, status, next timer),
+    before anything is written, so the row is written first and once."""
+    workflow, instance = loaded.workflow, loaded.instance
+    instance.next_timer_at = next_timer(workflow)
+    if ctx.warnings:
+        instance.calendar_warning = ctx.warnings[-1][:300]
+    elif instance.next_timer_at is None and not ready:
+        instance.calendar_warning = ""
+    if workflow.is_completed():
+        instance.status = "cancelled" if _end_event(workflow) is None else "completed"
+        instance.state = compact_closed_state(workflow)
+        instance.next_timer_at = None
+    else:
+        try:
+            instance.state = serialization.state_to_bytes(workflow, limit=MAX_STATE)
+        except serialization.StateTooLarge as err:
+            size, most = err.size // 1024, MAX_STATE // 1024
+            message = f"案件数据过大（{size} KB，最多 {most} KB），本次操作未保存"
+            raise ProcessError(message) from None
+    instance.updated_at = now()
+
+
 def save(
     session: Session,
     loaded: Loaded,
     actor_id: int | None,
     ctx: RunContext,
     completed_task_uuid: str | None = None,
+    ready: dict | None = None,
 ) -> None:
+    """The human tasks and the case after a run (the instance is settled already by
+    `commit_run`): tasks no longer ready cancelled, new ones opened, a finished case
+    closed. Nothing is flushed here: the rows go in together at the commit."""
     workflow, instance, case = loaded.workflow, loaded.instance, loaded.case
-    ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-    open_rows = session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
-    ).all()
+    if ready is None:
+        ready = _ready_tasks(workflow)
+        _settle_instance(loaded, ctx, ready)
     known = set()
-    for row in open_rows:
-        known.add(row.task_uuid)
-        if row.task_uuid == completed_task_uuid:
-            continue
-        if row.task_uuid not in ready:
-            row.status = "cancelled"
-            row.completed_at = now()
+    if instance.id is not None:  # a new instance has no rows yet
+        open_rows = loaded.open_rows
+        if open_rows is None:
+            open_rows = session.scalars(
+                select(HumanTask).where(
+                    HumanTask.instance_id == instance.id, HumanTask.status == "open"
+                )
+            ).all()
+        for row in open_rows:
+            known.add(row.task_uuid)
+            if row.task_uuid == completed_task_uuid:
+                continue
+            if row.task_uuid not in ready:
+                row.status = "cancelled"
+                row.completed_at = now()
     token = _run.set(ctx)
     try:
+        new_rows = []
         for uuid, task in ready.items():
             if uuid in known:
                 continue
             meta = loaded.meta_for(task).get("user_tasks", {}).get(task.task_spec.name, {})
             group = meta.get("group") or "caseworker"
-            session.add(
+            new_rows.append(
                 HumanTask(
                     instance_id=instance.id,
                     case_id=case.id,
@@ -425,27 +462,20 @@ def save(
                     due_at=_task_due(loaded, task, meta.get("due", "")),
                 )
             )
+        session.add_all(new_rows)
     finally:
         _run.reset(token)
-
-    instance.next_timer_at = next_timer(workflow)
-    if ctx.warnings:
-        instance.calendar_warning = ctx.warnings[-1][:300]
-    elif instance.next_timer_at is None and not ready:
-        instance.calendar_warning = ""
 
     if workflow.is_completed():
         end = _end_event(workflow)
         if end is None:  # cancelled: no end event was reached
-            instance.status = case.status = "cancelled"
+            case.status = "cancelled"
             case.outcome, case.outcome_label = "cancelled", "已撤销"
         else:
-            instance.status = case.status = "completed"
+            case.status = "completed"
             case.outcome = end.task_spec.bpmn_id or end.task_spec.name
             case.outcome_label = end.task_spec.bpmn_name or case.outcome
         case.closed_at = now()
-        instance.state = compact_closed_state(workflow)
-        instance.next_timer_at = None
         record(
             session,
             actor_id,
@@ -456,14 +486,6 @@ def save(
         )
         for hook in CLOSE_HOOKS:
             hook(session, loaded)
-    else:
-        try:
-            instance.state = serialization.state_to_bytes(workflow, limit=MAX_STATE)
-        except serialization.StateTooLarge as err:
-            size, most = err.size // 1024, MAX_STATE // 1024
-            message = f"案件数据过大（{size} KB，最多 {most} KB），本次操作未保存"
-            raise ProcessError(message) from None
-    instance.updated_at = now()
 
 
 def next_timer(workflow: BpmnWorkflow) -> datetime | None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -249,26 +250,51 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        # A task list: open tasks of a group at an organisation, unclaimed or claimed by
-        # one person, newest or soonest due first. The counts and the first page are read
-        # from these indexes alone (bench/tasklist.py).
+        # A task list: open tasks of a group at an organisation, claimed by one person
+        # (mine) or unclaimed (the queue, group), newest or soonest due first. The counts
+        # and the pages are read from these indexes alone, in order (bench/tasklist.py).
+        # Partial: open tasks are a few per cent of the table, so the indexes stay small
+        # however long the history grows. The queue has its own (assignee_id IS NULL is
+        # no equality to PostgreSQL: past it an index gives no order, the list was
+        # sorted). Queries must say `status = 'open'` as a literal (tasks.OPEN) for the
+        # planners to use them.
         Index(
-            "ix_human_task_list",
-            "status",
+            "ix_human_task_open",
             "candidate_group",
             "org_id",
             "assignee_id",
             "created_at",
             "id",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
         ),
         Index(
-            "ix_human_task_list_due",
-            "status",
+            "ix_human_task_open_due",
             "candidate_group",
             "org_id",
             "assignee_id",
             "due_at",
             "id",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+        Index(
+            "ix_human_task_queue_open",
+            "candidate_group",
+            "org_id",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'open' AND assignee_id IS NULL"),
+            sqlite_where=text("status = 'open' AND assignee_id IS NULL"),
+        ),
+        Index(
+            "ix_human_task_queue_due",
+            "candidate_group",
+            "org_id",
+            "due_at",
+            "id",
+            postgresql_where=text("status = 'open' AND assignee_id IS NULL"),
+            sqlite_where=text("status = 'open' AND assignee_id IS NULL"),
         ),
         Index("ix_human_task_assignee", "assignee_id", "status"),
         # 已办: the tasks one person completed, newest first.

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, literal, literal_column, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased, contains_eager
 
-from workflows import access, amend, engine, forms, privacy
+from workflows import access, amend, engine, forms, privacy, workdays
 from workflows.audit import record
 from workflows.cases import attach_files, check_files
 from workflows.clock import CST, as_utc, now
@@ -47,6 +47,12 @@ SORTS = {
 }
 # One batch approves at most this many cases (each in its own transaction).
 MAX_BATCH = 200
+# `status = 'open'` written out in the SQL, not as a parameter: only then may the planner
+# (PostgreSQL's generic plans of prepared statements, SQLite always) use the partial
+# open-task indexes (ix_human_task_open, ix_human_task_open_due).
+OPEN = literal_column("'open'")
+# Pages deeper than this read the ids first (from the index alone), then the rows.
+DEEP_OFFSET = 100
 
 
 @dataclass
@@ -69,7 +75,7 @@ def _scope_condition(user: User, scope: str):
 
 
 def task_query(user: User, scope: str = "mine", flt: TaskFilter | None = None):
-    query = select(HumanTask).where(HumanTask.status == "open", _scope_condition(user, scope))
+    query = select(HumanTask).where(HumanTask.status == OPEN, _scope_condition(user, scope))
     flt = flt or TaskFilter()
     if flt.programme or flt.org_id:
         query = query.join(Case, Case.id == HumanTask.case_id)
@@ -92,11 +98,35 @@ def list_tasks(
     limit: int = 50,
     offset: int = 0,
     sort: str = "created",
+    after: int | None = None,
 ) -> list[HumanTask]:
+    """A page of the user's task list. `after` (keyset paging, for the created sorts): the
+    id of the last task of the previous page; the page then starts right after it, read
+    from the index however deep, whatever was completed meanwhile. A deep `offset` reads
+    the page's ids from the index alone before the rows."""
     if sort not in SORTS:
         raise ValidationFailed(f"未知的排序方式“{sort}”")
     query = task_query(user, scope, flt).order_by(*SORTS[sort])
-    return list(session.scalars(query.limit(limit).offset(offset)))
+    if after is not None:
+        query = query.where(_after(session, sort, after))
+    if offset <= DEEP_OFFSET:
+        return list(session.scalars(query.limit(limit).offset(offset)))
+    ids = list(session.scalars(query.with_only_columns(HumanTask.id).limit(limit).offset(offset)))
+    rows = {r.id: r for r in session.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
+
+
+def _after(session: Session, sort: str, task_id: int):
+    """Where a page after task `task_id` starts, in the order `sort`."""
+    if sort not in ("created", "-created"):
+        message = "按办理期限排序时不能使用 after 翻页，请使用 offset"
+        raise ValidationFailed(message, errors={"after": message})
+    created = session.scalar(select(HumanTask.created_at).where(HumanTask.id == task_id))
+    if created is None:
+        raise ValidationFailed("after 指向的任务不存在", errors={"after": "任务不存在"})
+    key = tuple_(HumanTask.created_at, HumanTask.id)
+    start = tuple_(literal(created, HumanTask.created_at.type), literal(task_id))
+    return key > start if sort == "created" else key < start
 
 
 def count_tasks(
@@ -226,7 +256,7 @@ def step_choices(session: Session, user: User, scope: str = "all") -> list[tuple
     """(element id, name) of the steps that have open tasks in the user's scope."""
     query = (
         select(HumanTask.element_id, func.min(HumanTask.name))
-        .where(HumanTask.status == "open", _scope_condition(user, scope))
+        .where(HumanTask.status == OPEN, _scope_condition(user, scope))
         .group_by(HumanTask.element_id)
         .order_by(HumanTask.element_id)
     )
@@ -375,14 +405,62 @@ def _summary(fields: list[dict], clean: dict[str, Any]) -> tuple[str, dict[str, 
     return "；".join(shown), masked
 
 
+@dataclass
+class _Read:
+    """What a completion read in its first statement (held here: the session keeps its
+    rows only while someone refers to them)."""
+
+    rows: list[HumanTask]
+    instance: ProcessInstance | None
+
+    @property
+    def open_rows(self) -> list[HumanTask]:
+        return [r for r in self.rows if r.status == "open"]
+
+
+# Made once: a new alias per call would make SQLAlchemy compile the statement every time.
+_TASK = aliased(HumanTask, name="the_task")
+
+
+def _read_for_completion(session: Session, task_id: int) -> _Read:
+    """What a completion reads, in one statement: the task, its instance and case, the
+    instance's other open tasks and the calendar's stamp. The rows land in the session
+    (refreshed), so the checks and the engine that follow find them without a query."""
+    me = _TASK
+    instance_of_task = select(me.instance_id).where(me.id == task_id).scalar_subquery()
+    query = (
+        select(HumanTask, ProcessInstance, workdays.version_column())
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        .join(HumanTask.case)
+        .options(contains_eager(HumanTask.case))
+        .where(
+            HumanTask.instance_id == instance_of_task,
+            or_(HumanTask.status == "open", HumanTask.id == task_id),
+        )
+        .execution_options(populate_existing=True)
+    )
+    found = session.execute(query).all()
+    if not found:
+        return _Read([], None)
+    workdays.remember_version(session, found[0][2])
+    return _Read([row for row, _instance, _stamp in found], found[0][1])
+
+
 def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -> HumanTask:
-    """Complete a user task with form data: one transaction, or a clear refusal."""
+    """Complete a user task with form data: one transaction, or a clear refusal.
+
+    Round trips (bench/engine.py counts them): one read of the task with its instance,
+    case and sibling tasks; the four-eyes check; the instance's new state written first
+    with its version checked (a racing client gets a clear conflict before anything else
+    is written); then the effects, the task rows and the audit rows, inserted together."""
     with engine.unit_of_work(session):
+        read = _read_for_completion(session, task_id)
         row = _open_task(session, user, task_id)
         if row.assignee_id not in (None, user.id):
             other = session.get(User, row.assignee_id)
             raise Conflict(f"该任务已由{other.display_name}认领，不能由他人办理")
-        loaded = engine.load(session, _instance(session, row))
+        loaded = engine.load(session, read.instance or _instance(session, row))
+        loaded.open_rows = read.open_rows
         task = engine.require_ready(loaded, row.task_uuid)
         meta = loaded.meta_for(task).get("user_tasks", {}).get(row.element_id, {})
         fields = meta.get("fields", [])

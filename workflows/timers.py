@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from workflows import engine, privacy
+from workflows import engine, privacy, workdays
 from workflows.audit import record
 from workflows.clock import now
 from workflows.errors import Conflict, WarmflowError
@@ -39,16 +39,23 @@ MAX_BACKOFF_SECONDS = 600.0
 
 
 def _take_one(session: Session, at: datetime) -> ProcessInstance | None:
+    """The instance whose timer is due first, with its case and the calendar's stamp read
+    in the same statement (the firing then needs no query for them)."""
     query = (
-        select(ProcessInstance)
+        select(ProcessInstance, workdays.version_column())
+        .options(joinedload(ProcessInstance.case, innerjoin=True))
         # Strictly before now, the comparison SpiffWorkflow's timers make.
         .where(ProcessInstance.status == "running", ProcessInstance.next_timer_at < at)
         .order_by(ProcessInstance.next_timer_at)
         .limit(1)
     )
     if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return session.scalars(query).first()
+        query = query.with_for_update(skip_locked=True, of=ProcessInstance)
+    found = session.execute(query).first()
+    if found is None:
+        return None
+    workdays.remember_version(session, found[1])
+    return found[0]
 
 
 def fire_due_timers(factory: sessionmaker, limit: int | None = None) -> int:

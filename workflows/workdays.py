@@ -84,7 +84,22 @@ _cache_lock = threading.Lock()
 _cache: tuple[int, WorkCalendar] | None = None
 
 
+def version_column():
+    """The calendar's stamp as a scalar subquery, for an action that reads it together
+    with its other rows in one round trip (see `remember_version`)."""
+    return select(ChangeStamp.version).where(ChangeStamp.name == STAMP).scalar_subquery()
+
+
+def remember_version(session: Session, version: int | None) -> None:
+    """The stamp as read by this transaction's first query: `current` then needs no query
+    of its own (kept for this transaction only)."""
+    session.info["calendar_version"] = (session.get_transaction(), version or 0)
+
+
 def _version(session: Session) -> int:
+    known = session.info.pop("calendar_version", None)
+    if known is not None and known[0] is not None and known[0] is session.get_transaction():
+        return known[1]
     return session.scalar(select(ChangeStamp.version).where(ChangeStamp.name == STAMP)) or 0
 
 
