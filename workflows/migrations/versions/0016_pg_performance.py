@@ -11,14 +11,14 @@ On PostgreSQL, extended statistics tell the planner that the group and the organ
 go together (a grassroots union has level-1 tasks, a district level-2).
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
