@@ -1063,6 +1063,11 @@ for _part in (
     openapi_org_admin,
     openapi_casework,
 ):
+    # A part never redefines a schema or path another part (or the base) has: the later
+    # one would silently replace it for every operation that refers to it.
+    _twice = (SCHEMAS.keys() & _part.SCHEMAS.keys()) | (PATHS.keys() & _part.PATHS.keys())
+    if _twice:
+        raise RuntimeError(f"{_part.__name__} redefines {sorted(_twice)}")
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)
 

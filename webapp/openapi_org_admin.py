@@ -86,7 +86,7 @@ _MOVE_PREVIEW = {
 }
 
 SCHEMAS: dict[str, Any] = {
-    "Organisation": {
+    "ManagedOrganisation": {
         "type": "object",
         "required": list(_ORG_FIELDS),
         "properties": _ORG_FIELDS,
@@ -103,7 +103,7 @@ SCHEMAS: dict[str, Any] = {
     "OrganisationAnswer": {
         "type": "object",
         "required": ["organisation"],
-        "properties": {"organisation": ref("Organisation")},
+        "properties": {"organisation": ref("ManagedOrganisation")},
     },
     "MovePreview": _MOVE_PREVIEW,
     "ManagedUser": {"type": "object", "required": list(_USER_FIELDS), "properties": _USER_FIELDS},
@@ -290,7 +290,7 @@ PATHS: dict[str, Any] = {
                         "type": "object",
                         "required": ["organisation", "moved"],
                         "properties": {
-                            "organisation": ref("Organisation"),
+                            "organisation": ref("ManagedOrganisation"),
                             "moved": ref("MovePreview"),
                         },
                     },
