@@ -23,15 +23,17 @@ from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import exists, func, insert, inspect, literal, select, union_all, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from workflows import access, scripting, serialization, workdays
 from workflows.audit import record
 from workflows.clock import now
 from workflows.db import unit_of_work  # noqa: F401 (services use engine.unit_of_work)
 from workflows.errors import AlreadyDone, Conflict, ValidationFailed, WarmflowError
-from workflows.models import Case, HumanTask, ProcessInstance
+from workflows.models import AuditEvent, Case, HumanTask, ProcessInstance
 from workflows.processes import LoadedVersion, loaded_version
 
 log = logging.getLogger(__name__)
@@ -285,13 +287,16 @@ def commit_run(
     """Write what `run` did (no commit). The instance row goes first: its new state in one
     UPDATE that checks and moves the lock version, so a concurrent action is refused with
     a clear conflict before anything else is written (an effect's row, a human task).
-    Then the effects, the human tasks and the audit rows, inserted together at the flush."""
+    With it go the rows the action settled before: its task rows (done, cancelled, new)
+    and audit rows, and the case's changed columns (one statement on PostgreSQL, see
+    `_write_instance`). Then the effects and, for a finished case, its closing."""
     ready = _ready_tasks(loaded.workflow)
     _settle_instance(loaded, ctx, ready)
+    _task_rows(session, loaded, ctx, completed_task_uuid, ready)
     _write_instance(session, loaded.instance)
     for name, payload in ctx.effects:
         EFFECTS[name](session, loaded, payload)
-    save(session, loaded, actor_id, ctx, completed_task_uuid, ready=ready)
+    _close(session, loaded, actor_id)
 
 
 def advance(
@@ -347,14 +352,166 @@ def first_wait(session: Session, loaded: Loaded, data: dict) -> FirstWait:
     return FirstWait(workflow, ctx.effects, ctx.warnings, tasks, next_timer(workflow))
 
 
+_INSTANCE = ProcessInstance.__table__
+_TASK = HumanTask.__table__
+_AUDIT = AuditEvent.__table__
+_CASE = Case.__table__
+
+
+def _changed(table, obj) -> dict:
+    """The columns of `obj` changed since it was read (as its UPDATE would set them)."""
+    state = inspect(obj)
+    return {
+        key: getattr(obj, key)
+        for key in state.committed_state
+        if key in table.c and state.attrs[key].history.has_changes()
+    }
+
+
+def _versioned_update(table, obj) -> tuple[Any, dict] | None:
+    """The UPDATE of what changed in `obj` (a row with a lock_version column): it checks
+    the version the row was read with and moves it, as the ORM's version column would.
+    None if nothing changed."""
+    values = _changed(table, obj)
+    if not values:
+        return None
+    old = inspect(obj).committed_state.get("lock_version", obj.lock_version)
+    values["lock_version"] = old + 1
+    statement = (
+        update(table).where(table.c.id == obj.id, table.c.lock_version == old).values(values)
+    )
+    return statement, values
+
+
+def _default(column):
+    default = column.default
+    return default.arg if default.is_scalar else default.arg(None)
+
+
+def _new_row(table, obj) -> dict:
+    """The row of a pending object as the flush would insert it: what was set on it
+    (None included), the Python defaults for the rest."""
+    given = inspect(obj).dict
+    values = {}
+    for column in table.columns:
+        if column.primary_key:
+            continue
+        if column.key in given:
+            values[column.key] = given[column.key]
+        elif column.default is not None:
+            values[column.key] = _default(column)
+        else:
+            values[column.key] = None
+    return values
+
+
+def _stale(table: str, matched) -> StaleDataError:
+    return StaleDataError(
+        f"UPDATE statement on table '{table}' expected to update 1 row(s); {matched} were matched."
+    )
+
+
+@dataclass
+class _Writes:
+    """What goes with the instance's UPDATE: updates that must each match one row (task
+    rows with their version check, the case) and rows to insert, per table."""
+
+    updates: list[tuple[str, Any]] = field(default_factory=list)
+    inserts: list[tuple[Any, list[dict]]] = field(default_factory=list)
+
+
 def _write_instance(session: Session, instance: ProcessInstance) -> None:
-    """Write the instance row now, alone: one UPDATE of its state that checks the lock
-    version it was read with and moves it (the ORM's version column). If someone moved it
-    since, the flush raises StaleDataError, which the unit of work answers as a conflict.
-    A new instance (no id yet) is inserted by the caller's flush as usual."""
+    """Write the instance row now, before anything else: one UPDATE of what changed that
+    checks the lock version it was read with and moves it. If someone moved it since,
+    StaleDataError, which the unit of work answers as a conflict, with nothing else of the
+    action written. With it go what the action settled before: its task rows (changed
+    ones version-checked too, new ones inserted), its audit rows and the case's changed
+    columns. On PostgreSQL all of that is one statement (the other writes hang on the
+    instance's: none if it matched no row); on SQLite they follow it one by one. A new
+    instance (no id yet) is inserted by the caller's flush as usual.
+
+    Inside a savepoint (bank results, many cases per transaction) the ORM writes the row
+    as usual: a savepoint rolled back must expire what it wrote, which only the ORM's own
+    flush tells it."""
     if instance.id is None:
         return
-    session.flush([instance])
+    if session.in_nested_transaction():
+        session.flush([instance])
+        return
+    first = _versioned_update(_INSTANCE, instance)
+    if first is None:
+        return
+    writes, settled = _Writes(), []
+    for obj in session.dirty:
+        if isinstance(obj, HumanTask) and obj.id is not None:
+            found = _versioned_update(_TASK, obj)
+            if found is not None:
+                writes.updates.append(("human_task", found[0]))
+                settled.append((obj, found[1]))
+        elif isinstance(obj, Case) and obj.id is not None:
+            values = _changed(_CASE, obj)
+            if values:
+                writes.updates.append(
+                    ("case", update(_CASE).where(_CASE.c.id == obj.id).values(values))
+                )
+                settled.append((obj, values))
+    pending = sorted(
+        (obj for obj in session.new if isinstance(obj, HumanTask | AuditEvent)),
+        key=lambda obj: inspect(obj).insert_order,
+    )
+    for table, kind in ((_TASK, HumanTask), (_AUDIT, AuditEvent)):
+        rows = [_new_row(table, obj) for obj in pending if isinstance(obj, kind)]
+        if rows:
+            writes.inserts.append((table, rows))
+    if session.get_bind().dialect.name == "postgresql":
+        _write_together(session, first[0], writes)
+    else:
+        _write_one_by_one(session, first[0], writes)
+    for key, value in first[1].items():
+        set_committed_value(instance, key, value)
+    for obj, values in settled:
+        for key, value in values.items():
+            set_committed_value(obj, key, value)
+    for obj in pending:
+        session.expunge(obj)
+
+
+def _write_one_by_one(session: Session, first, writes: _Writes) -> None:
+    done = session.execute(first)
+    if done.rowcount != 1:
+        raise _stale("process_instance", done.rowcount)
+    for table, statement in writes.updates:
+        done = session.execute(statement)
+        if done.rowcount != 1:
+            raise _stale(table, done.rowcount)
+    for table, rows in writes.inserts:
+        session.execute(insert(table), rows)
+
+
+def _write_together(session: Session, first, writes: _Writes) -> None:
+    """One statement: the instance UPDATE as a CTE, the other UPDATEs and INSERTs each
+    only where it matched its row, and how many rows each UPDATE touched."""
+    written = first.returning(_INSTANCE.c.id).cte("w_instance")
+    matched = exists(select(written.c.id))
+    counts = [select(func.count()).select_from(written).scalar_subquery()]
+    names = ["process_instance"]
+    for n, (table, statement) in enumerate(writes.updates):
+        cte = statement.where(matched).returning(literal(1)).cte(f"w_update{n}")
+        counts.append(select(func.count()).select_from(cte).scalar_subquery())
+        names.append(table)
+    query = select(*counts)
+    for n, (table, rows) in enumerate(writes.inserts):
+        columns = list(rows[0])
+        selects = [
+            select(*[literal(row[key], table.c[key].type) for key in columns]).where(matched)
+            for row in rows
+        ]
+        source = selects[0] if len(selects) == 1 else union_all(*selects)
+        query = query.add_cte(insert(table).from_select(columns, source).cte(f"w_insert{n}"))
+    found = session.execute(query).one()
+    for table, n in zip(names, found, strict=True):
+        if n != 1:
+            raise _stale(table, n)
 
 
 def _describe(err: Exception) -> str:
@@ -418,13 +575,24 @@ def save(
     completed_task_uuid: str | None = None,
     ready: dict | None = None,
 ) -> None:
-    """The human tasks and the case after a run (the instance is settled already by
-    `commit_run`): tasks no longer ready cancelled, new ones opened, a finished case
-    closed. Nothing is flushed here: the rows go in together at the commit."""
-    workflow, instance, case = loaded.workflow, loaded.instance, loaded.case
+    """The human tasks and the case after a run: tasks no longer ready cancelled, new ones
+    opened, a finished case closed. Nothing is flushed here."""
     if ready is None:
-        ready = _ready_tasks(workflow)
+        ready = _ready_tasks(loaded.workflow)
         _settle_instance(loaded, ctx, ready)
+    _task_rows(session, loaded, ctx, completed_task_uuid, ready)
+    _close(session, loaded, actor_id)
+
+
+def _task_rows(
+    session: Session,
+    loaded: Loaded,
+    ctx: RunContext,
+    completed_task_uuid: str | None,
+    ready: dict,
+) -> None:
+    """Tasks no longer ready cancelled, new ones opened (added to the session)."""
+    instance, case = loaded.instance, loaded.case
     known = set()
     if instance.id is not None:  # a new instance has no rows yet
         open_rows = loaded.open_rows
@@ -466,26 +634,31 @@ def save(
     finally:
         _run.reset(token)
 
-    if workflow.is_completed():
-        end = _end_event(workflow)
-        if end is None:  # cancelled: no end event was reached
-            case.status = "cancelled"
-            case.outcome, case.outcome_label = "cancelled", "已撤销"
-        else:
-            case.status = "completed"
-            case.outcome = end.task_spec.bpmn_id or end.task_spec.name
-            case.outcome_label = end.task_spec.bpmn_name or case.outcome
-        case.closed_at = now()
-        record(
-            session,
-            actor_id,
-            case.id,
-            "case.closed",
-            f"结案：{case.outcome_label}",
-            outcome=case.outcome,
-        )
-        for hook in CLOSE_HOOKS:
-            hook(session, loaded)
+
+def _close(session: Session, loaded: Loaded, actor_id: int | None) -> None:
+    """A finished workflow closes its case (outcome, audit row, close hooks)."""
+    workflow, case = loaded.workflow, loaded.case
+    if not workflow.is_completed():
+        return
+    end = _end_event(workflow)
+    if end is None:  # cancelled: no end event was reached
+        case.status = "cancelled"
+        case.outcome, case.outcome_label = "cancelled", "已撤销"
+    else:
+        case.status = "completed"
+        case.outcome = end.task_spec.bpmn_id or end.task_spec.name
+        case.outcome_label = end.task_spec.bpmn_name or case.outcome
+    case.closed_at = now()
+    record(
+        session,
+        actor_id,
+        case.id,
+        "case.closed",
+        f"结案：{case.outcome_label}",
+        outcome=case.outcome,
+    )
+    for hook in CLOSE_HOOKS:
+        hook(session, loaded)
 
 
 def next_timer(workflow: BpmnWorkflow) -> datetime | None:
