@@ -33,7 +33,7 @@ from workflows.audit import record
 from workflows.clock import now
 from workflows.db import unit_of_work  # noqa: F401 (services use engine.unit_of_work)
 from workflows.errors import AlreadyDone, Conflict, ValidationFailed, WarmflowError
-from workflows.models import AuditEvent, Case, HumanTask, ProcessInstance
+from workflows.models import AuditEvent, Case, CaseActor, HumanTask, ProcessInstance
 from workflows.processes import LoadedVersion, loaded_version
 
 log = logging.getLogger(__name__)
@@ -356,6 +356,7 @@ _INSTANCE = ProcessInstance.__table__
 _TASK = HumanTask.__table__
 _AUDIT = AuditEvent.__table__
 _CASE = Case.__table__
+_ACTOR = CaseActor.__table__
 
 
 def _changed(table, obj) -> dict:
@@ -394,8 +395,8 @@ def _new_row(table, obj) -> dict:
     given = inspect(obj).dict
     values = {}
     for column in table.columns:
-        if column.primary_key:
-            continue
+        if column.primary_key and given.get(column.key) is None:
+            continue  # drawn by the database
         if column.key in given:
             values[column.key] = given[column.key]
         elif column.default is not None:
@@ -403,6 +404,13 @@ def _new_row(table, obj) -> dict:
         else:
             values[column.key] = None
     return values
+
+
+def _plain(obj) -> bool:
+    """A pending row given by its columns alone (a related object set on it instead of
+    its id is left to the flush, which fills the id in)."""
+    state = inspect(obj)
+    return not any(state.dict.get(rel.key) is not None for rel in state.mapper.relationships)
 
 
 def _stale(table: str, matched) -> StaleDataError:
@@ -447,19 +455,23 @@ def _write_instance(session: Session, instance: ProcessInstance) -> None:
             found = _versioned_update(_TASK, obj)
             if found is not None:
                 writes.updates.append(("human_task", found[0]))
-                settled.append((obj, found[1]))
+                settled.append((obj, _TASK, found[1]))
         elif isinstance(obj, Case) and obj.id is not None:
             values = _changed(_CASE, obj)
             if values:
                 writes.updates.append(
                     ("case", update(_CASE).where(_CASE.c.id == obj.id).values(values))
                 )
-                settled.append((obj, values))
+                settled.append((obj, _CASE, values))
     pending = sorted(
-        (obj for obj in session.new if isinstance(obj, HumanTask | AuditEvent)),
+        (
+            obj
+            for obj in session.new
+            if isinstance(obj, HumanTask | AuditEvent | CaseActor) and _plain(obj)
+        ),
         key=lambda obj: inspect(obj).insert_order,
     )
-    for table, kind in ((_TASK, HumanTask), (_AUDIT, AuditEvent)):
+    for table, kind in ((_TASK, HumanTask), (_AUDIT, AuditEvent), (_ACTOR, CaseActor)):
         rows = [_new_row(table, obj) for obj in pending if isinstance(obj, kind)]
         if rows:
             writes.inserts.append((table, rows))
@@ -467,13 +479,22 @@ def _write_instance(session: Session, instance: ProcessInstance) -> None:
         _write_together(session, first[0], writes)
     else:
         _write_one_by_one(session, first[0], writes)
-    for key, value in first[1].items():
-        set_committed_value(instance, key, value)
-    for obj, values in settled:
-        for key, value in values.items():
-            set_committed_value(obj, key, value)
+    _written(session, instance, _INSTANCE, first[1])
+    for obj, table, values in settled:
+        _written(session, obj, table, values)
     for obj in pending:
         session.expunge(obj)
+
+
+def _written(session: Session, obj, table, values: dict) -> None:
+    """`obj` as it is now in the database: nothing left for the flush (an attribute set to
+    the value it had stays in the ORM's list of changes, and the flush would go through
+    it for nothing)."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
+    state = inspect(obj)
+    if all(key in table.c for key in state.committed_state):
+        state._commit_all(state.dict, session.identity_map)
 
 
 def _write_one_by_one(session: Session, first, writes: _Writes) -> None:
