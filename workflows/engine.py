@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import exists, func, insert, inspect, literal, select, union_all, update
+from sqlalchemy import bindparam, exists, func, insert, inspect, literal, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -369,19 +369,45 @@ def _changed(table, obj) -> dict:
     }
 
 
-def _versioned_update(table, obj) -> tuple[Any, dict] | None:
-    """The UPDATE of what changed in `obj` (a row with a lock_version column): it checks
-    the version the row was read with and moves it, as the ORM's version column would.
-    None if nothing changed."""
+@dataclass
+class _Update:
+    """One row's UPDATE: what changed, by id, checking the lock version it was read with
+    (and moving it) when the table has one, as the ORM's version column would."""
+
+    table: Any
+    row_id: int
+    values: dict
+    old_version: int | None = None
+
+    @property
+    def shape(self) -> tuple:
+        return (self.table.name, tuple(self.values), self.old_version is not None)
+
+    def statement(self, prefix: str):
+        table = self.table
+        where = [table.c.id == bindparam(prefix + "id")]
+        if self.old_version is not None:
+            where.append(table.c.lock_version == bindparam(prefix + "old"))
+        values = {k: bindparam(prefix + k, type_=table.c[k].type) for k in self.values}
+        return update(table).where(*where).values(values)
+
+    def params(self, prefix: str) -> dict:
+        found = {prefix + k: v for k, v in self.values.items()}
+        found[prefix + "id"] = self.row_id
+        if self.old_version is not None:
+            found[prefix + "old"] = self.old_version
+        return found
+
+
+def _versioned_update(table, obj) -> _Update | None:
+    """The UPDATE of what changed in `obj` (a row with a lock_version column); None if
+    nothing changed."""
     values = _changed(table, obj)
     if not values:
         return None
     old = inspect(obj).committed_state.get("lock_version", obj.lock_version)
     values["lock_version"] = old + 1
-    statement = (
-        update(table).where(table.c.id == obj.id, table.c.lock_version == old).values(values)
-    )
-    return statement, values
+    return _Update(table, obj.id, values, old)
 
 
 def _default(column):
@@ -424,7 +450,8 @@ class _Writes:
     """What goes with the instance's UPDATE: updates that must each match one row (task
     rows with their version check, the case) and rows to insert, per table."""
 
-    updates: list[tuple[str, Any]] = field(default_factory=list)
+    first: _Update
+    updates: list[_Update] = field(default_factory=list)
     inserts: list[tuple[Any, list[dict]]] = field(default_factory=list)
 
 
@@ -435,34 +462,25 @@ def _write_instance(session: Session, instance: ProcessInstance) -> None:
     action written. With it go what the action settled before: its task rows (changed
     ones version-checked too, new ones inserted), its audit rows and the case's changed
     columns. On PostgreSQL all of that is one statement (the other writes hang on the
-    instance's: none if it matched no row); on SQLite they follow it one by one. A new
-    instance (no id yet) is inserted by the caller's flush as usual.
-
-    Inside a savepoint (bank results, many cases per transaction) the ORM writes the row
-    as usual: a savepoint rolled back must expire what it wrote, which only the ORM's own
-    flush tells it."""
+    instance's: none if it matched no row); on SQLite they follow it one by one. The
+    statements are built once per shape and then only given their values. A new
+    instance (no id yet) is inserted by the caller's flush as usual."""
     if instance.id is None:
-        return
-    if session.in_nested_transaction():
-        session.flush([instance])
         return
     first = _versioned_update(_INSTANCE, instance)
     if first is None:
         return
-    writes, settled = _Writes(), []
+    writes, settled = _Writes(first), [(instance, first)]
     for obj in session.dirty:
+        found = None
         if isinstance(obj, HumanTask) and obj.id is not None:
             found = _versioned_update(_TASK, obj)
-            if found is not None:
-                writes.updates.append(("human_task", found[0]))
-                settled.append((obj, _TASK, found[1]))
         elif isinstance(obj, Case) and obj.id is not None:
             values = _changed(_CASE, obj)
-            if values:
-                writes.updates.append(
-                    ("case", update(_CASE).where(_CASE.c.id == obj.id).values(values))
-                )
-                settled.append((obj, _CASE, values))
+            found = _Update(_CASE, obj.id, values) if values else None
+        if found is not None:
+            writes.updates.append(found)
+            settled.append((obj, found))
     pending = sorted(
         (
             obj
@@ -476,63 +494,86 @@ def _write_instance(session: Session, instance: ProcessInstance) -> None:
         if rows:
             writes.inserts.append((table, rows))
     if session.get_bind().dialect.name == "postgresql":
-        _write_together(session, first[0], writes)
+        _write_together(session, writes)
     else:
-        _write_one_by_one(session, first[0], writes)
-    _written(session, instance, _INSTANCE, first[1])
-    for obj, table, values in settled:
-        _written(session, obj, table, values)
+        _write_one_by_one(session, writes)
+    for obj, written in settled:
+        _written(session, obj, written)
     for obj in pending:
         session.expunge(obj)
 
 
-def _written(session: Session, obj, table, values: dict) -> None:
+def _written(session: Session, obj, written: _Update) -> None:
     """`obj` as it is now in the database: nothing left for the flush (an attribute set to
     the value it had stays in the ORM's list of changes, and the flush would go through
     it for nothing)."""
-    for key, value in values.items():
+    for key, value in written.values.items():
         set_committed_value(obj, key, value)
     state = inspect(obj)
-    if all(key in table.c for key in state.committed_state):
+    if all(key in written.table.c for key in state.committed_state):
         state._commit_all(state.dict, session.identity_map)
+    # Told to the transaction as the flush tells it: a savepoint rolled back (bank results
+    # go many cases per transaction, each in its own) expires the rows it wrote.
+    session._register_altered([state])
 
 
-def _write_one_by_one(session: Session, first, writes: _Writes) -> None:
-    done = session.execute(first)
-    if done.rowcount != 1:
-        raise _stale("process_instance", done.rowcount)
-    for table, statement in writes.updates:
-        done = session.execute(statement)
+_STATEMENTS: dict[tuple, Any] = {}
+
+
+def _cached(shape: tuple, build: Callable[[], Any]):
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        statement = _STATEMENTS[shape] = build()
+    return statement
+
+
+def _write_one_by_one(session: Session, writes: _Writes) -> None:
+    for one in [writes.first, *writes.updates]:
+        statement = _cached(one.shape, lambda one=one: one.statement("b_"))
+        done = session.execute(statement, one.params("b_"))
         if done.rowcount != 1:
-            raise _stale(table, done.rowcount)
+            raise _stale(one.table.name, done.rowcount)
     for table, rows in writes.inserts:
-        session.execute(insert(table), rows)
+        session.execute(_cached((table.name,), lambda table=table: insert(table)), rows)
 
 
-def _write_together(session: Session, first, writes: _Writes) -> None:
+def _write_together(session: Session, writes: _Writes) -> None:
     """One statement: the instance UPDATE as a CTE, the other UPDATEs and INSERTs each
     only where it matched its row, and how many rows each UPDATE touched."""
-    written = first.returning(_INSTANCE.c.id).cte("w_instance")
+    inserts = tuple((table.name, len(rows), tuple(rows[0])) for table, rows in writes.inserts)
+    shape = ("together", writes.first.shape, tuple(u.shape for u in writes.updates), inserts)
+    query = _cached(shape, lambda: _together(writes))
+    params = writes.first.params("w_")
+    for n, one in enumerate(writes.updates):
+        params.update(one.params(f"u{n}_"))
+    for n, (_table, rows) in enumerate(writes.inserts):
+        for r, row in enumerate(rows):
+            params.update({f"i{n}_{r}_{k}": v for k, v in row.items()})
+    found = session.execute(query, params).one()
+    for one, matched in zip([writes.first, *writes.updates], found, strict=True):
+        if matched != 1:
+            raise _stale(one.table.name, matched)
+
+
+def _together(writes: _Writes):
+    written = writes.first.statement("w_").returning(_INSTANCE.c.id).cte("w_instance")
     matched = exists(select(written.c.id))
     counts = [select(func.count()).select_from(written).scalar_subquery()]
-    names = ["process_instance"]
-    for n, (table, statement) in enumerate(writes.updates):
-        cte = statement.where(matched).returning(literal(1)).cte(f"w_update{n}")
+    for n, one in enumerate(writes.updates):
+        cte = one.statement(f"u{n}_").where(matched).returning(literal(1)).cte(f"w_update{n}")
         counts.append(select(func.count()).select_from(cte).scalar_subquery())
-        names.append(table)
     query = select(*counts)
     for n, (table, rows) in enumerate(writes.inserts):
         columns = list(rows[0])
         selects = [
-            select(*[literal(row[key], table.c[key].type) for key in columns]).where(matched)
-            for row in rows
+            select(*[bindparam(f"i{n}_{r}_{k}", type_=table.c[k].type) for k in columns]).where(
+                matched
+            )
+            for r in range(len(rows))
         ]
         source = selects[0] if len(selects) == 1 else union_all(*selects)
         query = query.add_cte(insert(table).from_select(columns, source).cte(f"w_insert{n}"))
-    found = session.execute(query).one()
-    for table, n in zip(names, found, strict=True):
-        if n != 1:
-            raise _stale(table, n)
+    return query
 
 
 def _describe(err: Exception) -> str:
