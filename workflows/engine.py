@@ -528,13 +528,14 @@ def _cached(shape: tuple, build: Callable[[], Any]):
 
 
 def _write_one_by_one(session: Session, writes: _Writes) -> None:
+    connection = session.connection()  # Core statements: the ORM's execute adds nothing
     for one in [writes.first, *writes.updates]:
         statement = _cached(one.shape, lambda one=one: one.statement("b_"))
-        done = session.execute(statement, one.params("b_"))
+        done = connection.execute(statement, one.params("b_"))
         if done.rowcount != 1:
             raise _stale(one.table.name, done.rowcount)
     for table, rows in writes.inserts:
-        session.execute(_cached((table.name,), lambda table=table: insert(table)), rows)
+        connection.execute(_cached((table.name,), lambda table=table: insert(table)), rows)
 
 
 def _write_together(session: Session, writes: _Writes) -> None:
@@ -549,7 +550,7 @@ def _write_together(session: Session, writes: _Writes) -> None:
     for n, (_table, rows) in enumerate(writes.inserts):
         for r, row in enumerate(rows):
             params.update({f"i{n}_{r}_{k}": v for k, v in row.items()})
-    found = session.execute(query, params).one()
+    found = session.connection().execute(query, params).one()
     for one, matched in zip([writes.first, *writes.updates], found, strict=True):
         if matched != 1:
             raise _stale(one.table.name, matched)
