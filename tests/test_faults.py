@@ -119,7 +119,10 @@ class _DropConnection:
         event.remove(self.engine, "do_execute", self.before)
 
     def before(self, cursor, statement, parameters, context):
-        if not (self.armed and statement.lstrip().upper().startswith("UPDATE PROCESS_INSTANCE")):
+        # The instance write: alone on SQLite, on PostgreSQL the first part of one statement
+        # with the action's other rows (workflows/engine.py `_write_instance`).
+        instance_write = ("UPDATE PROCESS_INSTANCE", "WITH W_INSTANCE AS (UPDATE PROCESS_INSTANCE")
+        if not (self.armed and " ".join(statement.split()).upper().startswith(instance_write)):
             return
         self.armed = False
         self.fired += 1

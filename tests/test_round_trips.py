@@ -33,7 +33,17 @@ class Statements:
         event.remove(self.engine, "commit", self._commit)
 
     def writes(self) -> list[str]:
-        return [s for s in self.seen if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+        return [s for s in self.seen if is_write(s)]
+
+
+def is_write(statement: str) -> bool:
+    """A statement that writes: INSERT / UPDATE / DELETE, or on PostgreSQL the completion's
+    folded write (WITH w_instance AS (UPDATE process_instance ...) ...)."""
+    return statement.startswith(("INSERT", "UPDATE", "DELETE", "WITH w_instance"))
+
+
+def is_instance_write(statement: str) -> bool:
+    return statement.startswith(("UPDATE process_instance", "WITH w_instance AS (UPDATE"))
 
 
 def _at_level_one(world):
@@ -60,13 +70,16 @@ def test_an_approval_takes_few_statements_one_commit_and_writes_the_instance_fir
     world.session.commit()
     with Statements(world.session.get_bind()) as counted:
         tasks.complete(world.session, user, task_id, {"decision": "approve"})
-    # Today 7: one read (the task with its instance, case, sibling tasks and the calendar
-    # stamp), the four-eyes check, the instance write, the audit row, the task rows and
-    # the case's approvals. It was 11 before the read was folded into one.
-    assert len(counted.seen) <= 8, counted.seen
+    # One read (the task with its instance, case, sibling tasks, the user's four-eyes row
+    # and the calendar stamp); the instance write, with the completed task row and the
+    # audit row (one statement on PostgreSQL, three on SQLite); the new task row and the
+    # case's approvals. It was 11 before the read was folded into one, 7 before the
+    # four-eyes row joined the read and the writes the instance's.
+    postgres = world.session.get_bind().dialect.name == "postgresql"
+    assert len(counted.seen) <= (4 if postgres else 6), counted.seen
     assert counted.commits == 1
     writes = counted.writes()
-    assert writes[0].startswith("UPDATE process_instance"), writes
+    assert is_instance_write(writes[0]), writes
 
 
 def test_a_racing_completion_is_refused_at_its_first_write_with_nothing_kept(world):
@@ -81,7 +94,7 @@ def test_a_racing_completion_is_refused_at_its_first_write_with_nothing_kept(wor
 
     def interleave(_conn, _cursor, statement, *_args):
         seen.append(" ".join(statement.split())[:80])
-        if statement.startswith("UPDATE process_instance") and not other_done:
+        if is_instance_write(" ".join(statement.split())) and not other_done:
             other_done.append(True)  # the other approval commits first, in between
             other = world.factory()
             try:
@@ -98,7 +111,9 @@ def test_a_racing_completion_is_refused_at_its_first_write_with_nothing_kept(wor
         event.remove(engine, "before_cursor_execute", interleave)
         racing.close()
     assert other_done
-    writes = [s for s in seen if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    writes = [s for s in seen if is_write(s)]
+    # On PostgreSQL the refused instance write carried the task and audit rows in the
+    # same statement: they hung on it and were not written either (the counts below).
     assert writes == [], writes
     world.session.expire_all()
     audits = world.session.scalar(

@@ -73,6 +73,27 @@ def visible_tasks(user: User) -> ColumnElement[bool]:
     return condition
 
 
+_ABSENT = "case_actor_absent"
+
+
+def remember_absent_actor(session: Session, user_id: int, case_id: int) -> None:
+    """This transaction's first read found no case_actor row for (user, case): the checks
+    below then need no query of their own (kept for this transaction only; a row found
+    by that read is in the session already)."""
+    session.info[_ABSENT] = (session.get_transaction(), (user_id, case_id))
+
+
+def _case_actor(session: Session, user_id: int, case_id: int) -> CaseActor | None:
+    known = session.info.get(_ABSENT)
+    if known is not None:
+        if known[0] is not None and known[0] is session.get_transaction():
+            if known[1] == (user_id, case_id):
+                return None
+        else:
+            session.info.pop(_ABSENT, None)
+    return session.get(CaseActor, (user_id, case_id))
+
+
 def four_eyes_barred(user: User, task: HumanTask) -> bool:
     """The user worked on the task's case and the task is an approval level."""
     if task.candidate_group not in APPROVAL_GROUPS:
@@ -80,7 +101,7 @@ def four_eyes_barred(user: User, task: HumanTask) -> bool:
     session = object_session(task) or object_session(user)
     if session is None:
         return True
-    return session.get(CaseActor, (user.id, task.case_id)) is not None
+    return _case_actor(session, user.id, task.case_id) is not None
 
 
 def can_act_on_task(user: User, task: HumanTask) -> bool:
@@ -94,7 +115,8 @@ def can_act_on_task(user: User, task: HumanTask) -> bool:
 
 def worked_on(session: Session, user: User, case_id: int, what: str) -> None:
     """Record that the user registered the case or did a caseworker step of it."""
-    if session.get(CaseActor, (user.id, case_id)) is None:
+    if _case_actor(session, user.id, case_id) is None:
+        session.info.pop(_ABSENT, None)  # from now on the row is pending, not absent
         session.add(CaseActor(user_id=user.id, case_id=case_id, what=what[:40], at=now()))
 
 

@@ -23,15 +23,17 @@ from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, func, insert, inspect, literal, select, union_all, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from workflows import access, scripting, serialization, workdays
 from workflows.audit import record
 from workflows.clock import now
 from workflows.db import unit_of_work  # noqa: F401 (services use engine.unit_of_work)
 from workflows.errors import AlreadyDone, Conflict, ValidationFailed, WarmflowError
-from workflows.models import Case, HumanTask, ProcessInstance
+from workflows.models import AuditEvent, Case, CaseActor, HumanTask, ProcessInstance
 from workflows.processes import LoadedVersion, loaded_version
 
 log = logging.getLogger(__name__)
@@ -285,13 +287,16 @@ def commit_run(
     """Write what `run` did (no commit). The instance row goes first: its new state in one
     UPDATE that checks and moves the lock version, so a concurrent action is refused with
     a clear conflict before anything else is written (an effect's row, a human task).
-    Then the effects, the human tasks and the audit rows, inserted together at the flush."""
+    With it go the rows the action settled before: its task rows (done, cancelled, new)
+    and audit rows, and the case's changed columns (one statement on PostgreSQL, see
+    `_write_instance`). Then the effects and, for a finished case, its closing."""
     ready = _ready_tasks(loaded.workflow)
     _settle_instance(loaded, ctx, ready)
+    _task_rows(session, loaded, ctx, completed_task_uuid, ready)
     _write_instance(session, loaded.instance)
     for name, payload in ctx.effects:
         EFFECTS[name](session, loaded, payload)
-    save(session, loaded, actor_id, ctx, completed_task_uuid, ready=ready)
+    _close(session, loaded, actor_id)
 
 
 def advance(
@@ -347,14 +352,229 @@ def first_wait(session: Session, loaded: Loaded, data: dict) -> FirstWait:
     return FirstWait(workflow, ctx.effects, ctx.warnings, tasks, next_timer(workflow))
 
 
+_INSTANCE = ProcessInstance.__table__
+_TASK = HumanTask.__table__
+_AUDIT = AuditEvent.__table__
+_CASE = Case.__table__
+_ACTOR = CaseActor.__table__
+
+
+def _changed(table, obj) -> dict:
+    """The columns of `obj` changed since it was read (as its UPDATE would set them)."""
+    state = inspect(obj)
+    return {
+        key: getattr(obj, key)
+        for key in state.committed_state
+        if key in table.c and state.attrs[key].history.has_changes()
+    }
+
+
+@dataclass
+class _Update:
+    """One row's UPDATE: what changed, by id, checking the lock version it was read with
+    (and moving it) when the table has one, as the ORM's version column would."""
+
+    table: Any
+    row_id: int
+    values: dict
+    old_version: int | None = None
+
+    @property
+    def shape(self) -> tuple:
+        return (self.table.name, tuple(self.values), self.old_version is not None)
+
+    def statement(self, prefix: str):
+        table = self.table
+        where = [table.c.id == bindparam(prefix + "id")]
+        if self.old_version is not None:
+            where.append(table.c.lock_version == bindparam(prefix + "old"))
+        values = {k: bindparam(prefix + k, type_=table.c[k].type) for k in self.values}
+        return update(table).where(*where).values(values)
+
+    def params(self, prefix: str) -> dict:
+        found = {prefix + k: v for k, v in self.values.items()}
+        found[prefix + "id"] = self.row_id
+        if self.old_version is not None:
+            found[prefix + "old"] = self.old_version
+        return found
+
+
+def _versioned_update(table, obj) -> _Update | None:
+    """The UPDATE of what changed in `obj` (a row with a lock_version column); None if
+    nothing changed."""
+    values = _changed(table, obj)
+    if not values:
+        return None
+    old = inspect(obj).committed_state.get("lock_version", obj.lock_version)
+    values["lock_version"] = old + 1
+    return _Update(table, obj.id, values, old)
+
+
+def _default(column):
+    default = column.default
+    return default.arg if default.is_scalar else default.arg(None)
+
+
+def _new_row(table, obj) -> dict:
+    """The row of a pending object as the flush would insert it: what was set on it
+    (None included), the Python defaults for the rest."""
+    given = inspect(obj).dict
+    values = {}
+    for column in table.columns:
+        if column.primary_key and given.get(column.key) is None:
+            continue  # drawn by the database
+        if column.key in given:
+            values[column.key] = given[column.key]
+        elif column.default is not None:
+            values[column.key] = _default(column)
+        else:
+            values[column.key] = None
+    return values
+
+
+def _plain(obj) -> bool:
+    """A pending row given by its columns alone (a related object set on it instead of
+    its id is left to the flush, which fills the id in)."""
+    state = inspect(obj)
+    return not any(state.dict.get(rel.key) is not None for rel in state.mapper.relationships)
+
+
+def _stale(table: str, matched) -> StaleDataError:
+    return StaleDataError(
+        f"UPDATE statement on table '{table}' expected to update 1 row(s); {matched} were matched."
+    )
+
+
+@dataclass
+class _Writes:
+    """What goes with the instance's UPDATE: updates that must each match one row (task
+    rows with their version check, the case) and rows to insert, per table."""
+
+    first: _Update
+    updates: list[_Update] = field(default_factory=list)
+    inserts: list[tuple[Any, list[dict]]] = field(default_factory=list)
+
+
 def _write_instance(session: Session, instance: ProcessInstance) -> None:
-    """Write the instance row now, alone: one UPDATE of its state that checks the lock
-    version it was read with and moves it (the ORM's version column). If someone moved it
-    since, the flush raises StaleDataError, which the unit of work answers as a conflict.
-    A new instance (no id yet) is inserted by the caller's flush as usual."""
+    """Write the instance row now, before anything else: one UPDATE of what changed that
+    checks the lock version it was read with and moves it. If someone moved it since,
+    StaleDataError, which the unit of work answers as a conflict, with nothing else of the
+    action written. With it go what the action settled before: its task rows (changed
+    ones version-checked too, new ones inserted), its audit rows and the case's changed
+    columns. On PostgreSQL all of that is one statement (the other writes hang on the
+    instance's: none if it matched no row); on SQLite they follow it one by one. The
+    statements are built once per shape and then only given their values. A new
+    instance (no id yet) is inserted by the caller's flush as usual."""
     if instance.id is None:
         return
-    session.flush([instance])
+    first = _versioned_update(_INSTANCE, instance)
+    if first is None:
+        return
+    writes, settled = _Writes(first), [(instance, first)]
+    for obj in session.dirty:
+        found = None
+        if isinstance(obj, HumanTask) and obj.id is not None:
+            found = _versioned_update(_TASK, obj)
+        elif isinstance(obj, Case) and obj.id is not None:
+            values = _changed(_CASE, obj)
+            found = _Update(_CASE, obj.id, values) if values else None
+        if found is not None:
+            writes.updates.append(found)
+            settled.append((obj, found))
+    pending = sorted(
+        (
+            obj
+            for obj in session.new
+            if isinstance(obj, HumanTask | AuditEvent | CaseActor) and _plain(obj)
+        ),
+        key=lambda obj: inspect(obj).insert_order,
+    )
+    for table, kind in ((_TASK, HumanTask), (_AUDIT, AuditEvent), (_ACTOR, CaseActor)):
+        rows = [_new_row(table, obj) for obj in pending if isinstance(obj, kind)]
+        if rows:
+            writes.inserts.append((table, rows))
+    if session.get_bind().dialect.name == "postgresql":
+        _write_together(session, writes)
+    else:
+        _write_one_by_one(session, writes)
+    for obj, written in settled:
+        _written(session, obj, written)
+    for obj in pending:
+        session.expunge(obj)
+
+
+def _written(session: Session, obj, written: _Update) -> None:
+    """`obj` as it is now in the database: nothing left for the flush (an attribute set to
+    the value it had stays in the ORM's list of changes, and the flush would go through
+    it for nothing)."""
+    for key, value in written.values.items():
+        set_committed_value(obj, key, value)
+    state = inspect(obj)
+    if all(key in written.table.c for key in state.committed_state):
+        state._commit_all(state.dict, session.identity_map)
+    # Told to the transaction as the flush tells it: a savepoint rolled back (bank results
+    # go many cases per transaction, each in its own) expires the rows it wrote.
+    session._register_altered([state])
+
+
+_STATEMENTS: dict[tuple, Any] = {}
+
+
+def _cached(shape: tuple, build: Callable[[], Any]):
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        statement = _STATEMENTS[shape] = build()
+    return statement
+
+
+def _write_one_by_one(session: Session, writes: _Writes) -> None:
+    connection = session.connection()  # Core statements: the ORM's execute adds nothing
+    for one in [writes.first, *writes.updates]:
+        statement = _cached(one.shape, lambda one=one: one.statement("b_"))
+        done = connection.execute(statement, one.params("b_"))
+        if done.rowcount != 1:
+            raise _stale(one.table.name, done.rowcount)
+    for table, rows in writes.inserts:
+        connection.execute(_cached((table.name,), lambda table=table: insert(table)), rows)
+
+
+def _write_together(session: Session, writes: _Writes) -> None:
+    """One statement: the instance UPDATE as a CTE, the other UPDATEs and INSERTs each
+    only where it matched its row, and how many rows each UPDATE touched."""
+    inserts = tuple((table.name, len(rows), tuple(rows[0])) for table, rows in writes.inserts)
+    shape = ("together", writes.first.shape, tuple(u.shape for u in writes.updates), inserts)
+    query = _cached(shape, lambda: _together(writes))
+    params = writes.first.params("w_")
+    for n, one in enumerate(writes.updates):
+        params.update(one.params(f"u{n}_"))
+    for n, (_table, rows) in enumerate(writes.inserts):
+        for r, row in enumerate(rows):
+            params.update({f"i{n}_{r}_{k}": v for k, v in row.items()})
+    found = session.connection().execute(query, params).one()
+    for one, matched in zip([writes.first, *writes.updates], found, strict=True):
+        if matched != 1:
+            raise _stale(one.table.name, matched)
+
+
+def _together(writes: _Writes):
+    written = writes.first.statement("w_").returning(_INSTANCE.c.id).cte("w_instance")
+    matched = exists(select(written.c.id))
+    counts = [select(func.count()).select_from(written).scalar_subquery()]
+    for n, one in enumerate(writes.updates):
+        cte = one.statement(f"u{n}_").where(matched).returning(literal(1)).cte(f"w_update{n}")
+        counts.append(select(func.count()).select_from(cte).scalar_subquery())
+    query = select(*counts)
+    for n, (table, rows) in enumerate(writes.inserts):
+        columns = list(rows[0])
+        selects = [
+            select(*[bindparam(f"i{n}_{r}_{k}", type_=table.c[k].type) for k in columns]).where(
+                matched
+            )
+            for r in range(len(rows))
+        ]
+        source = selects[0] if len(selects) == 1 else union_all(*selects)
+        query = query.add_cte(insert(table).from_select(columns, source).cte(f"w_insert{n}"))
+    return query
 
 
 def _describe(err: Exception) -> str:
@@ -418,13 +638,24 @@ def save(
     completed_task_uuid: str | None = None,
     ready: dict | None = None,
 ) -> None:
-    """The human tasks and the case after a run (the instance is settled already by
-    `commit_run`): tasks no longer ready cancelled, new ones opened, a finished case
-    closed. Nothing is flushed here: the rows go in together at the commit."""
-    workflow, instance, case = loaded.workflow, loaded.instance, loaded.case
+    """The human tasks and the case after a run: tasks no longer ready cancelled, new ones
+    opened, a finished case closed. Nothing is flushed here."""
     if ready is None:
-        ready = _ready_tasks(workflow)
+        ready = _ready_tasks(loaded.workflow)
         _settle_instance(loaded, ctx, ready)
+    _task_rows(session, loaded, ctx, completed_task_uuid, ready)
+    _close(session, loaded, actor_id)
+
+
+def _task_rows(
+    session: Session,
+    loaded: Loaded,
+    ctx: RunContext,
+    completed_task_uuid: str | None,
+    ready: dict,
+) -> None:
+    """Tasks no longer ready cancelled, new ones opened (added to the session)."""
+    instance, case = loaded.instance, loaded.case
     known = set()
     if instance.id is not None:  # a new instance has no rows yet
         open_rows = loaded.open_rows
@@ -466,26 +697,31 @@ def save(
     finally:
         _run.reset(token)
 
-    if workflow.is_completed():
-        end = _end_event(workflow)
-        if end is None:  # cancelled: no end event was reached
-            case.status = "cancelled"
-            case.outcome, case.outcome_label = "cancelled", "已撤销"
-        else:
-            case.status = "completed"
-            case.outcome = end.task_spec.bpmn_id or end.task_spec.name
-            case.outcome_label = end.task_spec.bpmn_name or case.outcome
-        case.closed_at = now()
-        record(
-            session,
-            actor_id,
-            case.id,
-            "case.closed",
-            f"结案：{case.outcome_label}",
-            outcome=case.outcome,
-        )
-        for hook in CLOSE_HOOKS:
-            hook(session, loaded)
+
+def _close(session: Session, loaded: Loaded, actor_id: int | None) -> None:
+    """A finished workflow closes its case (outcome, audit row, close hooks)."""
+    workflow, case = loaded.workflow, loaded.case
+    if not workflow.is_completed():
+        return
+    end = _end_event(workflow)
+    if end is None:  # cancelled: no end event was reached
+        case.status = "cancelled"
+        case.outcome, case.outcome_label = "cancelled", "已撤销"
+    else:
+        case.status = "completed"
+        case.outcome = end.task_spec.bpmn_id or end.task_spec.name
+        case.outcome_label = end.task_spec.bpmn_name or case.outcome
+    case.closed_at = now()
+    record(
+        session,
+        actor_id,
+        case.id,
+        "case.closed",
+        f"结案：{case.outcome_label}",
+        outcome=case.outcome,
+    )
+    for hook in CLOSE_HOOKS:
+        hook(session, loaded)
 
 
 def next_timer(workflow: BpmnWorkflow) -> datetime | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import and_, bindparam, func, literal, literal_column, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from workflows import access, amend, engine, forms, privacy, workdays
@@ -26,6 +26,7 @@ from workflows.errors import (
 )
 from workflows.models import (
     Case,
+    CaseActor,
     HumanTask,
     Payment,
     PaymentBatch,
@@ -412,49 +413,69 @@ class _Read:
 
     rows: list[HumanTask]
     instance: ProcessInstance | None
+    actor: CaseActor | None = None  # the user's four-eyes row for the case, if any
 
     @property
     def open_rows(self) -> list[HumanTask]:
         return [r for r in self.rows if r.status == "open"]
 
 
-# Made once: a new alias per call would make SQLAlchemy compile the statement every time.
-_TASK = aliased(HumanTask, name="the_task")
+_COMPLETION_READ = None
 
 
-def _read_for_completion(session: Session, task_id: int) -> _Read:
-    """What a completion reads, in one statement: the task, its instance and case, the
-    instance's other open tasks and the calendar's stamp. The rows land in the session
-    (refreshed), so the checks and the engine that follow find them without a query."""
-    me = _TASK
-    instance_of_task = select(me.instance_id).where(me.id == task_id).scalar_subquery()
-    query = (
-        select(HumanTask, ProcessInstance, workdays.version_column())
-        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-        .join(HumanTask.case)
-        .options(contains_eager(HumanTask.case))
-        .where(
-            HumanTask.instance_id == instance_of_task,
-            or_(HumanTask.status == "open", HumanTask.id == task_id),
+def _completion_read():
+    """The statement of `_read_for_completion`, built once (parameters: task_id,
+    user_id): building it and its cache key on every call cost more than running it."""
+    global _COMPLETION_READ
+    if _COMPLETION_READ is None:
+        me = aliased(HumanTask, name="the_task")
+        instance_of_task = (
+            select(me.instance_id).where(me.id == bindparam("task_id")).scalar_subquery()
         )
-        .execution_options(populate_existing=True)
-    )
-    found = session.execute(query).all()
+        _COMPLETION_READ = (
+            select(HumanTask, ProcessInstance, CaseActor, workdays.version_column())
+            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .join(HumanTask.case)
+            .outerjoin(
+                CaseActor,
+                and_(
+                    CaseActor.user_id == bindparam("user_id"),
+                    CaseActor.case_id == HumanTask.case_id,
+                ),
+            )
+            .options(contains_eager(HumanTask.case))
+            .where(
+                HumanTask.instance_id == instance_of_task,
+                or_(HumanTask.status == "open", HumanTask.id == bindparam("task_id")),
+            )
+            .execution_options(populate_existing=True)
+        )
+    return _COMPLETION_READ
+
+
+def _read_for_completion(session: Session, task_id: int, user_id: int) -> _Read:
+    """What a completion reads, in one statement: the task, its instance and case, the
+    instance's other open tasks, whether the user worked on the case (four eyes) and the
+    calendar's stamp. The rows land in the session (refreshed), so the checks and the
+    engine that follow find them without a query."""
+    found = session.execute(_completion_read(), {"task_id": task_id, "user_id": user_id}).all()
     if not found:
         return _Read([], None)
-    workdays.remember_version(session, found[0][2])
-    return _Read([row for row, _instance, _stamp in found], found[0][1])
+    workdays.remember_version(session, found[0][3])
+    if found[0][2] is None:
+        access.remember_absent_actor(session, user_id, found[0][0].case_id)
+    return _Read([row for row, *_rest in found], found[0][1], found[0][2])
 
 
 def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -> HumanTask:
     """Complete a user task with form data: one transaction, or a clear refusal.
 
     Round trips (bench/engine.py counts them): one read of the task with its instance,
-    case and sibling tasks; the four-eyes check; the instance's new state written first
+    case, sibling tasks and the user's four-eyes row; the instance's new state written first
     with its version checked (a racing client gets a clear conflict before anything else
     is written); then the effects, the task rows and the audit rows, inserted together."""
     with engine.unit_of_work(session):
-        read = _read_for_completion(session, task_id)
+        read = _read_for_completion(session, task_id, user.id)
         row = _open_task(session, user, task_id)
         if row.assignee_id not in (None, user.id):
             other = session.get(User, row.assignee_id)
