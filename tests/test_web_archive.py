@@ -174,13 +174,15 @@ def test_import_page_previews_then_confirms_in_the_background(world, as_user):
     assert answer.status_code == 303
     page = client.get(answer.location).get_data(as_text=True)
     assert "第 3 行" in page and "身份证号无效" in page and "跳过有误的行" in page
+    assert "<h1>导入预览 · 档案.csv</h1>" in page
     confirm_url = answer.location + "/confirm"
     refused = client.post(confirm_url, data={"csrf_token": token})
     assert refused.status_code == 422
     assert world.session.scalar(select(func.count(HardshipRecord.id))) == 0
     done = client.post(confirm_url, data={"csrf_token": token, "skip_bad": "yes"})
     assert done.status_code == 303
-    assert "已完成" in client.get(done.location).get_data(as_text=True)
+    result = client.get(done.location).get_data(as_text=True)
+    assert "已完成" in result and "<h1>档案导入 · 档案.csv</h1>" in result  # no longer a preview
     world.session.expire_all()
     assert world.session.scalar(select(func.count(HardshipRecord.id))) == 3
     # Without a CSRF token nothing happens.
