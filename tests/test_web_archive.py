@@ -82,6 +82,34 @@ def test_export_is_scoped_masked_for_approvers_and_audited(world, as_user):
     assert len(exports) == 2 and "3 人" in exports[0].summary
 
 
+def test_api_export_takes_the_lists_filters_in_scope_masked_and_audited(world, app):
+    rows = two_districts(world)
+    client = app.test_client()
+    answer = client.get("/api/v1/archive/export.xlsx", headers=api_token(app, "l2"))
+    assert answer.status_code == 200 and answer.mimetype.endswith("spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(answer.data)).active
+    flat = " ".join(str(c.value) for r in sheet.iter_rows() for c in r)
+    assert sheet.max_row == 1 + 3 and "dxq1" not in flat
+    assert rows[0]["身份证号"] not in flat and rows[0]["银行卡号"] not in flat
+    one = client.get(
+        "/api/v1/archive/export.xlsx",
+        query_string={"id_number": rows[4]["身份证号"]},
+        headers=api_token(app, "mgr"),
+    )
+    whole = load_workbook(io.BytesIO(one.data)).active
+    assert whole.max_row == 2
+    assert rows[4]["身份证号"] in " ".join(str(c.value) for r in whole.iter_rows() for c in r)
+    bad = client.get(
+        "/api/v1/archive/export.xlsx", query_string={"sort": "x"}, headers=api_token(app, "mgr")
+    )
+    assert bad.status_code == 422
+    assert client.get("/api/v1/archive/export.xlsx").status_code == 401
+    exports = world.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "archive.export")
+    ).all()
+    assert len(exports) == 2  # the refused one is not an export
+
+
 def test_worker_page_shows_masked_data_provenance_and_history(world, as_user):
     rows = two_districts(world)
     record = world.session.scalar(select(HardshipRecord).where(HardshipRecord.source_line == 2))

@@ -63,6 +63,15 @@ def archive_list():
     )
 
 
+@bp.get("/archive/export.xlsx")
+@token_required
+def archive_export():
+    """The list with the same filters as an XLSX file, audited as the page's export."""
+    from webapp.archive import xlsx_answer
+
+    return xlsx_answer(session(), g.api_user, _criteria())
+
+
 @bp.get("/archive/<int:record_id>")
 @token_required
 def archive_worker(record_id: int):

@@ -154,15 +154,10 @@ def _render(db, criteria, found, error, status):
     )
 
 
-@bp.get("/archive/export.xlsx")
-@login_required
-def export():
-    db, user = session(), _user()
-    criteria = _criteria_from(request.args)
-    try:
-        columns, rows = archive.export_rows(db, user, criteria)
-    except ValidationFailed as err:
-        return _render(db, criteria, None, err.message, 422)
+def xlsx_answer(db, user, criteria: archive.ArchiveCriteria) -> Response:
+    """The filtered list as an XLSX download, audited (page and API alike); raises
+    ValidationFailed for a filter the list refuses."""
+    columns, rows = archive.export_rows(db, user, criteria)
     record(
         db,
         user.id,
@@ -184,6 +179,18 @@ def export():
     )
     answer.headers["Cache-Control"] = "private, no-store"
     return answer
+
+
+@bp.get("/archive/export.xlsx")
+@login_required
+def export():
+    db, user = session(), _user()
+    criteria = _criteria_from(request.args)
+    try:
+        return xlsx_answer(db, user, criteria)
+    except ValidationFailed as err:
+        db.rollback()
+        return _render(db, criteria, None, err.message, 422)
 
 
 @bp.get("/archive/<int:record_id>")

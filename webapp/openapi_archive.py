@@ -129,6 +129,28 @@ SCHEMAS: dict[str, Any] = {
 
 TAGS = [{"name": "archive", "description": "困难职工档案：查询、一人一档、导入已有档案"}]
 
+_LIST_PARAMS = [
+    _query("org_id", "单位 id（含下级单位）", {"type": "integer", "minimum": 1}),
+    _query("category", "困难类别 id"),
+    _query(
+        "status",
+        "状态；due 为待回头看（有效期在 due_days 天内到期或已过）",
+        {"type": "string", "enum": ["archived", "left", "cancelled", "due"]},
+    ),
+    _query("due_days", "待回头看的天数", {"type": "integer", "minimum": 0, "maximum": 366}),
+    _query("programme", "本年度已获该业务帮扶", {"type": "string", "enum": PROGRAMME_IDS}),
+    _query("name", "姓名（部分）"),
+    _query("id_number", "身份证号（18 位，精确）"),
+    _query(
+        "sort",
+        "排序",
+        {"type": "string", "enum": ["newest", "name", "valid_until", "archived_at"]},
+    ),
+    _query("limit", "返回的人数", {"type": "integer", "minimum": 1, "maximum": 100}),
+    _query("offset", "跳过的人数", {"type": "integer", "minimum": 0}),
+]
+
+
 PATHS: dict[str, Any] = {
     "/archive": {
         "get": {
@@ -137,32 +159,30 @@ PATHS: dict[str, Any] = {
             "description": "身份证号按密钥哈希精确查询，号码不保存；返回的号码均已脱敏。",
             "tags": ["archive"],
             "security": SECURED,
-            "parameters": [
-                _query("org_id", "单位 id（含下级单位）", {"type": "integer", "minimum": 1}),
-                _query("category", "困难类别 id"),
-                _query(
-                    "status",
-                    "状态；due 为待回头看（有效期在 due_days 天内到期或已过）",
-                    {"type": "string", "enum": ["archived", "left", "cancelled", "due"]},
-                ),
-                _query(
-                    "due_days", "待回头看的天数", {"type": "integer", "minimum": 0, "maximum": 366}
-                ),
-                _query(
-                    "programme", "本年度已获该业务帮扶", {"type": "string", "enum": PROGRAMME_IDS}
-                ),
-                _query("name", "姓名（部分）"),
-                _query("id_number", "身份证号（18 位，精确）"),
-                _query(
-                    "sort",
-                    "排序",
-                    {"type": "string", "enum": ["newest", "name", "valid_until", "archived_at"]},
-                ),
-                _query("limit", "返回的人数", {"type": "integer", "minimum": 1, "maximum": 100}),
-                _query("offset", "跳过的人数", {"type": "integer", "minimum": 0}),
-            ],
+            "parameters": _LIST_PARAMS,
             "responses": {
                 "200": json_body(ref("ArchiveList"), "符合条件的档案"),
+                **errors(401, 403, 422),
+            },
+        }
+    },
+    "/archive/export.xlsx": {
+        "get": {
+            "operationId": "exportArchive",
+            "summary": "导出困难职工档案（Excel），条件同列表",
+            "description": ("以附件下载；号码脱敏，管理员导出完整号码。每次导出都记入审计日志。"),
+            "tags": ["archive"],
+            "security": SECURED,
+            "parameters": [p for p in _LIST_PARAMS if p["name"] not in ("limit", "offset")],
+            "responses": {
+                "200": {
+                    "description": "档案表",
+                    "content": {
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                            "schema": {"type": "string", "format": "binary"}
+                        }
+                    },
+                },
                 **errors(401, 403, 422),
             },
         }
