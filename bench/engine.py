@@ -52,9 +52,9 @@ from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser  # noqa: E4
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import event, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 from stdnum import luhn  # noqa: E402
 from stdnum.cn import ric  # noqa: E402
+from tasklist import own_postgres  # noqa: E402  (bench/ is on the path: the bench's own DB)
 
 from workflows import (  # noqa: E402
     cases,
@@ -442,28 +442,6 @@ def median(values) -> float:
 def p95(values) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0.0
-
-
-def own_postgres(url: str):
-    """Create the bench's own database (dropped afterwards); never `test` or `postgres`."""
-    parsed = make_url(url)
-    name = parsed.database
-    if not name or name in ("test", "postgres", "template0", "template1"):
-        raise SystemExit(f"refusing to use the database {name!r}: name one of the bench's own")
-    admin = db.make_engine(
-        parsed.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return drop
 
 
 def run_database(url: str, cases_n: int) -> dict:
