@@ -840,6 +840,9 @@ def run(url: str, args) -> dict:
             "audit_events": conn.scalar(select(func.count(AuditEvent.id))),
         }
     log(f"  rows: {counts}")
+    size = database_bytes(engine, url)
+    per_million = round(size / max(1, counts["cases"]) * 1_000_000 / 2**30, 2)
+    log(f"  database size: {size / 2**30:.2f} GiB, {per_million} GiB per million cases")
     plans = explain(engine, factory, ids)
     for line in plans:
         log(f"  plan: {line}")
@@ -863,6 +866,8 @@ def run(url: str, args) -> dict:
         "counts": counts,
         "plans": plans,
         "finished_insert_s": round(finished_s, 1),
+        "database_bytes": size,
+        "gib_per_million_cases": per_million,
         "launch_per_s": round(created / launch_s, 1),
         "lists": lists,
         "tasklist_p50_ms": max(v["p50_ms"] for v in http_pages.values()),
@@ -876,6 +881,16 @@ def run(url: str, args) -> dict:
         "moved_to_l2": to_l2,
         "waiting_l2_after": completion["waiting_l2_after"],
     }
+
+
+def database_bytes(engine, url: str) -> int:
+    """The whole database on disk after VACUUM ANALYZE: tables, indexes and TOAST on
+    PostgreSQL, the file (and its WAL) on SQLite."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            return int(conn.scalar(text("SELECT pg_database_size(current_database())")))
+    path = make_url(url).database
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
 
 
 def own_postgres(url: str):
@@ -976,6 +991,8 @@ def main() -> None:
                 "complete_api": r["complete_api"],
                 "service_complete": r["service_complete"],
                 "finished_insert_s": r["finished_insert_s"],
+                "database_bytes": r["database_bytes"],
+                "gib_per_million_cases": r["gib_per_million_cases"],
                 "launch_per_s": r["launch_per_s"],
                 "counts": r["counts"],
                 "plans": r["plans"],

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from workflows import access, campaigns, engine, payments, tabular
+from workflows import access, campaigns, engine, fold, payments, tabular
 from workflows.audit import record
 from workflows.budgets import yuan
 from workflows.clock import CST, now
@@ -34,10 +34,12 @@ from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed, Wa
 from workflows.models import (
     Campaign,
     Case,
+    HumanTask,
     Organisation,
     Payment,
     PaymentBatch,
     PaymentLine,
+    ProcessInstance,
     User,
 )
 
@@ -629,8 +631,9 @@ def pending_deliveries(session: Session) -> int:
     return session.scalar(select(func.count(Payment.id)).where(Payment.delivery == "pending"))
 
 
-# Bank answers moved on per transaction: each case in its own savepoint, so one that
-# fails is set aside (rolled back to its savepoint) without undoing the others.
+# Bank answers moved on per transaction: each case run one by one in its own savepoint,
+# so one that fails is set aside (rolled back to its savepoint) without undoing the
+# others; cases alike closed together from one engine run (workflows/fold.py).
 DELIVER_GROUP = 50
 
 
@@ -646,12 +649,21 @@ def deliver_results(session: Session, limit: int | None = None) -> int:
     ids = list(session.scalars(query))
     session.rollback()
     delivered = 0
+    folder = fold.Folder()
     for start in range(0, len(ids), DELIVER_GROUP):
-        delivered += _deliver_group(session, ids[start : start + DELIVER_GROUP])
+        delivered += _deliver_group(session, ids[start : start + DELIVER_GROUP], folder)
     return delivered
 
 
-def _deliver_group(session: Session, ids: list[int]) -> int:
+@dataclass
+class _Delivery:
+    payment: Payment
+    instance: ProcessInstance | None
+    shape: "fold.Shape | None" = None
+    state: dict | None = None
+
+
+def _deliver_group(session: Session, ids: list[int], folder: "fold.Folder") -> int:
     delivered = 0
     refused: list[tuple[int, int, str]] = []
     with engine.unit_of_work(session):
@@ -663,23 +675,30 @@ def _deliver_group(session: Session, ids: list[int]) -> int:
             .order_by(Payment.id)
             .with_for_update(skip_locked=True)
         ).all()
-        for payment in group:
-            payment_id, case_id = payment.id, payment.case_id
-            try:
-                with session.begin_nested():
-                    payments.notify_case(session, payment, None)
-                    payment.delivery = ""
-                    session.flush()
-                delivered += 1
-            except (Conflict, StaleDataError):
-                continue  # another worker moved this case on first: its answer stays pending
-            except WarmflowError as err:
-                log.warning("payment %s: result not delivered: %s", payment_id, err.message)
-                refused.append((payment_id, case_id, err.message))
-            except OperationalError:
-                raise  # the database, not this case: the group is undone and tried again
-            except Exception:  # noqa: BLE001 - one broken case must not hold up the others
-                log.exception("payment %s: result not delivered, left for a retry", payment_id)
+        todo = _read_deliveries(session, group, folder)
+        # A key's first cases run for real and check its template (witnesses); the
+        # others of a key whose template holds are then closed from it, together.
+        witnesses: list[_Delivery] = []
+        for one in todo:
+            if one.shape is not None and folder.wants_witness(one.shape.key):
+                key = one.shape.key
+                if sum(w.shape.key == key for w in witnesses) < folder.witnesses_needed(key):
+                    witnesses.append(one)
+        delivered += _one_by_one(session, witnesses, folder, refused, witnesses=True)
+        folded, one_by_one = [], []
+        for one in todo:
+            if one in witnesses:
+                continue
+            ready = one.shape is not None and folder.ready(one.shape.key) is not None
+            (folded if ready else one_by_one).append(one)
+        if len(folded) < 2:  # not worth a savepoint of its own
+            one_by_one, folded = sorted(one_by_one + folded, key=lambda o: o.payment.id), []
+        delivered += _one_by_one(session, one_by_one, folder, refused)
+        if folded:
+            if _folded(session, folded, folder):
+                delivered += len(folded)
+            else:
+                delivered += _one_by_one(session, folded, folder, refused)
         for payment_id, case_id, message in refused:
             session.get(Payment, payment_id).delivery = "error"
             record(
@@ -691,3 +710,83 @@ def _deliver_group(session: Session, ids: list[int]) -> int:
                 payment_id=payment_id,
             )
     return delivered
+
+
+def _read_deliveries(session: Session, group: list[Payment], folder) -> list[_Delivery]:
+    """The group's instances in one query, and each case's shape for the fold (none for a
+    case with open tasks: closing it must cancel them, which the engine does)."""
+    case_ids = [p.case_id for p in group]
+    instances = {
+        i.case_id: i
+        for i in session.scalars(
+            select(ProcessInstance)
+            .options(joinedload(ProcessInstance.case))
+            .where(ProcessInstance.case_id.in_(case_ids))
+        )
+    }
+    busy = set(
+        session.scalars(
+            select(HumanTask.case_id).where(
+                HumanTask.case_id.in_(case_ids), HumanTask.status == "open"
+            )
+        )
+    )
+    todo = []
+    for payment in group:
+        one = _Delivery(payment, instances.get(payment.case_id))
+        if one.instance is not None and payment.case_id not in busy:
+            try:
+                found = folder.shape(session, one.instance, payment)
+            except Exception:  # noqa: BLE001 - the fold is an optimisation: run it one by one
+                log.warning("payment %s: not folded", payment.id, exc_info=True)
+                found = None
+            if found is not None:
+                one.shape, one.state = found
+        todo.append(one)
+    return todo
+
+
+def _one_by_one(session, todo: list[_Delivery], folder, refused, witnesses=False) -> int:
+    delivered = 0
+    for one in todo:
+        payment = one.payment
+        payment_id, case_id = payment.id, payment.case_id
+        try:
+            with session.begin_nested():
+                payments.notify_case(session, payment, None)
+                payment.delivery = ""
+                session.flush()
+            delivered += 1
+        except (Conflict, StaleDataError):
+            continue  # another worker moved this case on first: its answer stays pending
+        except WarmflowError as err:
+            log.warning("payment %s: result not delivered: %s", payment_id, err.message)
+            refused.append((payment_id, case_id, err.message))
+            continue
+        except OperationalError:
+            raise  # the database, not this case: the group is undone and tried again
+        except Exception:  # noqa: BLE001 - one broken case must not hold up the others
+            log.exception("payment %s: result not delivered, left for a retry", payment_id)
+            continue
+        if witnesses:
+            folder.witnessed(session, one.shape, one.state, one.instance, payment)
+    return delivered
+
+
+def _folded(session: Session, todo: list[_Delivery], folder) -> bool:
+    """Close `todo` from their keys' templates in one savepoint; False (nothing written)
+    if anything goes wrong, for the caller to run them one by one."""
+    try:
+        with session.begin_nested():
+            for one in todo:
+                fold.close(
+                    session, folder.ready(one.shape.key), one.shape, one.instance, one.payment
+                )
+                one.payment.delivery = ""
+            session.flush()
+        return True
+    except OperationalError:
+        raise
+    except Exception:  # noqa: BLE001 - e.g. a case moved on meanwhile (stale version)
+        log.warning("bank results: folded cases go one by one", exc_info=True)
+        return False

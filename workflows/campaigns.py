@@ -622,32 +622,10 @@ class _Template:
         return "".join(pieces), fresh
 
 
-def _expressions(opening: Opening) -> list[str]:
-    sources = []
-    versions = [opening.version, *opening.called.values()]
-    for version in versions:
-        for task_spec in version.spec.task_specs.values():
-            script = getattr(task_spec, "script", None)
-            if isinstance(script, str):
-                sources.append(script)
-            for condition, _name in getattr(task_spec, "cond_task_specs", None) or []:
-                if isinstance(condition, str):
-                    sources.append(condition)
-            definition = getattr(task_spec, "event_definition", None)
-            for each in [definition, *(getattr(definition, "event_definitions", None) or [])]:
-                expression = getattr(each, "expression", None)
-                if isinstance(expression, str):
-                    sources.append(expression)
-        for task in version.meta.get("user_tasks", {}).values():
-            if task.get("due"):
-                sources.append(task["due"])
-    return sources
-
-
 def _reads_personal_fields(opening: Opening) -> bool:
     import ast
 
-    for source in _expressions(opening):
+    for source in engine.expression_sources([opening.version, *opening.called.values()]):
         try:
             tree = ast.parse(source.strip())
         except SyntaxError:
@@ -940,7 +918,7 @@ def _goods_quantity(session: Session, loaded: engine.Loaded) -> None:
     if case.outcome != "end_goods":
         return
     try:
-        case.goods_quantity = int(engine.final_data(loaded.workflow).get("goods_quantity") or 0)
+        case.goods_quantity = int(engine.closing_data(loaded).get("goods_quantity") or 0)
     except (TypeError, ValueError):
         case.goods_quantity = 0
 

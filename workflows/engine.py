@@ -140,6 +140,9 @@ class Loaded:
     # the same statement (a completion does): `save` then needs no query for them. The
     # instance's version check at the write keeps them true.
     open_rows: list[HumanTask] | None = None
+    # A case closed by a folded run (workflows/fold.py) has no workflow restored: its
+    # final data, for the close hooks.
+    final: dict | None = None
 
     def meta_for(self, task) -> dict:
         pid = task.workflow.spec.name
@@ -176,6 +179,38 @@ def load_case(session: Session, case_id: int) -> Loaded:
         select(ProcessInstance).where(ProcessInstance.case_id == case_id)
     ).one()
     return load(session, instance)
+
+
+def expression_sources(
+    versions: list[LoadedVersion], only: Callable[[str, str], bool] | None = None
+) -> list[str]:
+    """The text of every script, condition, timer expression and due date of `versions`:
+    all that reads a case's data by name (a campaign launch and a folded run check which
+    names they read). With `only`, of the elements (process id, element name) it keeps."""
+    sources = []
+    for version in versions:
+        process_id = version.spec.name
+        user_tasks = version.meta.get("user_tasks", {})
+        for name, task_spec in version.spec.task_specs.items():
+            if only is not None and not only(process_id, name):
+                continue
+            for attribute in ("script", "prescript", "postscript"):
+                script = getattr(task_spec, attribute, None)
+                if isinstance(script, str):
+                    sources.append(script)
+            for condition, _name in getattr(task_spec, "cond_task_specs", None) or []:
+                if isinstance(condition, str):
+                    sources.append(condition)
+            definition = getattr(task_spec, "event_definition", None)
+            for each in [definition, *(getattr(definition, "event_definitions", None) or [])]:
+                expression = getattr(each, "expression", None)
+                if isinstance(expression, str):
+                    sources.append(expression)
+            if only is not None and user_tasks.get(name, {}).get("due"):
+                sources.append(user_tasks[name]["due"])
+        if only is None:
+            sources.extend(task["due"] for task in user_tasks.values() if task.get("due"))
+    return sources
 
 
 def _element(task) -> str:
@@ -700,17 +735,33 @@ def _task_rows(
 
 def _close(session: Session, loaded: Loaded, actor_id: int | None) -> None:
     """A finished workflow closes its case (outcome, audit row, close hooks)."""
-    workflow, case = loaded.workflow, loaded.case
+    workflow = loaded.workflow
     if not workflow.is_completed():
         return
+    close_case(session, loaded, actor_id, outcome_of(workflow))
+
+
+def outcome_of(workflow: BpmnWorkflow) -> tuple[str, str] | None:
+    """The end event a finished workflow reached (its id and name), None if cancelled."""
     end = _end_event(workflow)
+    if end is None:
+        return None
+    outcome = end.task_spec.bpmn_id or end.task_spec.name
+    return outcome, end.task_spec.bpmn_name or outcome
+
+
+def close_case(
+    session: Session, loaded: Loaded, actor_id: int | None, end: tuple[str, str] | None
+) -> None:
+    """Close the case at `end` (None: cancelled): outcome, audit row, close hooks. The
+    hooks read the final data through `closing_data(loaded)`."""
+    case = loaded.case
     if end is None:  # cancelled: no end event was reached
         case.status = "cancelled"
         case.outcome, case.outcome_label = "cancelled", "已撤销"
     else:
         case.status = "completed"
-        case.outcome = end.task_spec.bpmn_id or end.task_spec.name
-        case.outcome_label = end.task_spec.bpmn_name or case.outcome
+        case.outcome, case.outcome_label = end
     case.closed_at = now()
     record(
         session,
@@ -755,9 +806,22 @@ def final_data(workflow: BpmnWorkflow) -> dict:
     return end.data if end is not None else workflow.data
 
 
+def closing_data(loaded: Loaded) -> dict:
+    """The final data of a case being closed: its workflow's, or what a folded run
+    (workflows/fold.py) computed without restoring the workflow."""
+    if loaded.final is not None:
+        return loaded.final
+    return final_data(loaded.workflow)
+
+
 def compact_closed_state(workflow: BpmnWorkflow) -> bytes:
     """A closed case no longer runs: keep its final data and which elements it passed
     through (for the diagram view); the full history is in audit_event and human_task."""
+    return serialization.pack(closed_state(workflow))
+
+
+def closed_state(workflow: BpmnWorkflow) -> dict:
+    """What `compact_closed_state` keeps, before it is packed."""
     passed: dict[str, list[str]] = {}
     for task in workflow.get_tasks(state=TaskState.COMPLETED):
         bpmn_id = getattr(task.task_spec, "bpmn_id", None)
@@ -766,9 +830,7 @@ def compact_closed_state(workflow: BpmnWorkflow) -> bytes:
             if bpmn_id not in names:
                 names.append(bpmn_id)
     data = final_data(workflow)
-    return serialization.pack(
-        {"format": serialization.STATE_FORMAT, "closed": True, "data": data, "passed": passed}
-    )
+    return {"format": serialization.STATE_FORMAT, "closed": True, "data": data, "passed": passed}
 
 
 def case_data(session: Session, case: Case) -> dict:

@@ -19,6 +19,7 @@ from workflows.models import Case, Payment, PaymentLine, User
 from workflows.privacy import mask_card
 
 RESULT_MESSAGE = "payment_result"
+RESULT_VAR = "payment_result"  # where the diagram finds the answer
 RESULTS = ("paid", "failed")
 
 
@@ -169,14 +170,29 @@ def notify_case(session: Session, payment: Payment, actor_id: int | None) -> Non
     """Move the case on with the payment's recorded answer (caller's transaction): a paid
     case finishes, a failed one opens 更正银行卡."""
     loaded = engine.load_case(session, payment.case_id)
-    reason = payment.last_failure_reason if payment.status == "failed" else ""
-    event = BpmnEvent(
+    event = result_event(payment.status, failure_reason(payment), payment.id)
+    record_delivery(session, payment, actor_id)
+    engine.advance(session, loaded, actor_id, lambda wf: wf.send_event(event))
+
+
+def failure_reason(payment: Payment) -> str:
+    return payment.last_failure_reason if payment.status == "failed" else ""
+
+
+def result_event(status: str, reason: str, payment_id) -> BpmnEvent:
+    """The `payment_result` message a case waits for at 等待银行回盘."""
+    return BpmnEvent(
         MessageEventDefinition(RESULT_MESSAGE),
         {
-            "payload": {"status": payment.status, "reason": reason, "payment_id": payment.id},
-            "result_var": "payment_result",
+            "payload": {"status": status, "reason": reason, "payment_id": payment_id},
+            "result_var": RESULT_VAR,
         },
     )
+
+
+def record_delivery(session: Session, payment: Payment, actor_id: int | None) -> None:
+    """The case's history line for the bank's answer reaching it."""
+    reason = failure_reason(payment)
     record(
         session,
         actor_id,
@@ -185,4 +201,3 @@ def notify_case(session: Session, payment: Payment, actor_id: int | None) -> Non
         "银行发放成功" if payment.status == "paid" else f"银行发放失败：{reason}",
         payment_id=payment.id,
     )
-    engine.advance(session, loaded, actor_id, lambda wf: wf.send_event(event))

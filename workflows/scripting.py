@@ -108,7 +108,15 @@ MONEY_FUNCTIONS: set[str] = set()
 _task_data: ContextVar[dict | None] = ContextVar("warmflow_task_data", default=None)
 
 
+# Set by a caller that must know whether a registered function read the running task's
+# data (workflows/fold.py): every read appends to the list.
+data_reads: ContextVar[list | None] = ContextVar("warmflow_data_reads", default=None)
+
+
 def current_data() -> dict:
+    reads = data_reads.get()
+    if reads is not None:
+        reads.append(True)
     return _task_data.get() or {}
 
 

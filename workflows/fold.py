@@ -1,0 +1,437 @@
+"""Moving many waiting cases on with one engine run: the bank's answers after an import.
+
+After a bank import thousands of cases wait at the same point of the same diagram for the
+same answer ("paid") and differ only in whose case they are. Restoring, stepping and
+saving each through SpiffWorkflow costs a few milliseconds a case; a case whose run only
+carries its values along to an end event can be closed from one run on a stand-in, as a
+campaign launch opens many cases from one run (workflows/campaigns.py).
+
+- Cases are grouped by a key: the diagram versions, the answer (status and reason), the
+  shape of their saved state (every task's spec, state, internal data, parent and the
+  names of the data it holds, in order) and the values of every name that any script,
+  condition, timer or due date of those diagrams reads. Cases with the same key take the
+  same path through the engine.
+- A key's first case runs for real, one by one. Its saved state, with every value no
+  expression reads replaced by a token, then runs in memory once more: the template. It
+  is used only if that run finished the workflow at an end event, asked for no effect,
+  let no registered function read the data, ran only elements that pass values on
+  without looking at them (events, gateways, plain scripts, call activities) and brought
+  every token through whole.
+- Before any case is closed from the template, the template with the first case's
+  values, and then with a second case's (also run for real), must give exactly the state,
+  outcome and end the engine saved for them. Otherwise the key is not folded: its cases
+  run one by one, as before.
+- Every other case of the key is closed from the template: its closed state (its own
+  values in the final data, the elements passed), outcome, audit rows and close hooks as
+  `engine.close_case` writes them; its instance's lock version is checked by the flush.
+
+The caller (batches.deliver_results) does this many cases per transaction; anything that
+goes wrong while closing a folded set sends its cases back one by one.
+"""
+
+import ast
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.orm import Session
+
+from workflows import engine, payments, scripting, serialization
+from workflows.clock import now
+from workflows.models import Payment, ProcessInstance
+from workflows.processes import LoadedVersion, loaded_version
+
+log = logging.getLogger(__name__)
+
+WITNESSES = 2  # cases run for real, and compared with the template, before folding a key
+
+# Elements a folded run may pass through: they move the data on without reading more of
+# it than the names their expressions hold (the grouping key has those values).
+PASSING = {
+    "BpmnStartTask",
+    "SimpleBpmnTask",
+    "_EndJoin",
+    "StartEvent",
+    "EndEvent",
+    "IntermediateCatchEvent",
+    "ExclusiveGateway",
+    "ParallelGateway",
+    "InclusiveGateway",
+    "ScriptTask",
+    "NoneTask",
+    "CallActivity",
+}
+PLAIN_EVENTS = {"NoneEventDefinition", "MessageEventDefinition"}
+_MARK = "\x00warmflow:fold:{}\x00"  # a stand-in value
+_MARK_IN_TEXT = re.compile(r'"\\u0000warmflow:fold:(\d+)\\u0000"')
+_MARK_PREFIX = "\\u0000warmflow:fold:"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+@dataclass
+class Reads:
+    """What the diagrams' expressions read: these names' values must be alike within a
+    group; the answer's payment id may stand in as a token only if no expression reads
+    it."""
+
+    names: frozenset[str]
+    payment_id_read: bool
+
+
+def _reads(versions: list[LoadedVersion], only=None) -> Reads | None:
+    names: set[str] = set()
+    payment_id_read = False
+    for source in engine.expression_sources(versions, only):
+        try:
+            tree = ast.parse(source.strip())
+        except SyntaxError:
+            return None
+        subscripted = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+                subscripted.add(id(node.value))
+                key = node.slice
+                if not (isinstance(key, ast.Constant) and key.value != "payment_id"):
+                    if node.value.id == payments.RESULT_VAR:
+                        payment_id_read = True
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+                if node.id == payments.RESULT_VAR and id(node) not in subscripted:
+                    payment_id_read = True  # the whole answer is used: the id with it
+    return Reads(frozenset(names), payment_id_read)
+
+
+# Where a case stands: tasks waiting, ready or running (a call activity whose process runs).
+_UNFINISHED = {int(TaskState.WAITING), int(TaskState.READY), int(TaskState.STARTED)}
+
+
+def _standing(state: dict, top_process: str) -> frozenset[tuple[str, str]]:
+    """(process id, element) of every unfinished task of a saved state."""
+    found = set()
+    for flow in _workflows(state):
+        process_id = flow.get("spec") or top_process
+        for task in flow["tasks"].values():
+            if task.get("state") in _UNFINISHED:
+                found.add((process_id, task["task_spec"]))
+    return frozenset(found)
+
+
+def _ahead(versions: list[LoadedVersion], standing) -> set[tuple[str, str]] | None:
+    """The elements a case standing at `standing` may still reach: forward along the
+    diagrams' flows (a called process's end returns to its call activity, which stands
+    too). None if an element is not found in the versions."""
+    specs = {v.spec.name: v.spec for v in versions}
+    seen: set[tuple[str, str]] = set()
+    todo = list(standing)
+    while todo:
+        process_id, name = todo.pop()
+        if (process_id, name) in seen:
+            continue
+        spec = specs.get(process_id)
+        task_spec = spec.task_specs.get(name) if spec is not None else None
+        if task_spec is None:
+            return None
+        seen.add((process_id, name))
+        todo.extend((process_id, out.name) for out in task_spec.outputs)
+    return seen
+
+
+@dataclass
+class Shape:
+    """A case's saved state seen by the fold: its key and the values the tokens take."""
+
+    key: tuple
+    values: list[Any]  # per token position, as saved (the serializer's form)
+
+
+def _workflows(state: dict) -> list[dict]:
+    top = state["workflow"]
+    return [top, *top.get("subprocesses", {}).values()]
+
+
+def _holders(flow: dict):
+    """(task index or None, the dict holding values) of a workflow in its saved form: its
+    own data, each task's data and the updates of each task's delta (SpiffWorkflow saves
+    a task's changes to its parent's data)."""
+    yield None, flow.get("data", {})
+    for i, task in enumerate(flow["tasks"].values()):
+        yield i, task.get("data", {})
+        delta = task.get("delta")
+        if delta:
+            yield i, delta.get("updates", {})
+
+
+def _positions(state: dict, reads: Reads):
+    """The values no expression reads, in a fixed order: (holder, name, value)."""
+    for flow in _workflows(state):
+        for _i, holder in _holders(flow):
+            for name, value in holder.items():
+                if name not in reads.names:
+                    yield holder, name, value
+
+
+_SKIPPED = ("id", "parent", "children", "data", "delta", "last_state_change")
+_KNOWN = frozenset((*_SKIPPED, "task_spec", "state", "triggered", "internal_data", "typename"))
+
+
+def _outline(holder: dict, reads: Reads) -> list:
+    return [(n, v if n in reads.names else None) for n, v in holder.items()]
+
+
+def shape_of(
+    state: dict, instance: ProcessInstance, payment: Payment, reads: Reads
+) -> Shape | None:
+    """None when the saved state holds what the fold does not know (a newer format)."""
+    flows = _workflows(state)
+    where: dict[str, tuple[int, int]] = {}
+    for w, flow in enumerate(flows):
+        for i, uuid in enumerate(flow["tasks"]):
+            where[uuid] = (w, i)
+    outline: list[Any] = []
+    for flow in flows:
+        outline.append(
+            [
+                flow.get("spec"),
+                where.get(flow.get("parent_task_id")),
+                where.get(flow.get("root")),
+                where.get(flow.get("last_task")),
+                flow.get("completed"),
+                flow.get("success"),
+                flow.get("correlations"),
+                flow.get("bpmn_events"),
+                _outline(flow.get("data", {}), reads),
+            ]
+        )
+        for task in flow["tasks"].values():
+            if not task.keys() <= _KNOWN:
+                return None
+            delta = task.get("delta") or {}
+            outline.append(
+                [
+                    task.get("task_spec"),
+                    task.get("state"),
+                    task.get("triggered"),
+                    task.get("typename"),
+                    task.get("internal_data"),
+                    where.get(task.get("parent")),
+                    _outline(task.get("data", {}), reads),
+                    _outline(delta.get("updates", {}), reads),
+                    delta.get("deletions"),
+                    sorted(delta.keys()),
+                ]
+            )
+    digest = hashlib.sha256(_dumps(outline).encode("utf-8")).hexdigest()
+    values = [value for _holder, _name, value in _positions(state, reads)]
+    values.append(payment.id)
+    key = (
+        instance.version_id,
+        instance.subprocess_versions or "{}",
+        payment.status,
+        payments.failure_reason(payment),
+        digest,
+    )
+    return Shape(key, values)
+
+
+@dataclass
+class Template:
+    """The closed state a folded case gets, as JSON text split at its tokens."""
+
+    pieces: list[str]
+    outcome: tuple[str, str]
+    verified: int = 0
+
+    def fill(self, values: list[Any]) -> str:
+        pieces = list(self.pieces)
+        for n in range(1, len(pieces), 2):
+            position = int(pieces[n])
+            value = values[position]
+            pieces[n] = _dumps(serialization.REGISTRY.restore(value))
+        return "".join(pieces)
+
+
+def _kinds(spec) -> set[str]:
+    return {klass.__name__ for klass in type(spec).__mro__}
+
+
+def _passes_values_on(spec) -> bool:
+    if not _kinds(spec) & PASSING:
+        return False
+    if getattr(spec, "io_specification", None) is not None:
+        return False
+    if getattr(spec, "data_input_associations", None) or getattr(
+        spec, "data_output_associations", None
+    ):
+        return False
+    definition = getattr(spec, "event_definition", None)
+    return definition is None or type(definition).__name__ in PLAIN_EVENTS
+
+
+def build_template(
+    session: Session, instance: ProcessInstance, state: dict, payment: Payment, reads: Reads
+) -> Template | None:
+    """The template of `payment`'s key, from its case's state before the answer, or None
+    when the key cannot be folded (see the module's text)."""
+    count = 0
+    stand_in = json.loads(_dumps(state))
+    for n, (holder, name, _value) in enumerate(_positions(stand_in, reads)):
+        holder[name] = _MARK.format(n)
+        count = n + 1
+    pid_token = _MARK.format(count)
+    version = loaded_version(session, instance.version_id)
+    called = engine._called_versions(session, instance)
+    before = {
+        uuid: task["state"] for flow in _workflows(state) for uuid, task in flow["tasks"].items()
+    }
+    workflow = serialization.state_from_text(
+        _dumps(stand_in), version.spec, {pid: v.spec for pid, v in called.items()}
+    )
+    loaded = engine.Loaded(instance, instance.case, version, called, workflow)
+    event = payments.result_event(payment.status, payments.failure_reason(payment), pid_token)
+    reads_of_data: list = []
+    marker = scripting.data_reads.set(reads_of_data)
+    try:
+        ctx = engine.run(session, loaded, lambda wf: wf.send_event(event))
+    finally:
+        scripting.data_reads.reset(marker)
+    if ctx.effects or ctx.warnings or reads_of_data or not workflow.is_completed():
+        return None
+    outcome = engine.outcome_of(workflow)
+    if outcome is None:
+        return None
+    for flow in [workflow, *workflow.subprocesses.values()]:
+        for uuid, task in flow.tasks.items():
+            moved = before.get(str(uuid)) != task.state
+            if (
+                moved
+                and task.state == TaskState.COMPLETED
+                and not _passes_values_on(task.task_spec)
+            ):
+                return None
+    # As `serialization.pack` writes it; the payment id's token is the last position.
+    text = _dumps(engine.closed_state(workflow))
+    found = _MARK_IN_TEXT.split(text)
+    if text.count(_MARK_PREFIX) != len(found) // 2:
+        return None  # a token was taken apart or built into another value
+    return Template(found, outcome)
+
+
+def matches(template: Template, shape: Shape, instance: ProcessInstance) -> bool:
+    """Whether the template, with this case's values, gives what the engine saved for it
+    (run for real just before)."""
+    case = instance.case
+    if instance.status != "completed" or (case.outcome, case.outcome_label) != template.outcome:
+        return False
+    return json.loads(template.fill(shape.values)) == serialization.unpack(instance.state)
+
+
+def close(
+    session: Session,
+    template: Template,
+    shape: Shape,
+    instance: ProcessInstance,
+    payment: Payment,
+) -> None:
+    """Close `payment`'s case from the template (the caller flushes): what the engine's
+    run, `commit_run` and `close_case` would have written."""
+    text = template.fill(shape.values)
+    at = now()
+    instance.state = serialization.compress(text)
+    instance.status = "completed"
+    instance.next_timer_at = None
+    instance.calendar_warning = ""
+    instance.updated_at = at
+    version = loaded_version(session, instance.version_id)
+    called = engine._called_versions(session, instance)
+    loaded = engine.Loaded(instance, instance.case, version, called, None)
+    loaded.final = json.loads(text)["data"]
+    payments.record_delivery(session, payment, None)
+    engine.close_case(session, loaded, None, template.outcome)
+
+
+class Folder:
+    """The templates of one round of deliveries, by key (None: that key is not folded)."""
+
+    def __init__(self) -> None:
+        self.templates: dict[tuple, Template | None] = {}
+        self._reads: dict[tuple, Reads | None] = {}
+
+    def reads(self, session: Session, instance: ProcessInstance, state: dict) -> Reads | None:
+        """What the expressions a case may still run read, from where it stands."""
+        version = loaded_version(session, instance.version_id)
+        standing = _standing(state, version.spec.name)
+        key = (instance.version_id, instance.subprocess_versions or "{}", standing)
+        if key not in self._reads:
+            called = engine._called_versions(session, instance)
+            versions = [version, *called.values()]
+            ahead = _ahead(versions, standing)
+            found = None
+            if ahead is not None:
+                found = _reads(versions, lambda process_id, name: (process_id, name) in ahead)
+            self._reads[key] = found
+        return self._reads[key]
+
+    def shape(self, session: Session, instance: ProcessInstance, payment: Payment):
+        """The case's shape and saved state, or None when it cannot be folded."""
+        if instance is None or instance.status != "running":
+            return None
+        state = serialization.unpack(instance.state)
+        if state.get("closed") or "workflow" not in state:
+            return None
+        reads = self.reads(session, instance, state)
+        if reads is None or reads.payment_id_read:
+            return None
+        shape = shape_of(state, instance, payment, reads)
+        return (shape, state) if shape is not None else None
+
+    def ready(self, key: tuple) -> Template | None:
+        template = self.templates.get(key)
+        return template if template is not None and template.verified >= WITNESSES else None
+
+    def wants_witness(self, key: tuple) -> bool:
+        return self.witnesses_needed(key) > 0
+
+    def witnesses_needed(self, key: tuple) -> int:
+        if key in self.templates and self.templates[key] is None:
+            return 0  # not folded
+        template = self.templates.get(key)
+        return WITNESSES - (template.verified if template is not None else 0)
+
+    def witnessed(
+        self,
+        session: Session,
+        shape: Shape,
+        state: dict,
+        instance: ProcessInstance,
+        payment: Payment,
+    ) -> None:
+        """After `payment`'s case ran for real: build the key's template from its state
+        before (first witness) and check it against what the engine saved."""
+        key = shape.key
+        if key in self.templates and self.templates[key] is None:
+            return
+        template = self.templates.get(key)
+        try:
+            if template is None:
+                template = build_template(
+                    session, instance, state, payment, self.reads(session, instance, state)
+                )
+            ok = template is not None and matches(template, shape, instance)
+        except Exception:  # noqa: BLE001 - the template is an optimisation: cases go one by one
+            log.warning("bank results: not folded (template failed)", exc_info=True)
+            ok = False
+        if not ok:
+            if template is not None:
+                log.warning("bank results: the template differs from the engine; not folded")
+            self.templates[key] = None
+            return
+        template.verified += 1
+        self.templates[key] = template
