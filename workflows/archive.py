@@ -128,11 +128,24 @@ def _leave(session: Session, loaded: engine.Loaded, payload: dict) -> None:
         record(session, None, loaded.case.id, "archive.leave", "解困脱困，退出档案")
 
 
+def _record_of(session: Session, case_id: int) -> HardshipRecord | None:
+    return session.scalars(select(HardshipRecord).where(HardshipRecord.case_id == case_id)).first()
+
+
+def _prefetch_records(session: Session, case_ids: list[int]) -> None:
+    rows: dict[int, HardshipRecord] = {}
+    query = select(HardshipRecord).where(HardshipRecord.case_id.in_(case_ids))
+    for row in session.scalars(query.order_by(HardshipRecord.id)):
+        rows.setdefault(row.case_id, row)
+    engine.keep_prefetched(session, "hardship_record", rows)
+
+
 def _close_record(session: Session, loaded: engine.Loaded) -> None:
     """A case cancelled while archived must not leave the worker archived without re-checks."""
-    row = session.scalars(
-        select(HardshipRecord).where(HardshipRecord.case_id == loaded.case.id)
-    ).first()
+    case_id = loaded.case.id
+    row = engine.prefetched(
+        session, "hardship_record", case_id, lambda: _record_of(session, case_id)
+    )
     if row is not None and row.status == "archived":
         row.status = "cancelled"
         row.left_at = now()
@@ -140,6 +153,7 @@ def _close_record(session: Session, loaded: engine.Loaded) -> None:
 
 
 engine.CLOSE_HOOKS.append(_close_record)
+engine.CLOSE_PREFETCH.append(_prefetch_records)
 
 
 def archived_workers(session: Session, org_ids: list[int] | None = None) -> list[HardshipRecord]:

@@ -94,6 +94,34 @@ def ask(effect: str, **payload: Any) -> None:
 CloseHook = Callable[[Session, "Loaded"], None]
 CLOSE_HOOKS: list[CloseHook] = []
 
+# What close hooks read, for many cases at once (a folded set, workflows/fold.py): each
+# function reads for the given cases what its hook would read case by case and keeps it
+# with `keep_prefetched`; the hook asks `prefetched` first.
+CLOSE_PREFETCH: list[Callable[[Session, list[int]], None]] = []
+_PREFETCHED = "warmflow.prefetched"
+
+
+@contextmanager
+def closing_many(session: Session, case_ids: list[int]) -> Iterator[None]:
+    session.info[_PREFETCHED] = {}
+    try:
+        for prefetch in CLOSE_PREFETCH:
+            prefetch(session, case_ids)
+        yield
+    finally:
+        session.info.pop(_PREFETCHED, None)
+
+
+def keep_prefetched(session: Session, name: str, by_case: dict[int, Any]) -> None:
+    session.info[_PREFETCHED][name] = by_case
+
+
+def prefetched(session: Session, name: str, case_id: int, read: Callable[[], Any]) -> Any:
+    """What a close hook reads for a case: from a folded set's prefetch, else `read()`."""
+    kept = session.info.get(_PREFETCHED, {}).get(name)
+    return read() if kept is None else kept.get(case_id)
+
+
 EffectHandler = Callable[[Session, "Loaded", dict], None]
 EFFECTS: dict[str, EffectHandler] = {}
 
@@ -141,8 +169,8 @@ class Loaded:
     # instance's version check at the write keeps them true.
     open_rows: list[HumanTask] | None = None
     # A case closed by a folded run (workflows/fold.py) has no workflow restored: its
-    # final data, for the close hooks.
-    final: dict | None = None
+    # final data for the close hooks (`closing_data`), or how to read it.
+    final: dict | Callable[[], dict] | None = None
 
     def meta_for(self, task) -> dict:
         pid = task.workflow.spec.name
@@ -808,7 +836,9 @@ def final_data(workflow: BpmnWorkflow) -> dict:
 
 def closing_data(loaded: Loaded) -> dict:
     """The final data of a case being closed: its workflow's, or what a folded run
-    (workflows/fold.py) computed without restoring the workflow."""
+    (workflows/fold.py) computed without restoring the workflow (read when asked)."""
+    if callable(loaded.final):
+        loaded.final = loaded.final()
     if loaded.final is not None:
         return loaded.final
     return final_data(loaded.workflow)

@@ -352,7 +352,7 @@ def close(
     version = loaded_version(session, instance.version_id)
     called = engine._called_versions(session, instance)
     loaded = engine.Loaded(instance, instance.case, version, called, None)
-    loaded.final = json.loads(text)["data"]
+    loaded.final = lambda: json.loads(text)["data"]
     payments.record_delivery(session, payment, None)
     engine.close_case(session, loaded, None, template.outcome)
 

@@ -113,13 +113,39 @@ def last_day(ends_at: datetime) -> date:
 
 
 def _withdraw(session: Session, loaded: engine.Loaded) -> None:
-    notice = session.scalars(
-        select(PublicNotice).where(PublicNotice.case_id == loaded.case.id)
-    ).first()
-    if notice is not None and notice.status in ("open", "objection"):
+    case_id = loaded.case.id
+
+    def read() -> tuple[PublicNotice, bool] | None:
+        notice = session.scalars(
+            select(PublicNotice).where(PublicNotice.case_id == case_id)
+        ).first()
+        return (notice, True) if notice is not None else None
+
+    found = engine.prefetched(session, "public_notice", case_id, read)
+    if found is None:
+        return
+    notice, objected = found  # objected: it may have objections still open
+    if notice.status in ("open", "objection"):
         notice.status = "withdrawn"
-    if notice is not None:
+    if objected:
         _resolve(session, notice, "closed")
+
+
+def _prefetch_notices(session: Session, case_ids: list[int]) -> None:
+    notices = {
+        n.case_id: n
+        for n in session.scalars(select(PublicNotice).where(PublicNotice.case_id.in_(case_ids)))
+    }
+    open_ = set(
+        session.scalars(
+            select(Objection.notice_id).where(
+                Objection.notice_id.in_([n.id for n in notices.values()]), Objection.outcome == ""
+            )
+        )
+    )
+    engine.keep_prefetched(
+        session, "public_notice", {c: (n, n.id in open_) for c, n in notices.items()}
+    )
 
 
 def _resolve(session: Session, notice: PublicNotice, outcome: str) -> None:
@@ -133,6 +159,7 @@ def _resolve(session: Session, notice: PublicNotice, outcome: str) -> None:
 
 
 engine.CLOSE_HOOKS.append(_withdraw)
+engine.CLOSE_PREFETCH.append(_prefetch_notices)
 
 
 def new_reference() -> str:
