@@ -188,3 +188,30 @@ def test_done_and_started_lists_read_from_their_indexes(world):
 
     assert "ix_human_task_done" in _plan(world.session, done)
     assert "ix_case_started" in _plan(world.session, started)
+
+
+def test_a_long_history_is_counted_no_further_than_the_cap(world, as_user, app, monkeypatch):
+    """已办 and 我发起的 stop counting at COUNT_CAP: the page says "N 余件" and pages that
+    far, the API says its total is a lower bound; below the cap both are exact."""
+    monkeypatch.setattr(worklists, "COUNT_CAP", 3)
+    started = [start(world) for _ in range(5)]
+    for case in started:
+        world.do("cw1", case, "home_visit_task", VISIT)
+    user = world.user("cw1")
+    assert worklists.count_done(world.session, user) == 4  # the cap, and one more
+    assert worklists.count_started(world.session, user) == 4
+    assert worklists.count_done(world.session, world.user("cw1b")) == 0
+
+    for url in ("/tasks/done", "/cases/started"):
+        page = body(as_user("cw1").get(url))
+        assert "3 余件" in page and 'id="count-capped"' in page
+    client, headers = app.test_client(), api_token(app, "cw1")
+    done = client.get("/api/v1/tasks?scope=done", headers=headers).get_json()
+    mine = client.get("/api/v1/cases/started?limit=2", headers=headers).get_json()
+    assert (done["total"], done["total_is_lower_bound"], len(done["items"])) == (3, True, 5)
+    assert (mine["total"], mine["total_is_lower_bound"], len(mine["items"])) == (3, True, 2)
+
+    monkeypatch.setattr(worklists, "COUNT_CAP", 10)
+    assert "共 5 件" in body(as_user("cw1").get("/tasks/done"))
+    done = client.get("/api/v1/tasks?scope=done", headers=headers).get_json()
+    assert (done["total"], done["total_is_lower_bound"]) == (5, False)

@@ -79,6 +79,14 @@ def task_list(scope: str):
             }
             for r in rows
         ]
+    if scope == "done":  # counted no further than the cap: `total_is_lower_bound`
+        return jsonify(
+            items=items,
+            total=min(total, worklists.COUNT_CAP),
+            total_is_lower_bound=total > worklists.COUNT_CAP,
+            limit=limit,
+            offset=offset,
+        )
     return jsonify(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -96,7 +104,8 @@ def cases_started():
     stands = worklists.standings(db, rows)
     return jsonify(
         items=[case_json(c) | {"stands": stands[c.id].text} for c in rows],
-        total=total,
+        total=min(total, worklists.COUNT_CAP),
+        total_is_lower_bound=total > worklists.COUNT_CAP,
         limit=limit,
         offset=offset,
     )

@@ -139,7 +139,15 @@ SCHEMAS: dict[str, Any] = {
         "required": ["items", "total", "limit", "offset"],
         "properties": {
             "items": {"type": "array", "items": ref("Task")},
-            "total": {"type": "integer", "description": "符合条件的任务总数（不受分页影响）"},
+            "total": {
+                "type": "integer",
+                "description": "符合条件的任务总数（不受分页影响）；scope=done 时最多计到 2000",
+            },
+            "total_is_lower_bound": {
+                "type": "boolean",
+                "description": "scope=done：已办超过 2000 件时为 true，total 为 2000"
+                "（请用筛选缩小范围）",
+            },
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
             "next_after": nullable(

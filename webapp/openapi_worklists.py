@@ -43,7 +43,11 @@ SCHEMAS: dict[str, Any] = {
         "required": ["items", "total", "limit", "offset"],
         "properties": {
             "items": {"type": "array", "items": ref("StartedCase")},
-            "total": {"type": "integer"},
+            "total": {"type": "integer", "description": "符合条件的案件数，最多计到 2000"},
+            "total_is_lower_bound": {
+                "type": "boolean",
+                "description": "超过 2000 件时为 true，total 为 2000（请用筛选缩小范围）",
+            },
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
         },

@@ -38,7 +38,11 @@ def task_filter(values) -> TaskFilter:
     )
 
 
-def _paging(total: int) -> tuple[int, int]:
+def _paging(total: int, capped: bool = False) -> tuple[int, int]:
+    """The page asked for and how many there are; a capped count (worklists.COUNT_CAP)
+    pages as far as the cap."""
+    if capped:
+        total = min(total, worklists.COUNT_CAP)
     pages = max(1, -(-total // PAGE_SIZE))
     page = max(1, request.args.get("page", 1, type=int) or 1)
     return min(page, pages), pages
@@ -62,11 +66,13 @@ def done():
     sort = request.args.get("sort", "-completed")
     sort = sort if sort in worklists.DONE_SORTS else "-completed"
     total = worklists.count_done(db, user, flt)
-    page, pages = _paging(total)
+    page, pages = _paging(total, capped=True)
     rows = worklists.list_done(db, user, flt, PAGE_SIZE, (page - 1) * PAGE_SIZE, sort)
     return render_template(
         "worklists/done.html",
         rows=rows,
+        more=total > worklists.COUNT_CAP,
+        cap=worklists.COUNT_CAP,
         standing=worklists.standings(db, {r.case for r in rows}),
         total=total,
         page=page,
@@ -101,11 +107,13 @@ def started():
     sort = request.args.get("sort", "-created")
     sort = sort if sort in worklists.STARTED_SORTS else "-created"
     total = worklists.count_started(db, user, flt)
-    page, pages = _paging(total)
+    page, pages = _paging(total, capped=True)
     rows = worklists.list_started(db, user, flt, PAGE_SIZE, (page - 1) * PAGE_SIZE, sort)
     return render_template(
         "worklists/started.html",
         rows=rows,
+        more=total > worklists.COUNT_CAP,
+        cap=worklists.COUNT_CAP,
         standing=worklists.standings(db, rows),
         total=total,
         page=page,

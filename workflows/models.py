@@ -194,7 +194,11 @@ class Case(Base):
 
     __tablename__ = "case"
     # 我发起的: the cases one caseworker registered, newest first.
-    __table_args__ = (Index("ix_case_started", "created_by_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_case_started", "created_by_id", "created_at", "id"),
+        Index("ix_case_started_status", "created_by_id", "status", "created_at", "id"),
+        Index("ix_case_started_programme", "created_by_id", "programme", "created_at", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_no: Mapped[str | None] = mapped_column(String(30), unique=True)
     programme: Mapped[str] = mapped_column(String(40), index=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from workflows import access, cases, progress
@@ -16,6 +16,7 @@ from workflows.errors import ValidationFailed
 from workflows.models import (
     Case,
     HumanTask,
+    Organisation,
     ProcessVersion,
     User,
 )
@@ -72,9 +73,22 @@ def list_done(
     return list(session.scalars(query))
 
 
+# 已办 and 我发起的 grow with every year a person works: their counts stop here (a list
+# says "2,000 余件" and pages that far; filters narrow it), so a page costs the same in
+# a person's tenth year as in the first (bench/tasklist.py, 3M finished cases).
+COUNT_CAP = 2000
+
+
+def capped_count(session: Session, query, order: tuple) -> int:
+    """How many rows `query` has, counting no further than COUNT_CAP + 1: the first rows
+    in the list's own `order`, so the count walks the index the list reads."""
+    rows = query.with_only_columns(literal(1)).order_by(*order).limit(COUNT_CAP + 1)
+    return session.scalar(select(func.count()).select_from(rows.subquery())) or 0
+
+
 def count_done(session: Session, user: User, flt: TaskFilter | None = None) -> int:
-    query = done_query(user, flt).with_only_columns(func.count(HumanTask.id)).order_by(None)
-    return session.scalar(query) or 0
+    """The user's completed tasks, at most COUNT_CAP + 1 (more than the cap)."""
+    return capped_count(session, done_query(user, flt), DONE_SORTS["-completed"])
 
 
 def done_steps(session: Session, user: User) -> list[tuple[str, str]]:
@@ -102,10 +116,13 @@ class CaseFilter:
     org_id: int | None = None
 
 
-def started_query(user: User, flt: CaseFilter | None = None):
-    """The cases `user` registered, still within the user's organisation subtree."""
+def started_query(user: User, flt: CaseFilter | None = None, subtree: list[int] | None = None):
+    """The cases `user` registered, still within the user's organisation subtree (its
+    units' ids when given: PostgreSQL then reads one person's cases in date order from
+    ix_case_started* instead of joining every case of the subtree)."""
     flt = flt or CaseFilter()
-    query = select(Case).where(Case.created_by_id == user.id, access.visible_cases(user))
+    visible = access.visible_cases(user) if subtree is None else Case.org_id.in_(subtree)
+    query = select(Case).where(Case.created_by_id == user.id, visible)
     if flt.programme:
         cases.programme(flt.programme)  # refuses an unknown one
         query = query.where(Case.programme == flt.programme)
@@ -128,13 +145,21 @@ def list_started(
 ) -> list[Case]:
     if sort not in STARTED_SORTS:
         raise ValidationFailed(f"未知的排序方式“{sort}”")
-    query = started_query(user, flt).order_by(*STARTED_SORTS[sort]).limit(limit).offset(offset)
+    query = started_query(user, flt, _subtree(session, user)).order_by(*STARTED_SORTS[sort])
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def _subtree(session: Session, user: User) -> list[int]:
+    if not user.is_active:
+        return []
+    query = select(Organisation.id).where(Organisation.path.startswith(user.org.path))
     return list(session.scalars(query))
 
 
 def count_started(session: Session, user: User, flt: CaseFilter | None = None) -> int:
-    query = started_query(user, flt).with_only_columns(func.count(Case.id)).order_by(None)
-    return session.scalar(query) or 0
+    """The cases the user registered, at most COUNT_CAP + 1 (more than the cap)."""
+    query = started_query(user, flt, _subtree(session, user))
+    return capped_count(session, query, STARTED_SORTS["-created"])
 
 
 # --- where a case stands ------------------------------------------------------------------
