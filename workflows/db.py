@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
@@ -62,7 +62,50 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "before_cursor_execute", _note_writes)
+    for ended in ("commit", "rollback"):
+        event.listen(engine, ended, _forget_writes)
     return engine
+
+
+# Whether the connection's transaction wrote anything: one that only read ends with a
+# COMMIT when its session closes (ReadsCommitSession), not a ROLLBACK. The two are the same
+# to the data, but psycopg forgets every prepared statement at a ROLLBACK, so a server
+# that ended each request's reads with one planned every statement anew (bench/engine.py).
+_WROTE = "warmflow.wrote"
+
+
+def _note_writes(conn, _cursor, statement: str, *_args) -> None:
+    if not statement.lstrip()[:6].upper() == "SELECT":
+        conn.info[_WROTE] = True
+
+
+def _forget_writes(conn) -> None:
+    conn.info.pop(_WROTE, None)
+
+
+class ReadsCommitSession(Session):
+    """A session whose close ends a transaction that only read with a COMMIT (see above);
+    anything else (a write, pending changes, a failed or nested transaction) is rolled
+    back as before."""
+
+    def close(self) -> None:
+        transaction = self.get_transaction()
+        if (
+            transaction is not None
+            and transaction.is_active
+            and self.get_nested_transaction() is None
+            and not (self.new or self.dirty or self.deleted)
+        ):
+            # SessionTransaction keeps its connections here (SQLAlchemy 2.0, pinned); if it
+            # ever does not, nothing is committed.
+            connections = getattr(transaction, "_connections", None) or {}
+            if connections and all(
+                not conn.info.get(_WROTE) for conn, *_rest in connections.values()
+            ):
+                with suppress(Exception):  # then it is rolled back, as always
+                    self.commit()
+        super().close()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -76,7 +119,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     # expire_on_commit=False: a service may return rows it committed for the caller to show.
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+    return sessionmaker(
+        bind=engine, class_=ReadsCommitSession, expire_on_commit=False, autoflush=False
+    )
 
 
 @contextmanager
