@@ -81,7 +81,8 @@ def _note_writes(conn, _cursor, statement: str, *_args) -> None:
 
 
 def _forget_writes(conn) -> None:
-    conn.info.pop(_WROTE, None)
+    if not conn.invalidated:  # a lost connection (killed backend) is discarded anyway
+        conn.info.pop(_WROTE, None)
 
 
 class ReadsCommitSession(Session):
@@ -90,22 +91,29 @@ class ReadsCommitSession(Session):
     back as before."""
 
     def close(self) -> None:
+        with suppress(Exception):  # anything unexpected: rolled back, as always
+            if self._only_read():
+                self.commit()
+        super().close()
+
+    def _only_read(self) -> bool:
         transaction = self.get_transaction()
         if (
-            transaction is not None
-            and transaction.is_active
-            and self.get_nested_transaction() is None
-            and not (self.new or self.dirty or self.deleted)
+            transaction is None
+            or not transaction.is_active
+            or self.get_nested_transaction() is not None
+            or self.new
+            or self.dirty
+            or self.deleted
         ):
-            # SessionTransaction keeps its connections here (SQLAlchemy 2.0, pinned); if it
-            # ever does not, nothing is committed.
-            connections = getattr(transaction, "_connections", None) or {}
-            if connections and all(
-                not conn.info.get(_WROTE) for conn, *_rest in connections.values()
-            ):
-                with suppress(Exception):  # then it is rolled back, as always
-                    self.commit()
-        super().close()
+            return False
+        # SessionTransaction keeps its connections here (SQLAlchemy 2.0, pinned); if it
+        # ever does not, nothing is committed.
+        connections = getattr(transaction, "_connections", None) or {}
+        return bool(connections) and all(
+            not conn.invalidated and not conn.info.get(_WROTE)
+            for conn, *_rest in connections.values()
+        )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
