@@ -210,7 +210,7 @@ def test_a_folded_set_that_fails_goes_one_by_one(world, monkeypatch):
         seen.append(payment.id)
         if len(seen) == 3:
             raise RuntimeError("the third folded case breaks")
-        close(session, template, shape, instance, payment)
+        return close(session, template, shape, instance, payment)
 
     monkeypatch.setattr(fold, "close", flaky)
     one_by_one = _count_one_by_one(monkeypatch)
@@ -247,7 +247,7 @@ def test_a_stale_case_in_a_folded_set_is_not_overwritten(world, monkeypatch):
                 .execution_options(synchronize_session=False)
             )
             moved.append(instance.id)
-        close(session, template, shape, instance, payment)
+        return close(session, template, shape, instance, payment)
 
     monkeypatch.setattr(fold, "close", racing)
     one_by_one = _count_one_by_one(monkeypatch)

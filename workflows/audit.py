@@ -26,15 +26,22 @@ def record(
     summary: str = "",
     **detail: Any,
 ) -> AuditEvent:
-    event = AuditEvent(
+    event = AuditEvent(**row(actor_id, case_id, action, summary, **detail))
+    session.add(event)
+    return event
+
+
+def row(
+    actor_id: int | None, case_id: int | None, action: str, summary: str = "", **detail: Any
+) -> dict[str, Any]:
+    """An audit row's values, as `record` adds them (for a caller that inserts many)."""
+    return dict(
         actor_id=actor_id,
         case_id=case_id,
         action=action,
         summary=summary[:500],
         detail=json.dumps(detail, ensure_ascii=False, default=str),
     )
-    session.add(event)
-    return event
 
 
 # --- what the actions are called --------------------------------------------------------

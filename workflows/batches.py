@@ -777,16 +777,15 @@ def _folded(session: Session, todo: list[_Delivery], folder) -> bool:
     """Close `todo` from their keys' templates in one savepoint; False (nothing written)
     if anything goes wrong, for the caller to run them one by one."""
     try:
-        with (
-            session.begin_nested(),
-            engine.closing_many(session, [o.payment.case_id for o in todo]),
-        ):
-            for one in todo:
+        with session.begin_nested():
+            closings = [
                 fold.close(
                     session, folder.ready(one.shape.key), one.shape, one.instance, one.payment
                 )
-                one.payment.delivery = ""
-            session.flush()
+                for one in todo
+            ]
+            fold.write(session, closings)
+            session.flush()  # what the close hooks changed
         return True
     except OperationalError:
         raise

@@ -28,8 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from workflows import access, scripting, serialization, workdays
-from workflows.audit import record
+from workflows import access, audit, scripting, serialization, workdays
 from workflows.clock import now
 from workflows.db import unit_of_work  # noqa: F401 (services use engine.unit_of_work)
 from workflows.errors import AlreadyDone, Conflict, ValidationFailed, WarmflowError
@@ -791,16 +790,14 @@ def close_case(
         case.status = "completed"
         case.outcome, case.outcome_label = end
     case.closed_at = now()
-    record(
-        session,
-        actor_id,
-        case.id,
-        "case.closed",
-        f"结案：{case.outcome_label}",
-        outcome=case.outcome,
-    )
+    session.add(AuditEvent(**closing_event(case.id, actor_id, (case.outcome, case.outcome_label))))
     for hook in CLOSE_HOOKS:
         hook(session, loaded)
+
+
+def closing_event(case_id: int, actor_id: int | None, end: tuple[str, str]) -> dict:
+    """The audit row of a case closing at `end` (outcome, label)."""
+    return audit.row(actor_id, case_id, "case.closed", f"结案：{end[1]}", outcome=end[0])
 
 
 def next_timer(workflow: BpmnWorkflow) -> datetime | None:

@@ -10,12 +10,12 @@ from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflows import access, engine, scripting
+from workflows import access, audit, engine, scripting
 from workflows.audit import record
 from workflows.clock import now
 from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.forms import normalise_bank_card
-from workflows.models import Case, Payment, PaymentLine, User
+from workflows.models import AuditEvent, Case, Payment, PaymentLine, User
 from workflows.privacy import mask_card
 
 RESULT_MESSAGE = "payment_result"
@@ -192,12 +192,11 @@ def result_event(status: str, reason: str, payment_id) -> BpmnEvent:
 
 def record_delivery(session: Session, payment: Payment, actor_id: int | None) -> None:
     """The case's history line for the bank's answer reaching it."""
+    session.add(AuditEvent(**delivery_event(payment, actor_id)))
+
+
+def delivery_event(payment: Payment, actor_id: int | None) -> dict:
+    """The audit row of the bank's answer reaching the case."""
     reason = failure_reason(payment)
-    record(
-        session,
-        actor_id,
-        payment.case_id,
-        "payment.result",
-        "银行发放成功" if payment.status == "paid" else f"银行发放失败：{reason}",
-        payment_id=payment.id,
-    )
+    summary = "银行发放成功" if payment.status == "paid" else f"银行发放失败：{reason}"
+    return audit.row(actor_id, payment.case_id, "payment.result", summary, payment_id=payment.id)
