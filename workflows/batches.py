@@ -655,7 +655,7 @@ def deliver_results(session: Session, limit: int | None = None) -> int:
     return delivered
 
 
-@dataclass
+@dataclass(eq=False)  # one per payment: compared by identity
 class _Delivery:
     payment: Payment
     instance: ProcessInstance | None
