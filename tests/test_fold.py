@@ -3,8 +3,9 @@ folded case ends exactly as the engine would have ended it, and anything unusual
 one by one."""
 
 import pytest
-from campaign_helpers import archive_workers, card, result_file
+from campaign_helpers import archive_workers, result_file
 from sqlalchemy import func, select, update
+from test_campaign_money import correct_cards
 
 from workflows import batches, campaigns, engine, fold, payments, serialization, tasks
 from workflows.models import (
@@ -155,22 +156,7 @@ def test_a_corrected_card_paid_later_closes_its_case_too(world, monkeypatch):
     _launch_and_approve(world, 12, comments=False)
     _send_batches(world, fail_every=3)
     assert batches.deliver_results(world.session) == 12
-    for row in tasks.list_tasks(world.session, world.user("cw1"), "all", limit=1000):
-        if row.element_id == "correct_bank_card":
-            tasks.complete(
-                world.session,
-                world.user("cw1"),
-                row.id,
-                {"bank_card": card(900000 + row.id), "account_name": "改正后户名"},
-            )
-    for row in tasks.list_tasks(world.session, world.user("cw3"), "all", limit=1000):
-        if row.element_id == "correct_bank_card":
-            tasks.complete(
-                world.session,
-                world.user("cw3"),
-                row.id,
-                {"bank_card": card(900000 + row.id), "account_name": "改正后户名"},
-            )
+    assert correct_cards(world) == 4
     _send_batches(world)
     assert batches.deliver_results(world.session) == 4
     world.session.expire_all()
