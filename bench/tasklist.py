@@ -363,6 +363,7 @@ def insert_finished(engine, ids: dict, count: int) -> None:
                         case_id=case_id,
                         task_uuid=str(uuid4()),
                         process_id=process,
+                        programme=programme,
                         element_id=element,
                         name=name,
                         candidate_group=group,

@@ -7,9 +7,10 @@ import pytest
 from campaign_helpers import approve_all, archive_workers, card, result_file
 from sqlalchemy import func, select
 
-from workflows import batches, campaigns, payments, reports, tasks
+from workflows import batches, campaigns, payments, reports, tasks, worklists
 from workflows.engine import ProcessError
 from workflows.errors import Conflict, ValidationFailed
+from workflows.tasks import TaskFilter
 from workflows.models import (
     AuditEvent,
     BudgetReservation,
@@ -450,6 +451,27 @@ def test_launched_cases_carry_their_own_data_and_task_ids(world):
         seen_uuids.add(task.task_uuid)
         assert task.org_id == case.org_id  # level-1 approval at the worker's own union
         assert engine.load_case(s, case.id).workflow.get_task_from_id(UUID(task.task_uuid))
+        # Inside the called approval process, the task still carries the case's programme
+        # (the lists filter on it without joining the case).
+        assert (task.process_id, task.programme) == ("approval_by_level", "seasonal_aid")
+
+
+def test_every_task_carries_its_cases_programme_through_approval_and_payment(world):
+    archive_workers(world.session, [world.orgs["g1"].id, world.orgs["g3"].id], 6)
+    assert launch(world).created == 6
+    approve_all(world.session, approvers(world))
+    pay_round(world, fail_every=2)  # failed payments open 更正银行卡 in the case's process
+    rows = world.session.execute(
+        select(HumanTask.process_id, HumanTask.programme, Case.programme).join(
+            Case, Case.id == HumanTask.case_id
+        )
+    ).all()
+    assert {process for process, _mine, _case in rows} >= {"approval_by_level"}
+    assert len({process for process, _mine, _case in rows}) >= 2
+    assert all(mine == case for _process, mine, case in rows)
+    l1 = world.user("l1")
+    assert worklists.count_done(world.session, l1, TaskFilter(programme="seasonal_aid")) >= 3
+    assert worklists.count_done(world.session, l1, TaskFilter(programme="tuition_grant")) == 0
 
 
 def test_a_diagram_that_reads_personal_fields_is_run_case_by_case(world):

@@ -60,6 +60,11 @@ def test_done_filters_by_programme_step_and_late_completion(world, clock, as_use
     user = world.user("cw1")
 
     assert worklists.count_done(world.session, user, TaskFilter(programme="seasonal_aid")) == 0
+    mine = TaskFilter(programme=on_time.programme)
+    assert {r.case_id for r in worklists.list_done(world.session, user, mine)} == {
+        on_time.id,
+        late.id,
+    }
     step = worklists.list_done(world.session, user, TaskFilter(element_id="home_visit_task"))
     assert len(step) == 2
     overdue = worklists.list_done(world.session, user, TaskFilter(overdue=True))
@@ -188,6 +193,21 @@ def test_done_and_started_lists_read_from_their_indexes(world):
 
     assert "ix_human_task_done" in _plan(world.session, done)
     assert "ix_case_started" in _plan(world.session, started)
+
+
+def test_filtered_done_and_the_overdue_list_read_no_case_per_task(world):
+    """已办 by programme reads ix_human_task_done_programme (no join to the cases); 督办
+    counts its units' overdue tasks from ix_human_task_open_unit_due."""
+    from workflows import reminders
+
+    done = worklists.done_query(world.user("cw1"), TaskFilter(programme="seasonal_aid"))
+    # As the capped count reads it (a page then joins its 20 rows' cases).
+    done = done.with_only_columns(text("1")).order_by(*worklists.DONE_SORTS["-completed"])
+    overdue = reminders.overdue_query(world.user("l2")).with_only_columns(text("1"))
+
+    done_plan = _plan(world.session, done)
+    assert "ix_human_task_done_programme" in done_plan and '"case"' not in done_plan
+    assert "ix_human_task_open_unit_due" in _plan(world.session, overdue)
 
 
 def test_a_long_history_is_counted_no_further_than_the_cap(world, as_user, app, monkeypatch):

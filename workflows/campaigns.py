@@ -897,6 +897,7 @@ def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
             case_id=case_id,
             task_uuid=t["task_uuid"],
             process_id=t["process_id"],
+            programme=prog.process_id,
             element_id=t["element_id"],
             name=t["name"],
             candidate_group=t["candidate_group"],

@@ -748,6 +748,7 @@ def _task_rows(
                     case_id=case.id,
                     task_uuid=uuid,
                     process_id=task.workflow.spec.name,
+                    programme=case.programme,
                     element_id=task.task_spec.name,
                     name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
                     candidate_group=group,

@@ -195,9 +195,13 @@ class Case(Base):
     __tablename__ = "case"
     # 我发起的: the cases one caseworker registered, newest first.
     __table_args__ = (
-        Index("ix_case_started", "created_by_id", "created_at", "id"),
-        Index("ix_case_started_status", "created_by_id", "status", "created_at", "id"),
-        Index("ix_case_started_programme", "created_by_id", "programme", "created_at", "id"),
+        # The unit last: the list keeps a person's cases still in their subtree, and the
+        # count (up to worklists.COUNT_CAP) then reads the index alone, never the cases.
+        Index("ix_case_started", "created_by_id", "created_at", "id", "org_id"),
+        Index("ix_case_started_status", "created_by_id", "status", "created_at", "id", "org_id"),
+        Index(
+            "ix_case_started_programme", "created_by_id", "programme", "created_at", "id", "org_id"
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_no: Mapped[str | None] = mapped_column(String(30), unique=True)
@@ -301,16 +305,28 @@ class HumanTask(Base):
             sqlite_where=text("status = 'open' AND assignee_id IS NULL"),
         ),
         Index("ix_human_task_assignee", "assignee_id", "status"),
-        # 已办: the tasks one person completed, newest first.
+        # 已办: the tasks one person completed, newest first; and those of one programme.
         Index("ix_human_task_done", "completed_by_id", "completed_at", "id"),
-        # 督办: open tasks past their due date, longest overdue first.
-        Index("ix_human_task_overdue", "status", "due_at", "id"),
+        Index("ix_human_task_done_programme", "completed_by_id", "programme", "completed_at", "id"),
+        # 督办: the open tasks of a supervisor's units, longest overdue first (read per unit:
+        # a district's few thousand open tasks, not the city's overdue ones).
+        Index(
+            "ix_human_task_open_unit_due",
+            "org_id",
+            "due_at",
+            "id",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
     task_uuid: Mapped[str] = mapped_column(String(36))
     process_id: Mapped[str] = mapped_column(String(100))
+    # The case's programme (Case.programme, which never changes), copied so that a list
+    # filtered by programme reads one index instead of joining a case per task.
+    programme: Mapped[str] = mapped_column(String(40))
     element_id: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     candidate_group: Mapped[str] = mapped_column(String(40))

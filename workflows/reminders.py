@@ -11,7 +11,7 @@ from datetime import date
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from workflows import access, engine
 from workflows.audit import record
@@ -35,12 +35,10 @@ def overdue_query(user: User, flt: TaskFilter | None = None):
         HumanTask.status == "open", HumanTask.due_at < now(), access.supervised_tasks(user)
     )
     flt = flt or TaskFilter()
-    if flt.programme or flt.org_id:
-        query = query.join(Case, Case.id == HumanTask.case_id)
     if flt.programme:
-        query = query.where(Case.programme == flt.programme)
-    if flt.org_id:
-        query = query.where(Case.org_id == flt.org_id)
+        query = query.where(HumanTask.programme == flt.programme)
+    if flt.org_id:  # the case's unit (a task's org_id is where it acts)
+        query = query.join(Case, Case.id == HumanTask.case_id).where(Case.org_id == flt.org_id)
     if flt.element_id:
         query = query.where(HumanTask.element_id == flt.element_id)
     return query
@@ -49,9 +47,11 @@ def overdue_query(user: User, flt: TaskFilter | None = None):
 def list_overdue(
     session: Session, user: User, flt: TaskFilter | None = None, limit: int = 20, offset: int = 0
 ) -> list[HumanTask]:
-    """Longest overdue first."""
+    """Longest overdue first. The units' overdue tasks are sorted (one index range per
+    unit), so their cases are read for the page's tasks only, after it is cut."""
     require_supervisor(user)
     query = overdue_query(user, flt).order_by(HumanTask.due_at.asc(), HumanTask.id.asc())
+    query = query.options(selectinload(HumanTask.case))
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 

@@ -78,12 +78,10 @@ def _scope_condition(user: User, scope: str):
 def task_query(user: User, scope: str = "mine", flt: TaskFilter | None = None):
     query = select(HumanTask).where(HumanTask.status == OPEN, _scope_condition(user, scope))
     flt = flt or TaskFilter()
-    if flt.programme or flt.org_id:
-        query = query.join(Case, Case.id == HumanTask.case_id)
     if flt.programme:
-        query = query.where(Case.programme == flt.programme)
-    if flt.org_id:
-        query = query.where(Case.org_id == flt.org_id)
+        query = query.where(HumanTask.programme == flt.programme)
+    if flt.org_id:  # the case's unit (a task's org_id is where it acts)
+        query = query.join(Case, Case.id == HumanTask.case_id).where(Case.org_id == flt.org_id)
     if flt.element_id:
         query = query.where(HumanTask.element_id == flt.element_id)
     if flt.overdue:
