@@ -89,6 +89,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=_locale)
+    app_text.install_template_gettext(app)  # after Babel's own
     app.jinja_env.globals["get_locale"] = get_locale
 
     @app.url_value_preprocessor

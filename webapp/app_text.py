@@ -21,7 +21,8 @@ import re
 from datetime import date
 from functools import cache
 
-from flask_babel import format_date, get_locale, gettext
+from flask import g, has_app_context
+from flask_babel import format_date, get_locale, get_translations, gettext
 from markupsafe import Markup
 
 
@@ -275,6 +276,31 @@ def standing(found) -> str:
         return waiting_text(found.waiting)
     values = {k: short_day(v) if isinstance(v, date) else v for k, v in found.values.items()}
     return gettext(found.label, **values) if values else tr(found.label)
+
+
+def _translations():
+    """The translations of this request, looked up once: Flask-Babel's template `_` looks
+    them up again for every string (a task list page has some 200), a fifth of the page's
+    time. The language is settled before a page renders (`remember_language`)."""
+    if not has_app_context():
+        return get_translations()
+    found = g.get("_warmflow_translations")
+    if found is None:
+        found = g._warmflow_translations = get_translations()
+    return found
+
+
+def install_template_gettext(app) -> None:
+    """Templates' `_`, `gettext`, `ngettext`, ... read `_translations()`, with Jinja's
+    newstyle behaviour as Flask-Babel installs it (the translated text is autoescaped
+    before its %(name)s values are put in)."""
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+    )
 
 
 def init_app(app) -> None:
