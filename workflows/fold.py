@@ -185,22 +185,41 @@ _SKIPPED = ("id", "parent", "children", "data", "delta", "last_state_change")
 _KNOWN = frozenset((*_SKIPPED, "task_spec", "state", "triggered", "internal_data", "typename"))
 
 
-def _outline(holder: dict, reads: Reads) -> list:
-    return [(n, v if n in reads.names else None) for n, v in holder.items()]
-
-
 def shape_of(
-    state: dict, instance: ProcessInstance, payment: Payment, reads: Reads
+    state: dict,
+    instance: ProcessInstance,
+    payment: Payment,
+    reads: Reads,
+    names: dict | None = None,
 ) -> Shape | None:
-    """None when the saved state holds what the fold does not know (a newer format)."""
+    """None when the saved state holds what the fold does not know (a newer format).
+
+    `names` (kept by the caller across cases) numbers each holder's list of names: the
+    key then carries a number and the values read per holder, not every name again, and
+    the values no expression reads are gathered in the same pass (in `_positions`'
+    order)."""
+    names = {} if names is None else names
     flows = _workflows(state)
     where: dict[str, tuple[int, int]] = {}
     for w, flow in enumerate(flows):
         for i, uuid in enumerate(flow["tasks"]):
             where[uuid] = (w, i)
-    outline: list[Any] = []
+    values: list[Any] = []
+
+    def outline(holder: dict):
+        keys = (reads.names, tuple(holder))
+        known = names.get(keys)
+        if known is None:
+            read = tuple(n for n in keys[1] if n in reads.names)
+            unread = tuple(n for n in keys[1] if n not in reads.names)
+            known = names[keys] = (len(names), read, unread)
+        number, read, unread = known
+        values.extend([holder[n] for n in unread])
+        return [number, [holder[n] for n in read]] if read else number
+
+    shape: list[Any] = []
     for flow in flows:
-        outline.append(
+        shape.append(
             [
                 flow.get("spec"),
                 where.get(flow.get("parent_task_id")),
@@ -210,14 +229,14 @@ def shape_of(
                 flow.get("success"),
                 flow.get("correlations"),
                 flow.get("bpmn_events"),
-                _outline(flow.get("data", {}), reads),
+                outline(flow.get("data", {})),
             ]
         )
         for task in flow["tasks"].values():
             if not task.keys() <= _KNOWN:
                 return None
             delta = task.get("delta") or {}
-            outline.append(
+            shape.append(
                 [
                     task.get("task_spec"),
                     task.get("state"),
@@ -225,14 +244,13 @@ def shape_of(
                     task.get("typename"),
                     task.get("internal_data"),
                     where.get(task.get("parent")),
-                    _outline(task.get("data", {}), reads),
-                    _outline(delta.get("updates", {}), reads),
+                    outline(task.get("data", {})),
+                    outline(delta.get("updates", {})),
                     delta.get("deletions"),
                     sorted(delta.keys()),
                 ]
             )
-    digest = hashlib.sha256(_dumps(outline).encode("utf-8")).hexdigest()
-    values = [value for _holder, _name, value in _positions(state, reads)]
+    digest = hashlib.sha256(_dumps(shape).encode("utf-8")).hexdigest()
     values.append(payment.id)
     key = (
         instance.version_id,
@@ -492,6 +510,7 @@ class Folder:
     def __init__(self) -> None:
         self.templates: dict[tuple, Template | None] = {}
         self._reads: dict[tuple, Reads | None] = {}
+        self._names: dict[tuple, tuple] = {}  # shape_of's numbering of holders' names
 
     def reads(self, session: Session, instance: ProcessInstance, state: dict) -> Reads | None:
         """What the expressions a case may still run read, from where it stands."""
@@ -518,7 +537,7 @@ class Folder:
         reads = self.reads(session, instance, state)
         if reads is None or reads.payment_id_read:
             return None
-        shape = shape_of(state, instance, payment, reads)
+        shape = shape_of(state, instance, payment, reads, self._names)
         return (shape, state) if shape is not None else None
 
     def ready(self, key: tuple) -> Template | None:
