@@ -235,3 +235,18 @@ def test_a_long_history_is_counted_no_further_than_the_cap(world, as_user, app, 
     assert "共 5 件" in body(as_user("cw1").get("/tasks/done"))
     done = client.get("/api/v1/tasks?scope=done", headers=headers).get_json()
     assert (done["total"], done["total_is_lower_bound"]) == (5, False)
+
+
+def test_the_step_filters_offer_the_steps_of_the_users_roles_from_the_diagrams(world, as_user):
+    """Task lists and 已办 offer the steps a person's roles act on, in every deployed
+    version, without grouping the person's tasks (none are open here)."""
+    from workflows import tasks
+
+    approver = dict(tasks.step_choices(world.session, world.user("l1"), "group"))
+    caseworker = dict(worklists.done_steps(world.session, world.user("cw1")))
+
+    assert "approve_l1" in approver and "home_visit_task" not in approver
+    assert "home_visit_task" in caseworker and "approve_l1" not in caseworker
+    assert caseworker["home_visit_task"] == "入户核查"
+    page = body(as_user("l1").get("/tasks/group"))
+    assert 'value="approve_l1"' in page

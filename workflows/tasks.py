@@ -31,6 +31,7 @@ from workflows.models import (
     Payment,
     PaymentBatch,
     ProcessInstance,
+    ProcessVersion,
     StoredFile,
     User,
 )
@@ -252,14 +253,26 @@ def colleagues(session: Session, user: User, task_id: int) -> list[User]:
 
 
 def step_choices(session: Session, user: User, scope: str = "all") -> list[tuple[str, str]]:
-    """(element id, name) of the steps that have open tasks in the user's scope."""
-    query = (
-        select(HumanTask.element_id, func.min(HumanTask.name))
-        .where(HumanTask.status == OPEN, _scope_condition(user, scope))
-        .group_by(HumanTask.element_id)
-        .order_by(HumanTask.element_id)
+    """The step filter of a task list (any scope): `role_steps`. Grouping the open tasks
+    by step cost a list page a read of its whole queue (2 ms for a union's 1,900)."""
+    return role_steps(session, user)
+
+
+def role_steps(session: Session, user: User) -> list[tuple[str, str]]:
+    """(element id, name) of the steps the user's roles act on in any deployed diagram
+    version (a case keeps the version it started on), the newest version's name first;
+    read from the cached diagrams, not from the tasks."""
+    roles = user.role_set
+    steps: dict[str, str] = {}
+    newest_first = select(ProcessVersion.id).order_by(
+        ProcessVersion.process_id, ProcessVersion.number.desc()
     )
-    return [(element, name) for element, name in session.execute(query)]
+    for version_id in session.scalars(newest_first):
+        meta = loaded_version(session, version_id).meta
+        for element_id, task in meta.get("user_tasks", {}).items():
+            if task.get("group") in roles:
+                steps.setdefault(element_id, task.get("name") or element_id)
+    return sorted(steps.items())
 
 
 @dataclass
