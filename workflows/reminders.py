@@ -13,11 +13,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from workflows import access, engine
+from workflows import access, engine, tasks
 from workflows.audit import record
 from workflows.clock import CST, now
 from workflows.errors import AlreadyDone, Conflict, Forbidden, NotFound, ValidationFailed
-from workflows.models import Case, HumanTask, Organisation, TaskReminder, User
+from workflows.models import HumanTask, Organisation, TaskReminder, User
 from workflows.processes import ROLES
 from workflows.tasks import TaskFilter
 
@@ -37,8 +37,8 @@ def overdue_query(user: User, flt: TaskFilter | None = None):
     flt = flt or TaskFilter()
     if flt.programme:
         query = query.where(HumanTask.programme == flt.programme)
-    if flt.org_id:  # the case's unit (a task's org_id is where it acts)
-        query = query.join(Case, Case.id == HumanTask.case_id).where(Case.org_id == flt.org_id)
+    if flt.org_id:
+        query = query.where(tasks.of_case_unit(flt.org_id))
     if flt.element_id:
         query = query.where(HumanTask.element_id == flt.element_id)
     return query

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import and_, bindparam, exists, func, literal, literal_column, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from workflows import access, amend, engine, forms, privacy, workdays
@@ -76,13 +76,21 @@ def _scope_condition(user: User, scope: str):
     return visible
 
 
+def of_case_unit(org_id: int):
+    """Tasks whose case belongs to unit `org_id` (a list's unit filter; a task's own org_id
+    is where it acts). Probed per task: a join let SQLite start from the unit's cases, all
+    of its history, and look for open tasks among them (bench/tasklist.py: 940 ms for a
+    district's 督办 filtered to one union, 1M finished cases)."""
+    return exists().where(Case.id == HumanTask.case_id, Case.org_id == org_id)
+
+
 def task_query(user: User, scope: str = "mine", flt: TaskFilter | None = None):
     query = select(HumanTask).where(HumanTask.status == OPEN, _scope_condition(user, scope))
     flt = flt or TaskFilter()
     if flt.programme:
         query = query.where(HumanTask.programme == flt.programme)
-    if flt.org_id:  # the case's unit (a task's org_id is where it acts)
-        query = query.join(Case, Case.id == HumanTask.case_id).where(Case.org_id == flt.org_id)
+    if flt.org_id:
+        query = query.where(of_case_unit(flt.org_id))
     if flt.element_id:
         query = query.where(HumanTask.element_id == flt.element_id)
     if flt.overdue:

@@ -46,8 +46,8 @@ def done_query(user: User, flt: TaskFilter | None = None):
     flt = flt or TaskFilter()
     if flt.programme:
         query = query.where(HumanTask.programme == flt.programme)
-    if flt.org_id:  # the case's unit (a task's org_id is where it acts)
-        query = query.join(Case, Case.id == HumanTask.case_id).where(Case.org_id == flt.org_id)
+    if flt.org_id:
+        query = query.where(tasks.of_case_unit(flt.org_id))
     if flt.element_id:
         query = query.where(HumanTask.element_id == flt.element_id)
     if flt.overdue:
