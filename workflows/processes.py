@@ -658,6 +658,33 @@ def loaded_version(session: Session, version_id: int) -> LoadedVersion:
     return loaded
 
 
+def deployed_metas(session: Session) -> list[dict]:
+    """The meta of every deployed version, newest first within a process: from the cache
+    where the version is loaded, else parsed from its row (a version no case runs on any
+    more is not worth parsing its diagram for)."""
+    ids = list(
+        session.scalars(
+            select(ProcessVersion.id).order_by(
+                ProcessVersion.process_id, ProcessVersion.number.desc()
+            )
+        )
+    )
+    missing = [i for i in ids if i not in _versions]
+    parsed = {}
+    if missing:
+        rows = session.execute(
+            select(ProcessVersion.id, ProcessVersion.meta_json).where(
+                ProcessVersion.id.in_(missing)
+            )
+        )
+        parsed = {version_id: json.loads(meta) for version_id, meta in rows}
+    found = []
+    for version_id in ids:
+        cached = _versions.get(version_id)
+        found.append(cached.meta if cached is not None else parsed.get(version_id, {}))
+    return found
+
+
 def pin_called_versions(session: Session, version: LoadedVersion) -> dict[str, int]:
     """The newest version of every process `version` calls, transitively."""
     pinned: dict[str, int] = {}

@@ -31,11 +31,10 @@ from workflows.models import (
     Payment,
     PaymentBatch,
     ProcessInstance,
-    ProcessVersion,
     StoredFile,
     User,
 )
-from workflows.processes import loaded_version
+from workflows.processes import deployed_metas, loaded_version
 
 log = logging.getLogger(__name__)
 
@@ -269,14 +268,10 @@ def step_choices(session: Session, user: User, scope: str = "all") -> list[tuple
 def role_steps(session: Session, user: User) -> list[tuple[str, str]]:
     """(element id, name) of the steps the user's roles act on in any deployed diagram
     version (a case keeps the version it started on), the newest version's name first;
-    read from the cached diagrams, not from the tasks."""
+    read from the diagrams' meta, not from the tasks."""
     roles = user.role_set
     steps: dict[str, str] = {}
-    newest_first = select(ProcessVersion.id).order_by(
-        ProcessVersion.process_id, ProcessVersion.number.desc()
-    )
-    for version_id in session.scalars(newest_first):
-        meta = loaded_version(session, version_id).meta
+    for meta in deployed_metas(session):
         for element_id, task in meta.get("user_tasks", {}).items():
             if task.get("group") in roles:
                 steps.setdefault(element_id, task.get("name") or element_id)
