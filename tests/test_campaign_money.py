@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from workflows import batches, campaigns, payments, reports, tasks, worklists
 from workflows.engine import ProcessError
 from workflows.errors import Conflict, ValidationFailed
-from workflows.tasks import TaskFilter
 from workflows.models import (
     AuditEvent,
     BudgetReservation,
@@ -24,6 +23,7 @@ from workflows.models import (
     PaymentBatch,
     PaymentLine,
 )
+from workflows.tasks import TaskFilter
 
 
 def launch(world, user="mgr"):

@@ -9,8 +9,8 @@ from sqlalchemy import text
 from test_web_tasks import VISIT, at_level_one, start
 
 from workflows import cases, worklists
-from workflows.models import HumanTask
 from workflows.errors import ValidationFailed
+from workflows.models import HumanTask
 from workflows.tasks import TaskFilter
 
 
