@@ -331,7 +331,7 @@ def fill_in(loaded: Loaded, ctx: RunContext, placeholder: str, value: str) -> bo
 def check_data_size(workflow: BpmnWorkflow) -> None:
     """What a step leaves in the case for the next ones is capped (as saved, in JSON)."""
     for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
-        size = len(json.dumps(task.data, ensure_ascii=False, default=str))
+        size = len(serialization.dumps(task.data))
         if size > MAX_TASK_DATA:
             raise ProcessError(
                 f"案件数据过大（{size // 1024} KB，最多 {MAX_TASK_DATA // 1024} KB），"

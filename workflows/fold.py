@@ -31,7 +31,6 @@ goes wrong while closing a folded set sends its cases back one by one.
 
 import ast
 import hashlib
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -75,7 +74,7 @@ _MARK_PREFIX = "\\u0000warmflow:fold:"
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return serialization.dumps(value)  # as a state is written
 
 
 @dataclass
@@ -302,7 +301,7 @@ def build_template(
     """The template of `payment`'s key, from its case's state before the answer, or None
     when the key cannot be folded (see the module's text)."""
     count = 0
-    stand_in = json.loads(_dumps(state))
+    stand_in = serialization.loads(_dumps(state))
     for n, (holder, name, _value) in enumerate(_positions(stand_in, reads)):
         holder[name] = _MARK.format(n)
         count = n + 1
@@ -351,7 +350,7 @@ def matches(template: Template, shape: Shape, instance: ProcessInstance) -> bool
     case = instance.case
     if instance.status != "completed" or (case.outcome, case.outcome_label) != template.outcome:
         return False
-    return json.loads(template.fill(shape.values)) == serialization.unpack(instance.state)
+    return serialization.loads(template.fill(shape.values)) == serialization.unpack(instance.state)
 
 
 @dataclass
@@ -379,7 +378,7 @@ def close(
     version = loaded_version(session, instance.version_id)
     called = engine._called_versions(session, instance)
     loaded = engine.Loaded(instance, instance.case, version, called, None)
-    loaded.final = lambda: json.loads(text)["data"]
+    loaded.final = lambda: serialization.loads(text)["data"]
     return Closing(instance, payment, serialization.compress(text), loaded, template.outcome)
 
 

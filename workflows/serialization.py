@@ -10,6 +10,7 @@ import zlib
 from typing import Any
 from uuid import UUID
 
+import orjson
 from SpiffWorkflow.bpmn.serializer.default.workflow import (
     BpmnWorkflowConverter,
     WorkflowConverter,
@@ -22,6 +23,40 @@ from workflows import crypto
 from workflows.scripting import script_engine
 
 STATE_FORMAT = 1
+
+# JSON for states is orjson's: about 3x faster to read and 5x to write than the standard
+# library's on a 16 KB state, and the same text for what a state holds (compact, UTF-8,
+# control characters escaped alike; datetimes and dataclasses go through `default` as
+# before). What orjson refuses to write (integers past 64 bits, nesting past 254) is
+# written by the standard library instead. One difference is kept: NaN and infinities,
+# which are not JSON, are written as null (the standard library wrote NaN).
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+# orjson reads an integer past 64 bits as a float; such a number (20 or more digits, a
+# sign counted as one) is read by the standard library instead. Found by mapping digits
+# and '-' to '0' and everything else to ' ' (a 16 KB state: ~30 µs).
+_DIGITS = bytes(48 if (48 <= c <= 57 or c == 45) else 32 for c in range(256))
+_LONG_NUMBER = b"0" * 20
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON text (see above)."""
+    try:
+        return orjson.dumps(obj, default=str, option=_ORJSON_OPTIONS).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def loads(data: bytes | str) -> Any:
+    """What `dumps` (or the standard library, for states written before) wrote."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if _LONG_NUMBER not in raw.translate(_DIGITS):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # NaN, a lone surrogate, ...: the standard library reads those
+    return json.loads(raw)
 
 
 class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
@@ -73,7 +108,7 @@ def state_to_bytes(workflow: BpmnWorkflow, limit: int | None = None) -> bytes:
 
 
 def state_from_text(text: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
-    dct = json.loads(text)["workflow"]
+    dct = loads(text)["workflow"]
     workflow = _STATE.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
     workflow.script_engine = script_engine
     return workflow
@@ -82,13 +117,7 @@ def state_from_text(text: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
 def state_text(workflow: BpmnWorkflow) -> str:
     """The state as the JSON text `state_to_bytes` compresses (a campaign launch copies
     one case's text for many)."""
-    dct = _STATE.to_dict(workflow)
-    return json.dumps(
-        {"format": STATE_FORMAT, "workflow": dct},
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=str,
-    )
+    return dumps({"format": STATE_FORMAT, "workflow": _STATE.to_dict(workflow)})
 
 
 def compress(text: str) -> bytes:
@@ -104,8 +133,8 @@ def state_from_bytes(blob: bytes, spec, subprocess_specs: dict) -> BpmnWorkflow:
 
 
 def pack(obj: Any) -> bytes:
-    return compress(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str))
+    return compress(dumps(obj))
 
 
 def unpack(blob: bytes) -> dict:
-    return json.loads(zlib.decompress(crypto.decrypt_bytes(blob)).decode("utf-8"))
+    return loads(zlib.decompress(crypto.decrypt_bytes(blob)))
