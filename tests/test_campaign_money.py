@@ -553,3 +553,15 @@ def test_card_numbers_and_states_are_encrypted_at_rest(world):
     assert states and all(bytes(v).startswith(b"WFE1") for v in states)
     # Read back through the models, the numbers are whole again (for the bank file).
     assert sorted(p.bank_card for p in s.scalars(select(Payment))) == sorted([card(0), card(1)])
+
+
+def test_launch_copies_draw_distinct_version_4_task_ids():
+    drawn = campaigns.fresh_uuids(5000)
+    assert len(set(drawn)) == 5000
+    for text in drawn[:200]:
+        parsed = UUID(text)
+        assert (
+            str(parsed) == text
+            and parsed.version == 4
+            and parsed.variant == "specified in RFC 4122"
+        )

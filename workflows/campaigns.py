@@ -11,11 +11,11 @@ who has a case in the campaign is skipped.
 
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
-from uuid import uuid4
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy import text as sql_text
@@ -617,6 +617,27 @@ PERSONAL_FIELDS = (
 _UUID_SPLIT = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
+def fresh_uuids(n: int) -> list[str]:
+    """`n` random (version 4) UUIDs as text, drawn together: `str(uuid4())` one at a time
+    cost a launch about a tenth of its time (some twenty per case)."""
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = bytes((b & 0x0F) | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    h = raw.hex()
+    return [
+        "-".join(
+            (
+                h[i : i + 8],
+                h[i + 8 : i + 12],
+                h[i + 12 : i + 16],
+                h[i + 16 : i + 20],
+                h[i + 20 : i + 32],
+            )
+        )
+        for i in range(0, 32 * n, 32)
+    ]
+
+
 def _placeholder(name: str) -> str:
     return f"\x00warmflow:{name}\x00"
 
@@ -638,7 +659,7 @@ class _Template:
         self.ids = sorted(set(self.pieces[1::2]))
 
     def copy_text(self) -> tuple[str, dict[str, str]]:
-        fresh = {old: str(uuid4()) for old in self.ids}
+        fresh = dict(zip(self.ids, fresh_uuids(len(self.ids)), strict=True))
         pieces = list(self.pieces)
         pieces[1::2] = [fresh[old] for old in pieces[1::2]]
         return "".join(pieces), fresh
@@ -857,12 +878,12 @@ def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
         session.execute(insert(GrantClaim), claim_rows)
     pins = json.dumps({pid: v.id for pid, v in opening.called.items()})
     states, task_rows = [], []
+    quoted = {name: serialization.dumps(_placeholder(name)) for name in PERSONAL_FIELDS}
     for (_worker, data, template), case_no in zip(fast, numbers, strict=True):
         text_, fresh = template.copy_text()
         values = dict(data, case_no=case_no)
         for name in PERSONAL_FIELDS:
-            quoted = json.dumps(_placeholder(name), ensure_ascii=False)
-            text_ = text_.replace(quoted, json.dumps(values.get(name, ""), ensure_ascii=False))
+            text_ = text_.replace(quoted[name], serialization.dumps(values.get(name, "")))
         states.append(serialization.compress(text_))
         task_rows.append(
             [dict(t, task_uuid=fresh.get(t["task_uuid"], t["task_uuid"])) for t in template.tasks]
