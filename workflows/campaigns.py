@@ -884,7 +884,7 @@ def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
         values = dict(data, case_no=case_no)
         for name in PERSONAL_FIELDS:
             text_ = text_.replace(quoted[name], serialization.dumps(values.get(name, "")))
-        states.append(serialization.compress(text_))
+        states.append(serialization.compress(text_, level=1))
         task_rows.append(
             [dict(t, task_uuid=fresh.get(t["task_uuid"], t["task_uuid"])) for t in template.tasks]
         )
