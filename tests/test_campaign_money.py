@@ -265,15 +265,15 @@ def test_cases_move_on_many_per_transaction_and_a_failing_one_is_set_aside(world
     conflict, broken, refused = ids[0], ids[1], ids[4]
     notify = payments.notify_case
 
-    def flaky(session, payment, actor_id):
+    def flaky(session, payment, actor_id, *read):
         if payment.id == refused:
-            notify(session, payment, actor_id)  # the case moved on (rows written) ...
+            notify(session, payment, actor_id, *read)  # the case moved on (rows written) ...
             raise ProcessError("流程无法继续：测试")  # ... then refused: all of it undone
         if payment.id == conflict:
             raise Conflict("其他人已办理了此任务，请刷新后重试")
         if payment.id == broken:
             raise RuntimeError("a bug in one case")
-        notify(session, payment, actor_id)
+        notify(session, payment, actor_id, *read)
 
     monkeypatch.setattr(payments, "notify_case", flaky)
     assert batches.deliver_results(world.session) == 3
@@ -565,3 +565,35 @@ def test_launch_copies_draw_distinct_version_4_task_ids():
             and parsed.version == 4
             and parsed.variant == "specified in RFC 4122"
         )
+
+
+def test_a_delivery_reuses_what_its_group_read(world):
+    """Each case of a group is moved on from the instance, open tasks and calendar stamp
+    the group read together: no case reads them again (a failed one took nine statements,
+    three of them those reads)."""
+    from test_round_trips import Statements
+
+    fin, batch = _sent_batch(world, n=4)
+    content = result_file(world.session, batch.id, fail_every=2)
+    batches.import_results(world.session, fin, batch.id, "r.csv", content)
+    with Statements(world.session.get_bind()) as counted:
+        assert batches.deliver_results(world.session) == 4
+    assert sum(s.startswith("SELECT process_instance") for s in counted.seen) == 1
+    # Each case is moved on in a savepoint of its own: there, no read of what the group
+    # read (a closing case's hooks still read their own rows).
+    again = ("SELECT process_instance", "SELECT human_task.id", "SELECT change_stamp")
+    cases_seen, inside = 0, False
+    for statement in counted.seen:
+        if statement.startswith("SAVEPOINT"):
+            cases_seen, inside = cases_seen + 1, True
+        elif statement.startswith("RELEASE"):
+            inside = False
+        elif inside:
+            assert not statement.startswith(again), statement
+    assert cases_seen >= 3  # the failed two and a paid one at least run one by one
+    world.session.expire_all()
+    corrections = world.session.scalars(
+        select(HumanTask).where(HumanTask.element_id == "correct_bank_card")
+    ).all()
+    assert len(corrections) == 2 and {t.status for t in corrections} == {"open"}
+    assert len(world.session.scalars(select(Case).where(Case.outcome == "end_paid")).all()) == 2

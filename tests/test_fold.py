@@ -83,9 +83,9 @@ def _count_one_by_one(monkeypatch) -> list[int]:
     calls: list[int] = []
     notify = payments.notify_case
 
-    def counted(session, payment, actor_id):
+    def counted(session, payment, actor_id, *read):
         calls.append(payment.id)
-        notify(session, payment, actor_id)
+        notify(session, payment, actor_id, *read)
 
     monkeypatch.setattr(payments, "notify_case", counted)
     return calls

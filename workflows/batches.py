@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from workflows import access, campaigns, engine, fold, payments, tabular
+from workflows import access, campaigns, engine, fold, payments, tabular, workdays
 from workflows.audit import record
 from workflows.budgets import yuan
 from workflows.clock import CST, now
@@ -659,6 +659,8 @@ def deliver_results(session: Session, limit: int | None = None) -> int:
 class _Delivery:
     payment: Payment
     instance: ProcessInstance | None
+    busy: bool = False  # the case has open tasks (read by the engine, not assumed none)
+    calendar: int | None = None  # the calendar's stamp, read with the group's instances
     shape: "fold.Shape | None" = None
     state: dict | None = None
 
@@ -716,14 +718,13 @@ def _read_deliveries(session: Session, group: list[Payment], folder) -> list[_De
     """The group's instances in one query, and each case's shape for the fold (none for a
     case with open tasks: closing it must cancel them, which the engine does)."""
     case_ids = [p.case_id for p in group]
-    instances = {
-        i.case_id: i
-        for i in session.scalars(
-            select(ProcessInstance)
-            .options(joinedload(ProcessInstance.case))
-            .where(ProcessInstance.case_id.in_(case_ids))
-        )
-    }
+    found = session.execute(
+        select(ProcessInstance, workdays.version_column())
+        .options(joinedload(ProcessInstance.case))
+        .where(ProcessInstance.case_id.in_(case_ids))
+    ).all()
+    instances = {instance.case_id: instance for instance, _stamp in found}
+    calendar = found[0][1] if found else None
     busy = set(
         session.scalars(
             select(HumanTask.case_id).where(
@@ -733,8 +734,8 @@ def _read_deliveries(session: Session, group: list[Payment], folder) -> list[_De
     )
     todo = []
     for payment in group:
-        one = _Delivery(payment, instances.get(payment.case_id))
-        if one.instance is not None and payment.case_id not in busy:
+        one = _Delivery(payment, instances.get(payment.case_id), payment.case_id in busy, calendar)
+        if one.instance is not None and not one.busy:
             try:
                 found = folder.shape(session, one.instance, payment)
             except Exception:  # noqa: BLE001 - the fold is an optimisation: run it one by one
@@ -753,7 +754,13 @@ def _one_by_one(session, todo: list[_Delivery], folder, refused, witnesses=False
         payment_id, case_id = payment.id, payment.case_id
         try:
             with session.begin_nested():
-                payments.notify_case(session, payment, None)
+                if one.instance is None:
+                    payments.notify_case(session, payment, None)
+                else:  # what the group read: no query for the instance, stamp or tasks
+                    workdays.remember_version(session, one.calendar)
+                    payments.notify_case(
+                        session, payment, None, one.instance, None if one.busy else []
+                    )
                 payment.delivery = ""
                 session.flush()
             delivered += 1

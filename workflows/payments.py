@@ -15,7 +15,15 @@ from workflows.audit import record
 from workflows.clock import now
 from workflows.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from workflows.forms import normalise_bank_card
-from workflows.models import AuditEvent, Case, Payment, PaymentLine, User
+from workflows.models import (
+    AuditEvent,
+    Case,
+    HumanTask,
+    Payment,
+    PaymentLine,
+    ProcessInstance,
+    User,
+)
 from workflows.privacy import mask_card
 
 RESULT_MESSAGE = "payment_result"
@@ -166,10 +174,22 @@ def record_result(
     return payment
 
 
-def notify_case(session: Session, payment: Payment, actor_id: int | None) -> None:
+def notify_case(
+    session: Session,
+    payment: Payment,
+    actor_id: int | None,
+    instance: ProcessInstance | None = None,
+    open_rows: list[HumanTask] | None = None,
+) -> None:
     """Move the case on with the payment's recorded answer (caller's transaction): a paid
-    case finishes, a failed one opens 更正银行卡."""
-    loaded = engine.load_case(session, payment.case_id)
+    case finishes, a failed one opens 更正银行卡. A caller that read the case's instance
+    and open tasks in this transaction passes them (bank results, many cases at a time);
+    a change since is refused by the instance's version check as before."""
+    if instance is None:
+        loaded = engine.load_case(session, payment.case_id)
+    else:
+        loaded = engine.load(session, instance)
+        loaded.open_rows = open_rows
     event = result_event(payment.status, failure_reason(payment), payment.id)
     record_delivery(session, payment, actor_id)
     engine.advance(session, loaded, actor_id, lambda wf: wf.send_event(event))
