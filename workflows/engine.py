@@ -167,6 +167,9 @@ class Loaded:
     # the same statement (a completion does): `save` then needs no query for them. The
     # instance's version check at the write keeps them true.
     open_rows: list[HumanTask] | None = None
+    # The case's unit, when a completion read its path with the rest (models.UnitPath):
+    # new tasks are placed from it without loading the unit.
+    unit: Any = None
     # A case closed by a folded run (workflows/fold.py) has no workflow restored: its
     # final data for the close hooks (`closing_data`), or how to read it.
     final: dict | Callable[[], dict] | None = None
@@ -752,7 +755,7 @@ def _task_rows(
                     element_id=task.task_spec.name,
                     name=meta.get("name") or task.task_spec.bpmn_name or task.task_spec.name,
                     candidate_group=group,
-                    org_id=access.task_org_id(case.org, group),
+                    org_id=access.task_org_id(loaded.unit or case.org, group),
                     due_at=_task_due(loaded, task, meta.get("due", "")),
                 )
             )

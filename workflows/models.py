@@ -3,6 +3,7 @@
 Money is integer fen everywhere.
 """
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -48,7 +49,23 @@ class Organisation(Base):
     parent: Mapped["Organisation | None"] = relationship(remote_side=[id])
 
     def ancestor_ids(self) -> list[int]:
-        return [int(p) for p in self.path.strip("/").split("/") if p]
+        return path_ids(self.path)
+
+
+def path_ids(path: str) -> list[int]:
+    """The ids on a unit's path ("/1/4/9/"), from the top down to the unit."""
+    return [int(p) for p in path.strip("/").split("/") if p]
+
+
+@dataclass(frozen=True)
+class UnitPath:
+    """A unit known by its path alone (read as a column with a completion, not loaded):
+    enough to place new tasks at the levels above it."""
+
+    path: str
+
+    def ancestor_ids(self) -> list[int]:
+        return path_ids(self.path)
 
 
 class User(Base):

@@ -28,10 +28,12 @@ from workflows.models import (
     Case,
     CaseActor,
     HumanTask,
+    Organisation,
     Payment,
     PaymentBatch,
     ProcessInstance,
     StoredFile,
+    UnitPath,
     User,
 )
 from workflows.processes import deployed_metas, loaded_version
@@ -428,6 +430,7 @@ class _Read:
     rows: list[HumanTask]
     instance: ProcessInstance | None
     actor: CaseActor | None = None  # the user's four-eyes row for the case, if any
+    unit: UnitPath | None = None  # the case's unit
 
     @property
     def open_rows(self) -> list[HumanTask]:
@@ -446,10 +449,12 @@ def _completion_read():
         instance_of_task = (
             select(me.instance_id).where(me.id == bindparam("task_id")).scalar_subquery()
         )
+        unit = aliased(Organisation, name="case_unit")
         _COMPLETION_READ = (
-            select(HumanTask, ProcessInstance, CaseActor, workdays.version_column())
+            select(HumanTask, ProcessInstance, CaseActor, workdays.version_column(), unit.path)
             .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
             .join(HumanTask.case)
+            .join(unit, unit.id == Case.org_id)
             .outerjoin(
                 CaseActor,
                 and_(
@@ -457,7 +462,10 @@ def _completion_read():
                     CaseActor.case_id == HumanTask.case_id,
                 ),
             )
-            .options(contains_eager(HumanTask.case))
+            # The case's unit as its path, not as a row: building a unit object for
+            # every completion cost more than the rest of the read (new tasks are placed
+            # from the path; whoever wants case.org still finds it by its id).
+            .options(contains_eager(HumanTask.case).lazyload(Case.org))
             .where(
                 HumanTask.instance_id == instance_of_task,
                 or_(HumanTask.status == "open", HumanTask.id == bindparam("task_id")),
@@ -478,7 +486,7 @@ def _read_for_completion(session: Session, task_id: int, user_id: int) -> _Read:
     workdays.remember_version(session, found[0][3])
     if found[0][2] is None:
         access.remember_absent_actor(session, user_id, found[0][0].case_id)
-    return _Read([row for row, *_rest in found], found[0][1], found[0][2])
+    return _Read([row for row, *_rest in found], found[0][1], found[0][2], UnitPath(found[0][4]))
 
 
 def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -> HumanTask:
@@ -495,7 +503,7 @@ def complete(session: Session, user: User, task_id: int, data: dict[str, Any]) -
             other = session.get(User, row.assignee_id)
             raise Conflict(f"该任务已由{other.display_name}认领，不能由他人办理")
         loaded = engine.load(session, read.instance or _instance(session, row))
-        loaded.open_rows = read.open_rows
+        loaded.open_rows, loaded.unit = read.open_rows, read.unit
         task = engine.require_ready(loaded, row.task_uuid)
         meta = loaded.meta_for(task).get("user_tasks", {}).get(row.element_id, {})
         fields = meta.get("fields", [])
