@@ -145,7 +145,7 @@ def timed_reads(factory, repeat: int, id_number: str) -> dict:
 
 def run(url: str, args) -> dict:
     log(f"== {make_url(url).render_as_string(hide_password=True)}")
-    processes._versions.clear()
+    processes.forget_versions()
     engine = db.make_engine(url)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:

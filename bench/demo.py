@@ -49,7 +49,7 @@ def one_run(url: str, archive: int) -> dict:
         statements[0] += 1
 
     event.listen(engine, "before_cursor_execute", count)
-    processes._versions.clear()  # as a fresh `warmflow init-db` process would start
+    processes.forget_versions()  # as a fresh `warmflow init-db` process would start
     with factory() as session:
         started = time.perf_counter()
         demo.seed(session, archive)

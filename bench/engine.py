@@ -445,7 +445,7 @@ def p95(values) -> float:
 
 
 def run_database(url: str, cases_n: int) -> dict:
-    processes._versions.clear()
+    processes.forget_versions()
     engine = db.make_engine(url)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:

@@ -791,7 +791,7 @@ def old_indexes(engine) -> None:
 
 def run(url: str, args) -> dict:
     log(f"== {make_url(url).render_as_string(hide_password=True)}")
-    processes._versions.clear()
+    processes.forget_versions()
     engine = db.make_engine(url)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:

@@ -139,7 +139,7 @@ def factory(engine):
 
 def restart() -> None:
     """Forget every in-process cache, as a restarted server would."""
-    processes._versions.clear()
+    processes.forget_versions()
     workdays.invalidate()
 
 

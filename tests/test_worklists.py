@@ -262,6 +262,35 @@ def test_the_step_filters_offer_the_steps_of_the_users_roles_from_the_diagrams(w
     page = body(as_user("l1").get("/tasks/group"))
     assert 'value="approve_l1"' in page
     # Versions no case runs on are read for their step names, not parsed whole.
-    processes._versions.clear()
+    processes.forget_versions()
     assert "approve_l1" in dict(tasks.role_steps(world.session, world.user("l1")))
     assert not processes._versions
+    # ... and once a process: their metas are kept, the next list reads only the ids.
+    from test_round_trips import Statements
+
+    with Statements(world.session.get_bind()) as counted:
+        assert "approve_l1" in dict(tasks.role_steps(world.session, world.user("l1")))
+    assert not [s for s in counted.seen if "meta_json" in s], counted.seen
+
+
+def test_the_four_eyes_probe_is_asked_once_a_transaction_and_again_after_work(world):
+    """Whether an approver worked on any case decides the shape of every list query; a
+    page asks it for its count, its rows and its menu, once. Working on a case in the
+    same transaction is seen at once."""
+    from test_round_trips import Statements
+
+    from workflows import access
+
+    case = start(world)
+    approver = world.user("l1")
+    world.session.commit()
+    with Statements(world.session.get_bind()) as counted:
+        assert not access._worked_on_any_case(approver)
+        assert not access._worked_on_any_case(approver)
+        access.worked_on(world.session, approver, case.id, "入户核查")
+        world.session.flush()
+        assert access._worked_on_any_case(approver)
+    probes = [s for s in counted.seen if s.startswith("SELECT EXISTS (SELECT * FROM case_actor")]
+    assert len(probes) == 2, counted.seen
+    world.session.rollback()
+    assert not access._worked_on_any_case(approver)  # a new transaction asks again

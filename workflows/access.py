@@ -47,13 +47,24 @@ FOUR_EYES_MESSAGE = (
 )
 
 
+_WORKED_ANY = "worked_on_any_case"
+
+
 def _worked_on_any_case(user: User) -> bool:
     """One index probe; most approvers never registered or visited a case, and their task
     lists stay index-only queries."""
     session = object_session(user)
     if session is None:
         return True  # a detached user: apply the rule rather than skip it
-    return bool(session.scalar(select(exists().where(CaseActor.user_id == user.id))))
+    # Asked once per transaction: a list page asks for its count, its rows and the
+    # menu's badge (`worked_on` forgets the answer when it adds a row).
+    known = session.info.get(_WORKED_ANY)
+    transaction = session.get_transaction()
+    if known is not None and transaction is not None and known[:2] == (transaction, user.id):
+        return known[2]
+    worked = bool(session.scalar(select(exists().where(CaseActor.user_id == user.id))))
+    session.info[_WORKED_ANY] = (session.get_transaction(), user.id, worked)  # begun by now
+    return worked
 
 
 def visible_tasks(user: User) -> ColumnElement[bool]:
@@ -117,6 +128,7 @@ def worked_on(session: Session, user: User, case_id: int, what: str) -> None:
     """Record that the user registered the case or did a caseworker step of it."""
     if _case_actor(session, user.id, case_id) is None:
         session.info.pop(_ABSENT, None)  # from now on the row is pending, not absent
+        session.info.pop(_WORKED_ANY, None)
         session.add(CaseActor(user_id=user.id, case_id=case_id, what=what[:40], at=now()))
 
 

@@ -636,6 +636,17 @@ class LoadedVersion:
 
 _versions: dict[int, LoadedVersion] = {}
 _versions_lock = threading.Lock()
+# A deployed version's meta never changes: read from its row once per process for the
+# versions no case runs on here (the step filters of every list page want them all).
+_metas: dict[int, dict] = {}
+
+
+def forget_versions() -> None:
+    """Forget the loaded versions and their metas (tests and benchmarks switching
+    databases, as a restarted process would)."""
+    with _versions_lock:
+        _versions.clear()
+        _metas.clear()
 
 
 def loaded_version(session: Session, version_id: int) -> LoadedVersion:
@@ -669,8 +680,7 @@ def deployed_metas(session: Session) -> list[dict]:
             )
         )
     )
-    missing = [i for i in ids if i not in _versions]
-    parsed = {}
+    missing = [i for i in ids if i not in _versions and i not in _metas]
     if missing:
         rows = session.execute(
             select(ProcessVersion.id, ProcessVersion.meta_json).where(
@@ -678,10 +688,12 @@ def deployed_metas(session: Session) -> list[dict]:
             )
         )
         parsed = {version_id: json.loads(meta) for version_id, meta in rows}
+        with _versions_lock:
+            _metas.update(parsed)
     found = []
     for version_id in ids:
         cached = _versions.get(version_id)
-        found.append(cached.meta if cached is not None else parsed.get(version_id, {}))
+        found.append(cached.meta if cached is not None else _metas.get(version_id, {}))
     return found
 
 
