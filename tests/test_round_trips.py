@@ -123,3 +123,24 @@ def test_a_racing_completion_is_refused_at_its_first_write_with_nothing_kept(wor
     )
     assert audits == 1  # one approval
     assert world.session.get(HumanTask, task_id).status == "completed"
+
+
+def test_an_approval_posted_from_its_page_reads_only_what_the_form_needs(world, app, as_user):
+    """The page's POST reads the task for its fields, then completes: no workflow restored
+    for the page's read-only values, no rework report or failed payment looked up, and
+    the four-eyes row asked for once."""
+    from conftest import csrf_from
+
+    case = _at_level_one(world)
+    task_id = world.open_task(case, "approve_l1").id
+    client = as_user("l1")
+    token = csrf_from(client, f"/tasks/{task_id}")
+    world.session.commit()
+    with Statements(app.extensions["warmflow.sessions"].kw["bind"]) as counted:
+        answer = client.post(f"/tasks/{task_id}", data={**APPROVE, "csrf_token": token})
+    assert answer.status_code == 302
+    assert counted.commits == 1
+    reads = [s for s in counted.seen if s.startswith("SELECT")]
+    assert not [s for s in reads if s.startswith(("SELECT payment", "SELECT audit_event"))]
+    assert sum(s.startswith("SELECT case_actor") for s in reads) <= 1, reads
+    assert world.open_task(case, "approve_l2") is not None

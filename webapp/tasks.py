@@ -184,7 +184,7 @@ def handover(task_id: int):
 @login_required
 def show(task_id: int):
     db, user = session(), _user()
-    view = tasks.get_task(db, user, task_id)
+    view = tasks.get_task(db, user, task_id, for_form=request.method == "POST")
     context = tasks.form_context(view.case)
     # A rework shows the application too, prefilled with what the case holds now.
     form_fields = view.application + view.fields

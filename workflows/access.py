@@ -102,7 +102,10 @@ def _case_actor(session: Session, user_id: int, case_id: int) -> CaseActor | Non
                 return None
         else:
             session.info.pop(_ABSENT, None)
-    return session.get(CaseActor, (user_id, case_id))
+    found = session.get(CaseActor, (user_id, case_id))
+    if found is None:  # asked again by the same request (its page, then its completion)
+        remember_absent_actor(session, user_id, case_id)
+    return found
 
 
 def four_eyes_barred(user: User, task: HumanTask) -> bool:

@@ -174,11 +174,16 @@ class TaskView:
     failed_payment: FailedPayment | None = None
 
 
-def get_task(session: Session, user: User, task_id: int) -> TaskView:
+def get_task(session: Session, user: User, task_id: int, for_form: bool = False) -> TaskView:
+    """The task as its page shows it. `for_form`: only what reading a submitted form
+    needs (its fields, and for a task that edits the application that application and
+    what the case holds now): an approval's POST restores no workflow for the page's
+    read-only values, rework report and failed payment (the completion restores it)."""
     row = access.get_actionable_task(session, user, task_id)
-    fields = task_fields(session, row)
+    meta = _task_meta(session, row)
+    fields = meta.get("fields", [])
     view = TaskView(row, row.case, fields, {}, is_overdue(row))
-    if row.status != "open":
+    if row.status != "open" or (for_form and not amend.edits_application(meta)):
         return view
     instance = _instance(session, row)
     loaded = engine.load(session, instance)
@@ -188,11 +193,12 @@ def get_task(session: Session, user: User, task_id: int) -> TaskView:
         for f in fields
         if f.get("readonly") and f["id"] in task.data
     }
-    meta = loaded.meta_for(task).get("user_tasks", {}).get(row.element_id, {})
     if amend.edits_application(meta):
         view.application = amend.application_fields(session, instance.version_id, fields)
         own_files = [f for f in fields if f["type"] == "file" and not f.get("readonly")]
         view.current = amend.prefill_values(view.application + own_files, task.data)
+        if for_form:
+            return view
     elif is_approval_form(fields):
         view.rework = amend.latest_rework(session, row.case, task.data)
     view.failed_payment = _failed_payment(session, row.case_id)
@@ -239,10 +245,15 @@ def _version_id_for(session: Session, row: HumanTask) -> int:
     return _pinned_version_id(session, row, instance.version_id, instance.subprocess_versions)
 
 
+def _task_meta(session: Session, row: HumanTask) -> dict:
+    """The meta of the task's element, in the version its case runs on."""
+    meta = loaded_version(session, _version_id_for(session, row)).meta
+    return meta.get("user_tasks", {}).get(row.element_id, {})
+
+
 def task_fields(session: Session, row: HumanTask) -> list[dict]:
     """The form fields of the task's element, in the version its case runs on."""
-    meta = loaded_version(session, _version_id_for(session, row)).meta
-    return meta.get("user_tasks", {}).get(row.element_id, {}).get("fields", [])
+    return _task_meta(session, row).get("fields", [])
 
 
 def ensure_open(session: Session, user: User, task_id: int) -> HumanTask:
