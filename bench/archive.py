@@ -37,7 +37,7 @@ from archive_helpers import csv_bytes, worker_row  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from workflows import archive, archive_import, db, migrate, privacy, processes, users  # noqa: E402
+from workflows import archive, archive_import, db, migrate, privacy, processes, runtime, users  # noqa: E402
 from workflows.models import HardshipRecord, User  # noqa: E402
 
 
@@ -195,6 +195,7 @@ def run(url: str, args) -> dict:
 
 
 def main() -> None:
+    runtime.tune_gc()  # as the web app and the worker run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=60000)
     parser.add_argument("--records", type=int, default=100000)

@@ -42,7 +42,7 @@ from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import func, insert, select, update  # noqa: E402
 
-from workflows import batches, campaigns, db, migrate, processes, users  # noqa: E402
+from workflows import batches, campaigns, db, migrate, processes, runtime, users  # noqa: E402
 from workflows.models import (  # noqa: E402
     Campaign,
     CampaignBudget,
@@ -264,6 +264,7 @@ def timed_delivery(factory, ids: dict, sample: int) -> float:
 
 
 def main() -> None:
+    runtime.tune_gc()  # as the web app and the worker run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=60000)
     parser.add_argument("--sample", type=int, default=200, help="cases for the delivery rate")

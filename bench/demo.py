@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import event, func, select, text  # noqa: E402
 
-from workflows import db, demo, migrate, processes  # noqa: E402
+from workflows import db, demo, migrate, processes, runtime  # noqa: E402
 from workflows.models import Case, HardshipRecord, User  # noqa: E402
 
 
@@ -68,6 +68,7 @@ def one_run(url: str, archive: int) -> dict:
 
 
 def main() -> None:
+    runtime.tune_gc()  # as the web app and the worker run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="default: a scratch SQLite file")
     parser.add_argument("--runs", type=int, default=3)

@@ -62,6 +62,7 @@ from workflows import (  # noqa: E402
     migrate,
     payments,
     processes,
+    runtime,
     serialization,
     tasks,
     timers,
@@ -536,6 +537,7 @@ PREFIX = {"sqlite": "sqlite", "postgresql": "pg"}
 
 
 def main() -> None:
+    runtime.tune_gc()  # as the web app and the worker run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument(

@@ -50,7 +50,7 @@ from campaign_helpers import archive_workers  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from workflows import campaigns, db, migrate, processes, users  # noqa: E402
+from workflows import campaigns, db, migrate, processes, runtime, users  # noqa: E402
 from workflows.models import (  # noqa: E402
     AuditEvent,
     Campaign,
@@ -419,6 +419,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
+    runtime.tune_gc()  # as the web app and the worker run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=120)

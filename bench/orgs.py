@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from sqlalchemy import func, select  # noqa: E402
 from tasklist import own_postgres  # noqa: E402
 
-from workflows import db, first_run, migrate, organisations, user_admin  # noqa: E402
+from workflows import db, first_run, migrate, organisations, runtime, user_admin  # noqa: E402
 from workflows.models import Organisation, User  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/warmflow_bench_orgs"
@@ -209,6 +209,7 @@ def run(url: str, args) -> dict:
 
 
 def main() -> None:
+    runtime.tune_gc()  # as the web app and the worker run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=3000, help="units in the tree, city included")
     parser.add_argument("--users", type=int, default=10000)

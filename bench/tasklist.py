@@ -63,6 +63,7 @@ from workflows import (  # noqa: E402
     db,
     migrate,
     processes,
+    runtime,
     serialization,
     tasks,
     users,
@@ -917,6 +918,7 @@ def own_postgres(url: str):
 
 
 def main() -> None:
+    runtime.tune_gc()  # as the web app and the worker run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--open", type=int, default=100000, help="open cases (a launch)")
     parser.add_argument("--finished", type=int, default=1000000, help="closed cases (bulk)")

@@ -46,7 +46,7 @@ from webapp import (
     worklists,
 )
 from webapp.extensions import babel, csrf, limiter, login_manager
-from workflows import paths, privacy
+from workflows import paths, privacy, runtime
 from workflows.errors import NotFound
 
 LANGUAGES = ("zh_CN", "en")
@@ -58,6 +58,7 @@ def _locale() -> str:
 
 
 def create_app(test_config: dict | None = None) -> Flask:
+    runtime.tune_gc()
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_hex(32),

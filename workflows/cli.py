@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from workflows import db, migrate, paths, privacy, processes, timers, workdays
+from workflows import db, migrate, paths, privacy, processes, runtime, timers, workdays
 from workflows.errors import WarmflowError
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,7 @@ def main() -> None:
     logging.getLogger("spiff").setLevel(logging.WARNING)
     privacy.install_log_masking()
     paths.configure()  # DATABASE_URL and WARMFLOW_FILES_DIR made absolute, once
+    runtime.tune_gc()
 
 
 @main.command("migrate", help="把数据库结构升级到最新版本（Alembic）。")
