@@ -144,3 +144,29 @@ def test_an_approval_posted_from_its_page_reads_only_what_the_form_needs(world, 
     assert not [s for s in reads if s.startswith(("SELECT payment", "SELECT audit_event"))]
     assert sum(s.startswith("SELECT case_actor") for s in reads) <= 1, reads
     assert world.open_task(case, "approve_l2") is not None
+
+
+def test_an_application_reads_the_versions_once_and_claims_without_a_savepoint(world):
+    """Registering a case: the newest version of its process and of every process it calls
+    in one read of ids (the diagrams come from the cache, not from the rows), the grant's
+    claim inserted with no savepoint around it, and no read of task rows or of who worked
+    on a case that did not exist a moment ago."""
+    _at_level_one(world)  # the versions loaded, as in a running server
+    world.user("cw1")
+    world.session.commit()
+    with Statements(world.session.get_bind()) as counted:
+        case = _at_level_one(world)
+    assert case.case_no and world.open_task(case, "approve_l1") is not None
+    versions = [s for s in counted.seen if "FROM process_version" in s]
+    assert len(versions) == 1 and "bpmn_xml" not in versions[0], versions
+    assert not [s for s in counted.seen if "SAVEPOINT" in s], counted.seen
+    assert not [s for s in counted.seen if "FROM human_task" in s], counted.seen
+    assert not [s for s in counted.seen if "FROM case_actor" in s], counted.seen
+    # The case's number goes out with the instance's state (in one statement with it on
+    # PostgreSQL, right after it on SQLite), not in an UPDATE before the claim.
+    numbered = [i for i, s in enumerate(counted.seen) if s.startswith('UPDATE "case"')]
+    first_state = next(i for i, s in enumerate(counted.seen) if is_instance_write(s))
+    assert all(i > first_state for i in numbered), counted.seen
+    postgres = world.session.get_bind().dialect.name == "postgresql"
+    assert len(counted.seen) <= (9 if postgres else 11), counted.seen
+    assert counted.commits == 1

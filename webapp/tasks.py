@@ -24,7 +24,7 @@ from workflows.cases import PROGRAMMES
 from workflows.clock import CST, as_utc, now
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import User
-from workflows.processes import latest_version, loaded_version
+from workflows.processes import newest_loaded, newest_version_ids
 
 bp = Blueprint("tasks", __name__)
 
@@ -308,12 +308,9 @@ def new_case_choose():
     _require_caseworker(_user())
     db = session()
     offers = []
+    deployed = newest_version_ids(db)
     for prog in PROGRAMMES.values():
-        if not prog.registerable:
-            continue
-        try:
-            latest_version(db, prog.process_id)
-        except NotFound:
+        if not prog.registerable or prog.process_id not in deployed:
             continue  # not deployed here
         campaigns = cases.open_campaigns(db, prog.process_id) if prog.needs_campaign else []
         offers.append((prog, campaigns))
@@ -328,7 +325,7 @@ def new_case(process_id: str):
     if process_id not in PROGRAMMES or not PROGRAMMES[process_id].registerable:
         raise NotFound(gettext("没有这项业务"))
     prog = PROGRAMMES[process_id]
-    fields = loaded_version(db, latest_version(db, process_id).id).meta.get("start_form", [])
+    fields = newest_loaded(db, process_id).meta.get("start_form", [])
     extra = {}
     campaigns = cases.open_campaigns(session(), process_id) if prog.needs_campaign else []
     if prog.needs_campaign:

@@ -127,9 +127,12 @@ def can_act_on_task(user: User, task: HumanTask) -> bool:
     )
 
 
-def worked_on(session: Session, user: User, case_id: int, what: str) -> None:
-    """Record that the user registered the case or did a caseworker step of it."""
-    if _case_actor(session, user.id, case_id) is None:
+def worked_on(
+    session: Session, user: User, case_id: int, what: str, *, new_case: bool = False
+) -> None:
+    """Record that the user registered the case or did a caseworker step of it
+    (`new_case`: the case was opened in this transaction, nobody has worked on it yet)."""
+    if new_case or _case_actor(session, user.id, case_id) is None:
         session.info.pop(_ABSENT, None)  # from now on the row is pending, not absent
         session.info.pop(_WORKED_ANY, None)
         session.add(CaseActor(user_id=user.id, case_id=case_id, what=what[:40], at=now()))

@@ -193,10 +193,10 @@ WHOLE_NUMBER_ROLES = frozenset({"manager"})
 
 def category_options(session: Session) -> list[tuple[str, str]]:
     """(id, label) of the 困难类别, from the newest deployed 建档 diagram's start form."""
-    from workflows.processes import latest_version, loaded_version
+    from workflows.processes import newest_loaded
 
     try:
-        version = loaded_version(session, latest_version(session, "hardship_archive").id)
+        version = newest_loaded(session, "hardship_archive")
     except NotFound:
         return list(DEFAULT_CATEGORIES)
     for spec in version.meta.get("start_form", []):

@@ -51,7 +51,7 @@ from workflows.models import (
     ProcessInstance,
     User,
 )
-from workflows.processes import latest_version, loaded_version
+from workflows.processes import newest_loaded
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def categories(session: Session, programme: str) -> list[tuple[str, str]]:
     """(id, label) of the field that picks a campaign's standard amount, from the newest
     deployed version's start form (困难类别 for 四季送, 学历层次 for 金秋助学)."""
     prog = PROGRAMMES[programme]
-    version = loaded_version(session, latest_version(session, programme).id)
+    version = newest_loaded(session, programme)
     for spec in version.meta.get("start_form", []):
         if spec["id"] == prog.standard_by:
             return [(str(k), str(v)) for k, v in spec.get("options", [])]

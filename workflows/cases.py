@@ -13,7 +13,8 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from workflows import access, engine, forms, privacy, progress
@@ -37,7 +38,7 @@ from workflows.models import (
 )
 from workflows.notices import last_day
 from workflows.payments import before_cancel
-from workflows.processes import ROLES, latest_version, loaded_version, pin_called_versions
+from workflows.processes import ROLES, loaded_version, newest_with_called
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,29 @@ def _existing_claim(session: Session, scope: tuple[str, int], key: str) -> Grant
     ).first()
 
 
+def _claim(session: Session, prog: Programme, scope: tuple[str, int], key: str, case_id: int):
+    """Claim the subject's grant for the case. A claim already there, even one a
+    concurrent application has just written, refuses this one: the insert does nothing on
+    the unique key (the database waits for the other transaction to end), with no
+    savepoint to undo, and the caller's transaction (or a launch's chunk) rolls back the
+    case."""
+    table = GrantClaim.__table__
+    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(
+        table
+    )
+    claimed = session.execute(
+        insert.values(programme=scope[0], year=scope[1], subject_key=key, case_id=case_id)
+        .on_conflict_do_nothing(index_elements=["programme", "year", "subject_key"])
+        .returning(table.c.id)
+    ).scalar()
+    if claimed is not None:
+        return
+    claim = _existing_claim(session, scope, key)
+    if claim is not None:
+        _refuse_duplicate(session, prog, claim, scope[1])
+    raise Conflict("同一对象的申请正由他人同时登记，请稍后重试")
+
+
 def _refuse_duplicate(session: Session, prog: Programme, claim: GrantClaim, year: int) -> None:
     other = session.get(Case, claim.case_id)
     number = other.case_no if other else ""
@@ -206,7 +230,7 @@ def start_case(
                     f"请选择一个{prog.label}活动", errors={"campaign": "请选择活动"}
                 )
             refuse_closed(campaign)
-        version = loaded_version(session, latest_version(session, process_id).id)
+        version, called = newest_with_called(session, process_id)
         fields = version.meta.get("start_form", [])
         today = now().astimezone(CST).date()
         clean, errors = forms.validate(fields, data, forms.FormContext(today, today))
@@ -220,13 +244,13 @@ def start_case(
             session,
             user,
             user.org,
-            Opening(prog, campaign, version, _called(session, version)),
+            Opening(prog, campaign, version, called),
             clean,
             key,
             privacy.mask_id(id_number),
         )
         attach_files(session, forms.file_ids(fields, clean), case)
-        access.worked_on(session, user, case.id, "registered")
+        access.worked_on(session, user, case.id, "registered", new_case=True)
     return case
 
 
@@ -245,13 +269,6 @@ def refuse_closed(campaign: Campaign) -> None:
         )
 
 
-def _called(session: Session, version) -> dict:
-    return {
-        pid: loaded_version(session, vid)
-        for pid, vid in pin_called_versions(session, version).items()
-    }
-
-
 @dataclass(frozen=True)
 class Opening:
     """What every case opened in one go shares: programme, campaign and the versions it
@@ -264,8 +281,7 @@ class Opening:
 
     @classmethod
     def latest(cls, session: Session, prog: Programme, campaign: Campaign | None) -> "Opening":
-        version = loaded_version(session, latest_version(session, prog.process_id).id)
-        return cls(prog, campaign, version, _called(session, version))
+        return cls(prog, campaign, *newest_with_called(session, prog.process_id))
 
 
 def standard_amount(campaign: Campaign | None, prog: Programme, clean: dict) -> int:
@@ -357,29 +373,19 @@ def open_case(
         for task in wf.get_tasks(state=engine.TaskState.READY):
             task.data.update(start_data)
 
-    loaded = engine.Loaded(
-        instance, case, version, opening.called, engine.new_workflow(version, opening.called)
-    )
+    workflow = engine.new_workflow(version, opening.called)
+    # A new instance has no task rows to settle: none is read.
+    loaded = engine.Loaded(instance, case, version, opening.called, workflow, open_rows=[])
     ctx = engine.run(session, loaded, seed)
 
     session.add(case)
     session.flush()
-    year = campaign.year if campaign else now().year
-    case.case_no = f"{prog.case_prefix}{year}{case.id:06d}"
-    try:
-        # A savepoint: losing the race to a concurrent application undoes only the claim,
-        # and the caller's transaction (or a launch's chunk) rolls back this case.
-        with session.begin_nested():
-            session.add(
-                GrantClaim(programme=scope[0], year=scope[1], subject_key=key, case_id=case.id)
-            )
-    except IntegrityError:
-        claim = _existing_claim(session, scope, key)
-        if claim is not None:
-            _refuse_duplicate(session, prog, claim, scope[1])
-        raise
+    _claim(session, prog, scope, key, case.id)
     session.add(instance)
     session.flush()
+    # The number goes out with the instance's state, in the statement that writes it.
+    year = campaign.year if campaign else now().year
+    case.case_no = f"{prog.case_prefix}{year}{case.id:06d}"
     if not engine.fill_in(loaded, ctx, CASE_NO_PLACEHOLDER, case.case_no):
         # A script built something from the case number: run again with the real one.
         start_data["case_no"] = case.case_no

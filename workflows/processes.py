@@ -446,6 +446,7 @@ def deployed_process_ids(session: Session) -> set[str]:
 
 
 def latest_version(session: Session, process_id: str) -> ProcessVersion:
+    """The newest version's row, diagram and all (for what shows or copies it)."""
     version = session.scalars(
         select(ProcessVersion)
         .where(ProcessVersion.process_id == process_id)
@@ -453,8 +454,60 @@ def latest_version(session: Session, process_id: str) -> ProcessVersion:
         .limit(1)
     ).first()
     if version is None:
-        raise NotFound(f"流程“{process_id}”尚未部署")
+        raise _undeployed(process_id)
     return version
+
+
+def _undeployed(process_id: str) -> NotFound:
+    return NotFound(f"流程“{process_id}”尚未部署")
+
+
+def newest_loaded(session: Session, process_id: str) -> "LoadedVersion":
+    """The newest version of `process_id`, loaded: only its id is read (the diagram
+    and spec come from the cache of loaded versions)."""
+    version_id = session.scalar(
+        select(ProcessVersion.id)
+        .where(ProcessVersion.process_id == process_id)
+        .order_by(ProcessVersion.number.desc())
+        .limit(1)
+    )
+    if version_id is None:
+        raise _undeployed(process_id)
+    return loaded_version(session, version_id)
+
+
+def newest_version_ids(session: Session) -> dict[str, int]:
+    """Process id → the id of its newest version, for every deployed process at once."""
+    newest = (
+        select(ProcessVersion.process_id, func.max(ProcessVersion.number).label("number"))
+        .group_by(ProcessVersion.process_id)
+        .subquery()
+    )
+    return dict(
+        session.execute(
+            select(ProcessVersion.process_id, ProcessVersion.id).join(
+                newest,
+                (ProcessVersion.process_id == newest.c.process_id)
+                & (ProcessVersion.number == newest.c.number),
+            )
+        ).all()
+    )
+
+
+def newest_with_called(
+    session: Session, process_id: str
+) -> tuple["LoadedVersion", dict[str, "LoadedVersion"]]:
+    """What a new case of `process_id` pins: its newest version and the newest version of
+    every process that one calls, transitively, read in one query."""
+    newest = newest_version_ids(session)
+    if process_id not in newest:
+        raise _undeployed(process_id)
+    version = loaded_version(session, newest[process_id])
+    called = {
+        pid: loaded_version(session, vid)
+        for pid, vid in pin_called_versions(session, version, newest).items()
+    }
+    return version, called
 
 
 def _raise_findings(diagram_id: str, findings: list[Finding]) -> None:
@@ -478,7 +531,7 @@ def application_clashes(session: Session, diagram: ParsedDiagram) -> list[Findin
     findings = []
     for pid in sorted(set(diagram.called)):
         try:
-            called = loaded_version(session, latest_version(session, pid).id)
+            called = newest_loaded(session, pid)
         except NotFound:
             continue
         for eid, task in called.meta.get("user_tasks", {}).items():
@@ -502,9 +555,7 @@ def application_clashes(session: Session, diagram: ParsedDiagram) -> list[Findin
         )
         callers = {pid for pid, called in rows if diagram.process_id in called.split(",")}
         for caller in sorted(callers):
-            start_form = loaded_version(session, latest_version(session, caller).id).meta.get(
-                "start_form", []
-            )
+            start_form = newest_loaded(session, caller).meta.get("start_form", [])
             for eid, task in own_tasks.items():
                 clash = _clashing(task, start_form)
                 if clash:
@@ -697,15 +748,22 @@ def deployed_metas(session: Session) -> list[dict]:
     return found
 
 
-def pin_called_versions(session: Session, version: LoadedVersion) -> dict[str, int]:
-    """The newest version of every process `version` calls, transitively."""
+def pin_called_versions(
+    session: Session, version: LoadedVersion, newest: dict[str, int] | None = None
+) -> dict[str, int]:
+    """The newest version of every process `version` calls, transitively (`newest`: the
+    caller's `newest_version_ids`, else read here once)."""
     pinned: dict[str, int] = {}
     pending = list(version.called)
+    if pending and newest is None:
+        newest = newest_version_ids(session)
     while pending:
         pid = pending.pop()
         if pid in pinned or pid == version.process_id:
             continue
-        called = loaded_version(session, latest_version(session, pid).id)
+        if pid not in newest:
+            raise _undeployed(pid)
+        called = loaded_version(session, newest[pid])
         pinned[pid] = called.id
         pending.extend(called.called)
     return pinned

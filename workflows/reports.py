@@ -13,7 +13,7 @@ from workflows import access, campaigns, tabular
 from workflows.cases import PROGRAMMES
 from workflows.errors import Forbidden, NotFound, ValidationFailed
 from workflows.models import Campaign, CampaignBudget, Case, Organisation, Payment, User
-from workflows.processes import latest_version, loaded_version
+from workflows.processes import newest_loaded
 
 HELPED = ("end_paid", "end_goods")
 REPORT_ROLES = ("manager", "finance", "approver_l2", "approver_l3")
@@ -66,7 +66,7 @@ def category_label(session: Session, programme: str) -> str:
     prog = PROGRAMMES.get(programme)
     if prog is None or not prog.standard_by:
         return "类别"
-    version = loaded_version(session, latest_version(session, programme).id)
+    version = newest_loaded(session, programme)
     for spec in version.meta.get("start_form", []):
         if spec["id"] == prog.standard_by:
             return spec.get("label") or "类别"
