@@ -8,7 +8,7 @@ from sqlalchemy import event, func, select
 
 from workflows import cases, tasks
 from workflows.errors import Conflict
-from workflows.models import AuditEvent, HumanTask, User
+from workflows.models import AuditEvent, Case, HumanTask, Payment, User
 
 APPROVE = {"decision": "approve"}
 
@@ -169,4 +169,37 @@ def test_an_application_reads_the_versions_once_and_claims_without_a_savepoint(w
     assert all(i > first_state for i in numbered), counted.seen
     postgres = world.session.get_bind().dialect.name == "postgresql"
     assert len(counted.seen) <= (9 if postgres else 11), counted.seen
+    assert counted.commits == 1
+
+
+def test_a_final_approval_reads_the_budget_with_its_names_and_writes_the_payment_once(world):
+    """The final approval reserves the budget and asks for the payment: the district's
+    budget is read, locked, with the unit's and the campaign's names for the audit row in
+    one statement (the case's unit is not loaded for it), and the payment goes out with
+    the action's other rows at its commit, not in a flush of its own before them."""
+    case = _at_level_one(world)
+    world.do("l1", case, "approve_l1", APPROVE)
+    task_id = world.open_task(case, "approve_l2").id
+    user = world.user("l2")
+    world.session.commit()
+    world.session.expunge_all()  # a new request: nothing of the case in the session
+    user = world.session.get(User, user.id)
+    world.session.commit()
+    with Statements(world.session.get_bind()) as counted:
+        tasks.complete(world.session, user, task_id, APPROVE)
+    assert not [s for s in counted.seen if "FROM organisation" in s], counted.seen
+    assert not [s for s in counted.seen if "FROM campaign " in s or "FROM campaign\n" in s]
+    budget_reads = [s for s in counted.seen if s.startswith("SELECT campaign_budget")]
+    assert len(budget_reads) == 1, counted.seen
+    payment = world.session.scalars(select(Payment).where(Payment.case_id == case.id)).one()
+    approved = world.session.scalar(select(Case.approved_fen).where(Case.id == case.id))
+    assert payment.status == "payable" and payment.amount_fen == approved > 0
+    reserved = world.session.scalars(
+        select(AuditEvent.summary).where(
+            AuditEvent.case_id == case.id, AuditEvent.action == "budget.reserve"
+        )
+    ).one()
+    assert reserved.startswith("占用") and "冬送温暖" in reserved, reserved
+    postgres = world.session.get_bind().dialect.name == "postgresql"
+    assert len(counted.seen) <= (9 if postgres else 14), counted.seen
     assert counted.commits == 1

@@ -44,20 +44,50 @@ def reserve_budget() -> None:
     engine.ask("reserve_budget")
 
 
-def _locked_budget(session: Session, *where) -> CampaignBudget | None:
-    """The budget row, locked until commit and read fresh. SQLite has no row locks and
-    ignores FOR UPDATE: a no-op write first takes its database write lock, so concurrent
-    approvals queue there instead of failing on the row's version at commit."""
+def _sqlite_write_lock(session: Session, *where) -> None:
     if session.get_bind().dialect.name == "sqlite":
         session.execute(
             update(CampaignBudget).where(*where).values(reserved_fen=CampaignBudget.reserved_fen)
         )
+
+
+def _locked_budget(session: Session, *where) -> CampaignBudget | None:
+    """The budget row, locked until commit and read fresh. SQLite has no row locks and
+    ignores FOR UPDATE: a no-op write first takes its database write lock, so concurrent
+    approvals queue there instead of failing on the row's version at commit."""
+    _sqlite_write_lock(session, *where)
     return session.scalars(
         select(CampaignBudget)
         .where(*where)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()
+
+
+def _named_budget(
+    session: Session, campaign_id: int, org_id: int
+) -> tuple[CampaignBudget | None, str]:
+    """The district's budget of the campaign, locked as `_locked_budget` locks it, and
+    "unit campaign" for the messages, read in the same statement."""
+    where = (CampaignBudget.campaign_id == campaign_id, CampaignBudget.org_id == org_id)
+    _sqlite_write_lock(session, *where)
+    found = session.execute(
+        select(CampaignBudget, Organisation.name, Campaign.name)
+        .join(Organisation, Organisation.id == CampaignBudget.org_id)
+        .join(Campaign, Campaign.id == CampaignBudget.campaign_id)
+        .where(*where)
+        .with_for_update(of=CampaignBudget)
+        .execution_options(populate_existing=True)
+    ).first()
+    if found is not None:
+        return found[0], f"{found[1]} {found[2]}"
+    names = session.execute(
+        select(
+            select(Organisation.name).where(Organisation.id == org_id).scalar_subquery(),
+            select(Campaign.name).where(Campaign.id == campaign_id).scalar_subquery(),
+        )
+    ).one()
+    return None, " ".join(name or "" for name in names)
 
 
 @engine.effect_handler("reserve_budget")
@@ -72,13 +102,8 @@ def _reserve(session: Session, loaded: engine.Loaded, payload: dict) -> None:
     ).first()
     if existing is not None:
         return  # approved once already: the reservation stands
-    org_id = access.org_at_level(case.org, 2)
-    org = session.get(Organisation, org_id)
-    campaign = session.get(Campaign, campaign_id)
-    where = f"{org.name} {campaign.name}"
-    budget = _locked_budget(
-        session, CampaignBudget.campaign_id == campaign_id, CampaignBudget.org_id == org_id
-    )
+    org_id = access.org_at_level(loaded.unit or case.org, 2)
+    budget, where = _named_budget(session, campaign_id, org_id)
     if budget is None:
         raise engine.ProcessError(f"{where} 未设置预算，不能审批通过，请联系市总工会设置预算")
     remaining = budget.budget_fen - budget.reserved_fen

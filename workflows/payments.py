@@ -67,9 +67,18 @@ def _request(session: Session, loaded: engine.Loaded, payload: dict) -> None:
         raise engine.ProcessError(f"银行卡号无效：{err}") from None
     if not payload["account_name"]:
         raise engine.ProcessError("缺少开户名，无法生成付款")
-    payment = session.scalars(
-        select(Payment).where(Payment.case_id == case.id, Payment.purpose == case.programme)
-    ).first()
+    # One this action already asked for is still pending in the session (not flushed).
+    pending = (
+        p
+        for p in session.new
+        if isinstance(p, Payment) and p.case_id == case.id and p.purpose == case.programme
+    )
+    payment = (
+        next(pending, None)
+        or session.scalars(
+            select(Payment).where(Payment.case_id == case.id, Payment.purpose == case.programme)
+        ).first()
+    )
     if payment is None:
         payment = Payment(
             case_id=case.id,
@@ -81,7 +90,6 @@ def _request(session: Session, loaded: engine.Loaded, payload: dict) -> None:
             bank_card=card,
         )
         session.add(payment)
-        session.flush()  # a second request in the same action must find it
         record(
             session,
             None,
