@@ -20,6 +20,7 @@ import logging
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import OperationalError
@@ -660,7 +661,6 @@ class _Delivery:
     payment: Payment
     instance: ProcessInstance | None
     busy: bool = False  # the case has open tasks (read by the engine, not assumed none)
-    calendar: int | None = None  # the calendar's stamp, read with the group's instances
     shape: "fold.Shape | None" = None
     state: dict | None = None
 
@@ -677,7 +677,10 @@ def _deliver_group(session: Session, ids: list[int], folder: "fold.Folder") -> i
             .order_by(Payment.id)
             .with_for_update(skip_locked=True)
         ).all()
-        todo = _read_deliveries(session, group, folder)
+        todo, calendar = _read_deliveries(session, group, folder)
+        one_by_one = partial(
+            _one_by_one, session, calendar=calendar, folder=folder, refused=refused
+        )
         # A key's first cases run for real and check its template (witnesses); the
         # others of a key whose template holds are then closed from it, together.
         witnesses: list[_Delivery] = []
@@ -686,21 +689,21 @@ def _deliver_group(session: Session, ids: list[int], folder: "fold.Folder") -> i
                 key = one.shape.key
                 if sum(w.shape.key == key for w in witnesses) < folder.witnesses_needed(key):
                     witnesses.append(one)
-        delivered += _one_by_one(session, witnesses, folder, refused, witnesses=True)
-        folded, one_by_one = [], []
+        delivered += one_by_one(witnesses, witnesses=True)
+        folded, alone = [], []
         for one in todo:
             if one in witnesses:
                 continue
             ready = one.shape is not None and folder.ready(one.shape.key) is not None
-            (folded if ready else one_by_one).append(one)
+            (folded if ready else alone).append(one)
         if len(folded) < 2:  # not worth a savepoint of its own
-            one_by_one, folded = sorted(one_by_one + folded, key=lambda o: o.payment.id), []
-        delivered += _one_by_one(session, one_by_one, folder, refused)
+            alone, folded = sorted(alone + folded, key=lambda o: o.payment.id), []
+        delivered += one_by_one(alone)
         if folded:
             if _folded(session, folded, folder):
                 delivered += len(folded)
             else:
-                delivered += _one_by_one(session, folded, folder, refused)
+                delivered += one_by_one(folded)
         for payment_id, case_id, message in refused:
             session.get(Payment, payment_id).delivery = "error"
             record(
@@ -714,9 +717,12 @@ def _deliver_group(session: Session, ids: list[int], folder: "fold.Folder") -> i
     return delivered
 
 
-def _read_deliveries(session: Session, group: list[Payment], folder) -> list[_Delivery]:
-    """The group's instances in one query, and each case's shape for the fold (none for a
-    case with open tasks: closing it must cancel them, which the engine does)."""
+def _read_deliveries(
+    session: Session, group: list[Payment], folder
+) -> tuple[list[_Delivery], int | None]:
+    """The group's instances in one query, with the calendar's stamp, and each case's
+    shape for the fold (none for a case with open tasks: closing it must cancel them,
+    which the engine does)."""
     case_ids = [p.case_id for p in group]
     found = session.execute(
         select(ProcessInstance, workdays.version_column())
@@ -734,7 +740,7 @@ def _read_deliveries(session: Session, group: list[Payment], folder) -> list[_De
     )
     todo = []
     for payment in group:
-        one = _Delivery(payment, instances.get(payment.case_id), payment.case_id in busy, calendar)
+        one = _Delivery(payment, instances.get(payment.case_id), payment.case_id in busy)
         if one.instance is not None and not one.busy:
             try:
                 found = folder.shape(session, one.instance, payment)
@@ -744,10 +750,12 @@ def _read_deliveries(session: Session, group: list[Payment], folder) -> list[_De
             if found is not None:
                 one.shape, one.state = found
         todo.append(one)
-    return todo
+    return todo, calendar
 
 
-def _one_by_one(session, todo: list[_Delivery], folder, refused, witnesses=False) -> int:
+def _one_by_one(
+    session, todo: list[_Delivery], *, calendar, folder, refused, witnesses=False
+) -> int:
     delivered = 0
     for one in todo:
         payment = one.payment
@@ -757,7 +765,7 @@ def _one_by_one(session, todo: list[_Delivery], folder, refused, witnesses=False
                 if one.instance is None:
                     payments.notify_case(session, payment, None)
                 else:  # what the group read: no query for the instance, stamp or tasks
-                    workdays.remember_version(session, one.calendar)
+                    workdays.remember_version(session, calendar)
                     payments.notify_case(
                         session, payment, None, one.instance, None if one.busy else []
                     )

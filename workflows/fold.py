@@ -73,10 +73,6 @@ _MARK_IN_TEXT = re.compile(r'"\\u0000warmflow:fold:(\d+)\\u0000"')
 _MARK_PREFIX = "\\u0000warmflow:fold:"
 
 
-def _dumps(value: Any) -> str:
-    return serialization.dumps(value)  # as a state is written
-
-
 @dataclass
 class Reads:
     """What the diagrams' expressions read: these names' values must be alike within a
@@ -249,7 +245,7 @@ def shape_of(
                     sorted(delta.keys()),
                 ]
             )
-    digest = hashlib.sha256(_dumps(shape).encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(serialization.dumps(shape).encode("utf-8")).hexdigest()
     values.append(payment.id)
     key = (
         instance.version_id,
@@ -274,7 +270,7 @@ class Template:
         for n in range(1, len(pieces), 2):
             position = int(pieces[n])
             value = values[position]
-            pieces[n] = _dumps(serialization.REGISTRY.restore(value))
+            pieces[n] = serialization.dumps(serialization.REGISTRY.restore(value))
         return "".join(pieces)
 
 
@@ -301,7 +297,7 @@ def build_template(
     """The template of `payment`'s key, from its case's state before the answer, or None
     when the key cannot be folded (see the module's text)."""
     count = 0
-    stand_in = serialization.loads(_dumps(state))
+    stand_in = serialization.loads(serialization.dumps(state))
     for n, (holder, name, _value) in enumerate(_positions(stand_in, reads)):
         holder[name] = _MARK.format(n)
         count = n + 1
@@ -312,7 +308,7 @@ def build_template(
         uuid: task["state"] for flow in _workflows(state) for uuid, task in flow["tasks"].items()
     }
     workflow = serialization.state_from_text(
-        _dumps(stand_in), version.spec, {pid: v.spec for pid, v in called.items()}
+        serialization.dumps(stand_in), version.spec, {pid: v.spec for pid, v in called.items()}
     )
     loaded = engine.Loaded(instance, instance.case, version, called, workflow)
     event = payments.result_event(payment.status, payments.failure_reason(payment), pid_token)
@@ -337,7 +333,7 @@ def build_template(
             ):
                 return None
     # As `serialization.pack` writes it; the payment id's token is the last position.
-    text = _dumps(engine.closed_state(workflow))
+    text = serialization.dumps(engine.closed_state(workflow))
     found = _MARK_IN_TEXT.split(text)
     if text.count(_MARK_PREFIX) != len(found) // 2:
         return None  # a token was taken apart or built into another value
