@@ -5,7 +5,7 @@ from uuid import UUID
 
 import pytest
 from campaign_helpers import approve_all, archive_workers, card, result_file
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from workflows import batches, campaigns, payments, reports, tasks, worklists
 from workflows.engine import ProcessError
@@ -94,6 +94,33 @@ def test_launch_opens_one_case_per_archived_worker_and_never_twice(world):
         )
         == 30
     )
+
+
+def test_a_launch_writes_each_chunk_in_a_few_statements_whatever_its_size(world):
+    """The copies of a chunk go in with their ids drawn first (a sequence's values on
+    PostgreSQL, the next ids under the write lock on SQLite): one statement per table,
+    not one per case, and the case numbers go in with the rows."""
+    archive_workers(world.session, [world.orgs["g1"].id, world.orgs["g3"].id], 40)
+    row = campaigns.start_launch(world.session, world.user("mgr"), world.campaigns["winter"].id)
+    seen = []
+
+    def count(_conn, _cursor, statement, *_args):
+        seen.append(statement.split(None, 3)[:3])
+
+    bind = world.session.get_bind()
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        campaigns.run_launch(world.factory, row.id, chunk=40)
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    inserts = [s for s in seen if s[:2] == ["INSERT", "INTO"]]
+    assert len(inserts) <= 6, inserts  # case, claim, instance, task, audit, the launch's
+    assert len(seen) < 40, seen  # not one statement per case (it was three on SQLite)
+    winter = world.session.scalars(
+        select(Case).where(Case.campaign_id == world.campaigns["winter"].id)
+    ).all()
+    assert len(winter) == 40
+    assert all(c.case_no == f"SJ2026{c.id:06d}" for c in winter), [c.case_no for c in winter]
 
 
 def test_a_worker_who_applied_meanwhile_costs_only_their_own_case(world, monkeypatch):

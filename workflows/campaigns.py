@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import false, func, insert, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -824,13 +824,35 @@ def _default(default):
     return default.arg(None)  # SQLAlchemy wraps plain callables (now) to take a context
 
 
-def _copier(session: Session) -> "_Copier | None":
-    return _Copier(session) if session.get_bind().dialect.name == "postgresql" else None
+class _SqliteCopier:
+    """SQLite's bulk path for a launch, as `_Copier` on PostgreSQL: ids counted on from
+    the table's largest, under the database's write lock (taken first by a write that
+    changes nothing: no other connection inserts until this transaction ends), so the
+    rows go in with their ids and case numbers in one executemany each, with no
+    RETURNING (which SQLite would answer one row at a time, in order)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def ids(self, table, count: int) -> list[int]:
+        self.session.execute(update(table).where(false()).values({table.c.id: table.c.id}))
+        top = self.session.scalar(select(func.max(table.c.id))) or 0
+        return list(range(top + 1, top + 1 + count))
+
+    def write(self, table, rows: list[dict]) -> None:
+        if rows:
+            self.session.execute(insert(table), rows)
+
+
+def _copier(session: Session) -> "_Copier | _SqliteCopier":
+    if session.get_bind().dialect.name == "postgresql":
+        return _Copier(session)
+    return _SqliteCopier(session)
 
 
 def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
-    """Write a chunk of template copies in bulk: multi-row INSERTs on SQLite, COPY on
-    PostgreSQL (ids drawn first, so the case numbers go in with the rows)."""
+    """Write a chunk of template copies in bulk: executemany on SQLite, COPY on PostgreSQL
+    (ids drawn first, so the case numbers go in with the rows)."""
     prog, version = opening.prog, opening.version
     scope = _claim_scope(prog, campaign)
     at = now()
@@ -855,27 +877,16 @@ def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
     def number(case_id: int) -> str:
         return f"{prog.case_prefix}{campaign.year}{case_id:06d}"
 
-    if copier is not None:
-        case_ids = copier.ids(Case.__table__, len(fast))
-        for row, case_id in zip(case_rows, case_ids, strict=True):
-            row.update(id=case_id, case_no=number(case_id))
-        copier.write(Case.__table__, case_rows)
-    else:
-        case_ids = list(
-            session.scalars(
-                insert(Case).returning(Case.id, sort_by_parameter_order=True), case_rows
-            )
-        )
-        session.execute(update(Case), [{"id": i, "case_no": number(i)} for i in case_ids])
+    case_ids = copier.ids(Case.__table__, len(fast))
+    for row, case_id in zip(case_rows, case_ids, strict=True):
+        row.update(id=case_id, case_no=number(case_id))
+    copier.write(Case.__table__, case_rows)
     numbers = [number(case_id) for case_id in case_ids]
     claim_rows = [
         dict(programme=scope[0], year=scope[1], subject_key=worker.subject_key, case_id=i)
         for (worker, _data, _template), i in zip(fast, case_ids, strict=True)
     ]
-    if copier is not None:
-        copier.write(GrantClaim.__table__, claim_rows)
-    else:
-        session.execute(insert(GrantClaim), claim_rows)
+    copier.write(GrantClaim.__table__, claim_rows)
     pins = json.dumps({pid: v.id for pid, v in opening.called.items()})
     states, task_rows = [], []
     quoted = {name: serialization.dumps(_placeholder(name)) for name in PERSONAL_FIELDS}
@@ -900,18 +911,10 @@ def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
         )
         for (_w, _d, template), case_id, state in zip(fast, case_ids, states, strict=True)
     ]
-    if copier is not None:
-        instance_ids = copier.ids(ProcessInstance.__table__, len(fast))
-        for row, instance_id in zip(instance_rows, instance_ids, strict=True):
-            row["id"] = instance_id
-        copier.write(ProcessInstance.__table__, instance_rows)
-    else:
-        instance_ids = list(
-            session.scalars(
-                insert(ProcessInstance).returning(ProcessInstance.id, sort_by_parameter_order=True),
-                instance_rows,
-            )
-        )
+    instance_ids = copier.ids(ProcessInstance.__table__, len(fast))
+    for row, instance_id in zip(instance_rows, instance_ids, strict=True):
+        row["id"] = instance_id
+    copier.write(ProcessInstance.__table__, instance_rows)
     human_rows = [
         dict(
             instance_id=instance_id,
@@ -946,12 +949,8 @@ def _write_copies(session, actor, orgs, opening, campaign, fast) -> None:
         )
         for (worker, _d, _t), case_id in zip(fast, case_ids, strict=True)
     ]
-    if copier is not None:
-        copier.write(HumanTask.__table__, human_rows)
-        copier.write(AuditEvent.__table__, audit_rows)
-    else:
-        session.execute(insert(HumanTask), human_rows)
-        session.execute(insert(AuditEvent), audit_rows)
+    copier.write(HumanTask.__table__, human_rows)
+    copier.write(AuditEvent.__table__, audit_rows)
 
 
 # --- goods: the quantity signed for ---------------------------------------------------
