@@ -11,7 +11,6 @@ from workflows import cases, engine, notices, payments, tasks, timers
 from workflows.errors import ValidationFailed
 from workflows.models import (
     AuditEvent,
-    Case,
     GrantClaim,
     HardshipRecord,
     HumanTask,
@@ -186,37 +185,6 @@ def test_second_application_for_same_student_and_year_is_refused(w):
     assert first.case_no in refused.value.message
     assert "student_id_number" in refused.value.errors
     assert w.session.scalar(select(func.count(GrantClaim.id))) == before
-
-
-def test_application_racing_another_for_the_same_student_is_refused_without_a_trace(w, monkeypatch):
-    """The check before the engine runs saw no claim (the other application had not
-    committed yet); the claim's insert then meets it on the unique key, does nothing, and
-    the application is refused with the same clear message: no case, no claim, no error."""
-    data = w.tuition_application()
-    first = cases.start_case(
-        w.session, w.user("cw1"), "tuition_grant", dict(data), w.campaigns["tuition"].id
-    )
-    counts = [w.session.scalar(select(func.count(m.id))) for m in (GrantClaim, Case)]
-    looked = []
-    existing = cases._existing_claim
-
-    def late(session, scope, key):
-        looked.append(key)
-        return None if len(looked) == 1 else existing(session, scope, key)
-
-    monkeypatch.setattr(cases, "_existing_claim", late)
-    with pytest.raises(ValidationFailed) as refused:
-        cases.start_case(
-            w.session,
-            w.user("cw2"),
-            "tuition_grant",
-            dict(data, admission_letter=w.upload("cw2")),
-            w.campaigns["tuition"].id,
-        )
-    assert len(looked) == 2  # the check before the run, and the one after the insert
-    assert "每年只能资助一次" in refused.value.message
-    assert first.case_no in refused.value.message
-    assert [w.session.scalar(select(func.count(m.id))) for m in (GrantClaim, Case)] == counts
 
 
 def test_objection_upheld_ends_the_case(w):
