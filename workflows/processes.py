@@ -277,19 +277,21 @@ class Deployed:
 _process_trees: dict[str, Any] = {}  # checksum → parsed <bpmn:process> (versions never change)
 
 
-def deployed(session: Session) -> Deployed:
+def _newest_join():
+    """The join of a process_version row to its process's newest number: only the newest
+    version of each process stays."""
     newest = (
         select(ProcessVersion.process_id, func.max(ProcessVersion.number).label("number"))
         .group_by(ProcessVersion.process_id)
         .subquery()
     )
-    rows = session.execute(
-        select(ProcessVersion).join(
-            newest,
-            (ProcessVersion.process_id == newest.c.process_id)
-            & (ProcessVersion.number == newest.c.number),
-        )
-    ).scalars()
+    return newest, (ProcessVersion.process_id == newest.c.process_id) & (
+        ProcessVersion.number == newest.c.number
+    )
+
+
+def deployed(session: Session) -> Deployed:
+    rows = session.execute(select(ProcessVersion).join(*_newest_join())).scalars()
     found = Deployed()
     for row in rows:
         found.calls[row.process_id] = [p for p in row.called_processes.split(",") if p]
@@ -478,20 +480,8 @@ def newest_loaded(session: Session, process_id: str) -> "LoadedVersion":
 
 def newest_version_ids(session: Session) -> dict[str, int]:
     """Process id → the id of its newest version, for every deployed process at once."""
-    newest = (
-        select(ProcessVersion.process_id, func.max(ProcessVersion.number).label("number"))
-        .group_by(ProcessVersion.process_id)
-        .subquery()
-    )
-    return dict(
-        session.execute(
-            select(ProcessVersion.process_id, ProcessVersion.id).join(
-                newest,
-                (ProcessVersion.process_id == newest.c.process_id)
-                & (ProcessVersion.number == newest.c.number),
-            )
-        ).all()
-    )
+    query = select(ProcessVersion.process_id, ProcessVersion.id).join(*_newest_join())
+    return dict(session.execute(query).all())
 
 
 def newest_with_called(
