@@ -6,6 +6,7 @@ from uuid import UUID
 import pytest
 from campaign_helpers import approve_all, archive_workers, card, result_file
 from sqlalchemy import event, func, select
+from sqlalchemy import text as sql_text
 
 from workflows import batches, campaigns, payments, reports, tasks, worklists
 from workflows.engine import ProcessError
@@ -121,6 +122,43 @@ def test_a_launch_writes_each_chunk_in_a_few_statements_whatever_its_size(world)
     ).all()
     assert len(winter) == 40
     assert all(c.case_no == f"SJ2026{c.id:06d}" for c in winter), [c.case_no for c in winter]
+
+
+def _analyses(session, tables) -> dict:
+    """How often each table was analysed by hand, as the server counts it now."""
+    session.execute(sql_text("SELECT pg_stat_clear_snapshot()"))
+    return dict(
+        session.execute(
+            sql_text(
+                "SELECT relname, analyze_count FROM pg_stat_user_tables "
+                "WHERE relname = ANY(CAST(:tables AS name[]))"
+            ),
+            {"tables": list(tables)},
+        ).all()
+    )
+
+
+def test_a_large_launch_leaves_the_planner_fresh_statistics(world, monkeypatch):
+    """Plans made while the tables were small stay in each connection's cache until the
+    tables are analysed: foreign-key checks then scanned the whole case table for every
+    audit row of the next bank import. A launch of many cases analyses what it grew."""
+    if world.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite keeps no statistics unless asked")
+    grown = ("case", "grant_claim", "process_instance", "human_task", "audit_event")
+    archive_workers(world.session, [world.orgs["g1"].id], 12)
+    world.session.commit()
+    monkeypatch.setattr(campaigns, "ANALYZE_AFTER", 13)  # one case more than this launch
+    before = _analyses(world.session, grown)
+    world.session.commit()
+    assert launch(world).created == 12
+    assert _analyses(world.session, grown) == before  # a small launch leaves it to autovacuum
+    world.session.commit()
+
+    archive_workers(world.session, [world.orgs["g3"].id], 13, start=100)
+    world.session.commit()
+    assert launch(world).created == 13
+    after = _analyses(world.session, grown)
+    assert after == {table: before.get(table, 0) + 1 for table in grown}, (before, after)
 
 
 def test_a_worker_who_applied_meanwhile_costs_only_their_own_case(world, monkeypatch):
