@@ -38,6 +38,7 @@ from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -413,23 +414,86 @@ _PAYMENTS = (
 )
 
 
-def write(session: Session, closings: list[Closing]) -> None:
-    """Write `closings` together (the caller's transaction): the instances, their lock
-    versions checked (one moved meanwhile: StaleDataError, nothing of the set kept), the
-    cases, the payments and the audit rows in one statement each; then each case's close
-    hooks, their reads prefetched for the set."""
-    at = now()
-    connection = session.connection()
+# The same writes on PostgreSQL: one statement each over arrays of the set's values.
+# An executemany there still parses, plans and runs every row's statement on the server,
+# which cost more than the rest of the fold's write.
+_INSTANCES_PG = sql_text(
+    "UPDATE process_instance AS t SET state = v.state, status = 'completed', "
+    "next_timer_at = NULL, calendar_warning = '', updated_at = :at, lock_version = v.old + 1 "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:olds AS integer[]), CAST(:states AS bytea[])) "
+    "AS v(id, old, state) WHERE t.id = v.id AND t.lock_version = v.old"
+)
+_CASES_PG = sql_text(
+    "UPDATE \"case\" AS t SET status = 'completed', outcome = v.outcome, "
+    "outcome_label = v.label, closed_at = :at "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:outcomes AS varchar[]), "
+    "CAST(:labels AS varchar[])) AS v(id, outcome, label) WHERE t.id = v.id"
+)
+_PAYMENTS_PG = sql_text(
+    "UPDATE payment AS t SET delivery = '', lock_version = v.old + 1 "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:olds AS integer[])) AS v(id, old) "
+    "WHERE t.id = v.id AND t.lock_version = v.old"
+)
+_AUDIT_PG = sql_text(
+    "INSERT INTO audit_event (at, actor_id, case_id, action, summary, detail) "
+    "SELECT :at, v.actor_id, v.case_id, v.action, v.summary, v.detail "
+    "FROM unnest(CAST(:actor_ids AS integer[]), CAST(:case_ids AS integer[]), "
+    "CAST(:actions AS varchar[]), CAST(:summaries AS varchar[]), CAST(:details AS text[])) "
+    "WITH ORDINALITY AS v(actor_id, case_id, action, summary, detail, n) ORDER BY v.n"
+)
 
-    def checked(statement, rows, table: str) -> None:
-        done = connection.execute(statement, rows)
-        if done.rowcount != len(rows):
+
+def _write_rows(connection, closings: list[Closing], at, audit: list[dict]) -> None:
+    """The instances (lock versions checked), cases, payments and audit rows of the set."""
+
+    def checked(done, expected: int, table: str) -> None:
+        if done.rowcount != expected:
             raise StaleDataError(
-                f"UPDATE statement on table '{table}' expected to update {len(rows)} row(s); "
+                f"UPDATE statement on table '{table}' expected to update {expected} row(s); "
                 f"{done.rowcount} were matched."
             )
 
-    checked(
+    n = len(closings)
+    if connection.dialect.name == "postgresql":
+        instances = [c.instance for c in closings]
+        done = connection.execute(
+            _INSTANCES_PG,
+            dict(
+                ids=[i.id for i in instances],
+                olds=[i.lock_version for i in instances],
+                states=[c.state for c in closings],
+                at=at,
+            ),
+        )
+        checked(done, n, "process_instance")
+        connection.execute(
+            _CASES_PG,
+            dict(
+                ids=[i.case_id for i in instances],
+                outcomes=[c.outcome[0] for c in closings],
+                labels=[c.outcome[1] for c in closings],
+                at=at,
+            ),
+        )
+        done = connection.execute(
+            _PAYMENTS_PG,
+            dict(
+                ids=[c.payment.id for c in closings],
+                olds=[c.payment.lock_version for c in closings],
+            ),
+        )
+        checked(done, n, "payment")
+        columns = dict(
+            actor_ids="actor_id",
+            case_ids="case_id",
+            actions="action",
+            summaries="summary",
+            details="detail",
+        )
+        values = {key: [row[column] for row in audit] for key, column in columns.items()}
+        connection.execute(_AUDIT_PG, dict(values, at=at))
+        return
+    done = connection.execute(
         _INSTANCES,
         [
             dict(
@@ -441,8 +505,8 @@ def write(session: Session, closings: list[Closing]) -> None:
             )
             for c in closings
         ],
-        "process_instance",
     )
+    checked(done, n, "process_instance")
     connection.execute(
         _CASES,
         [
@@ -450,22 +514,28 @@ def write(session: Session, closings: list[Closing]) -> None:
             for c in closings
         ],
     )
-    checked(
+    done = connection.execute(
         _PAYMENTS,
         [
             dict(b_id=c.payment.id, b_old=c.payment.lock_version, b_new=c.payment.lock_version + 1)
             for c in closings
         ],
-        "payment",
     )
+    checked(done, n, "payment")
+    connection.execute(insert(AuditEvent.__table__), [dict(row, at=at) for row in audit])
+
+
+def write(session: Session, closings: list[Closing]) -> None:
+    """Write `closings` together (the caller's transaction): the instances, their lock
+    versions checked (one moved meanwhile: StaleDataError, nothing of the set kept), the
+    cases, the payments and the audit rows in one statement each; then each case's close
+    hooks, their reads prefetched for the set."""
+    at = now()
     audit = []
     for c in closings:
-        for event in (
-            payments.delivery_event(c.payment, None),
-            engine.closing_event(c.instance.case_id, None, c.outcome),
-        ):
-            audit.append(dict(event, at=at))
-    connection.execute(insert(AuditEvent.__table__), audit)
+        audit.append(payments.delivery_event(c.payment, None))
+        audit.append(engine.closing_event(c.instance.case_id, None, c.outcome))
+    _write_rows(session.connection(), closings, at, audit)
     for c in closings:  # the session's rows as they now are in the database
         instance, case, payment = c.instance, c.instance.case, c.payment
         for obj, values in (
