@@ -201,8 +201,13 @@ def shape_of(
         for i, uuid in enumerate(flow["tasks"]):
             where[uuid] = (w, i)
     values: list[Any] = []
+    empty = names.get((reads.names, ()))
+    if empty is None:
+        empty = names[(reads.names, ())] = (len(names), (), ())
 
     def outline(holder: dict):
+        if not holder:  # most tasks hold nothing of their own: no names to look up
+            return empty[0]
         keys = (reads.names, tuple(holder))
         known = names.get(keys)
         if known is None:
