@@ -9,7 +9,7 @@ import pytest
 from conftest import cst, today_iso
 from sqlalchemy import func, select
 
-from workflows import archive, cases, timers
+from workflows import archive, cases, engine, timers
 from workflows.clock import now
 from workflows.errors import Conflict, ValidationFailed
 from workflows.models import (
@@ -352,3 +352,24 @@ def test_cancelling_an_archived_case_takes_the_worker_out_of_the_archive(world, 
         select(AuditEvent.action).where(AuditEvent.case_id == case.id)
     ).all()
     assert "archive.cancel" in actions and "case.cancel" in actions
+
+
+def test_only_a_cancelled_case_takes_its_archived_worker_out_of_the_archive(world, clock):
+    """Closing hooks run for every close. A case that reaches an end event with its worker
+    still archived (a diagram a federation drew to end once the worker is archived) keeps
+    the record archived; a cancelled one takes it out, as above."""
+    case = at_approval(world, clock)
+    world.do("l1", case, "approve_l1", {"decision": "approve"})
+    world.do("l2", case, "approve_l2", {"decision": "approve"})
+    assert record_of(world, case).status == "archived"
+
+    loaded = engine.load_case(world.session, case.id)
+    engine.close_case(world.session, loaded, None, ("end_archived", "已建档"))
+    world.session.flush()
+    assert record_of(world, case).status == "archived"
+
+    engine.close_case(world.session, loaded, None, None)  # cancelled
+    world.session.flush()
+    row = record_of(world, case)
+    assert (row.status, row.left_at) == ("cancelled", now())
+    world.session.rollback()

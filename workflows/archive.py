@@ -141,7 +141,12 @@ def _prefetch_records(session: Session, case_ids: list[int]) -> None:
 
 
 def _close_record(session: Session, loaded: engine.Loaded) -> None:
-    """A case cancelled while archived must not leave the worker archived without re-checks."""
+    """A case cancelled while archived must not leave the worker archived without re-checks.
+    A case that ends at an end event keeps its record as the diagram left it: the shipped
+    ones take the worker out of the archive (leave_archive) before they end, and one a
+    federation drew to end once the worker is archived must not undo the archiving."""
+    if loaded.case.status != "cancelled":
+        return
     case_id = loaded.case.id
     row = engine.prefetched(
         session, "hardship_record", case_id, lambda: _record_of(session, case_id)
