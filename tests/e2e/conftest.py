@@ -81,11 +81,18 @@ def shot():
 
 @pytest.fixture
 def sign_in(browser, live_server):
-    """sign_in("cw1") → a page in its own browser context, signed in as that world user."""
+    """sign_in("cw1") → a page in its own browser context, signed in as that world user;
+    sign_in("cw1", width=390) on a phone's screen."""
     contexts = []
 
-    def open_as(username: str):
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    def open_as(username: str, width: int = 1280):
+        phone = width < 600
+        context = browser.new_context(
+            locale="zh-CN",
+            viewport={"width": width, "height": 844 if phone else 900},
+            is_mobile=phone,
+            has_touch=phone,
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15000)

@@ -42,19 +42,8 @@ _FITS = "t => t.scrollWidth <= t.parentElement.clientWidth"
 _LABEL = "td => getComputedStyle(td, '::before').content"
 
 
-def _phone_page(browser, live_server, username):
-    context = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.goto(live_server + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-" + username)
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server + "/")
-    return context, page
-
-
 def test_a_case_s_tasks_and_payments_read_as_cards_on_a_phone(
-    live_server, browser, world, clock, shot
+    live_server, sign_in, world, clock, shot
 ):
     """The case page's open tasks and payments are one card per row on a phone, each value
     under its column's name; nothing to scroll sideways (a failed payment's reason is the
@@ -64,7 +53,7 @@ def test_a_case_s_tasks_and_payments_read_as_cards_on_a_phone(
     started = paid_tuition_cases(world, clock, 2)
     pay_batch(world, fail_every=2)
     failed = next(c for c in started if world.refresh(c).status == "running")
-    context, page = _phone_page(browser, live_server, "cw1")
+    page = sign_in("cw1", width=PHONE["width"])
     page.goto(f"{live_server}/cases/{failed.id}")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     for table, first_label in (("table.case-tasks", "环节"), ("table.case-payments", "状态")):
@@ -75,14 +64,13 @@ def test_a_case_s_tasks_and_payments_read_as_cards_on_a_phone(
     masked_card = payment.locator("td[data-label='银行卡号']").inner_text()
     assert masked_card.startswith("*") and masked_card[-4:].isdigit(), masked_card
     shot(page, "phone-case-tasks-payments")
-    context.close()
 
 
-def test_a_campaign_s_budget_table_reads_as_cards_on_a_phone(live_server, browser, world, shot):
+def test_a_campaign_s_budget_table_reads_as_cards_on_a_phone(live_server, sign_in, world, shot):
     """A manager reads and sets the districts' budgets on a phone: one card per district,
     its new-budget box as wide as the card and big enough for a thumb."""
     campaign = world.campaigns["tuition"]
-    context, page = _phone_page(browser, live_server, "mgr")
+    page = sign_in("mgr", width=PHONE["width"])
     page.goto(f"{live_server}/campaigns/{campaign.id}")
     table = page.locator("table.budgets")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
@@ -92,4 +80,3 @@ def test_a_campaign_s_budget_table_reads_as_cards_on_a_phone(live_server, browse
     card = table.locator("tbody tr").first.bounding_box()
     assert box["height"] >= 40 and box["width"] >= card["width"] * 0.8
     shot(page, "phone-campaign-budgets")
-    context.close()
